@@ -1,0 +1,70 @@
+"""langgraph-unified-store: LangGraph checkpoint savers with a framework-neutral state.
+
+Memory, SQLite, PostgreSQL and plain Redis savers share one core, so every feature
+(unified state, dedup of message lists, safe deserialization, encryption) works the
+same on each.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .core.saver import UnifiedCheckpointSaver
+from .errors import (
+    BackendUnavailableError,
+    CheckpointNotFoundError,
+    CorruptDataError,
+    InvalidConfigError,
+    MissingExtraError,
+    SerializationError,
+    SyncCallInEventLoopError,
+    UnifiedStoreError,
+    UnsafeDeserializationError,
+)
+from .factory import create_saver
+from .state import ToolCall, UnifiedMessage, UnifiedWorkflowState, WorkflowMetadata
+
+if TYPE_CHECKING:
+    from .backends.memory import MemorySaver
+    from .backends.postgres import PostgresSaver
+    from .backends.redis import RedisSaver
+    from .backends.sqlite import SQLiteSaver
+
+_LAZY = {
+    "MemorySaver": ".backends.memory",
+    "SQLiteSaver": ".backends.sqlite",
+    "PostgresSaver": ".backends.postgres",
+    "RedisSaver": ".backends.redis",
+}
+
+__all__ = [
+    "BackendUnavailableError",
+    "CheckpointNotFoundError",
+    "CorruptDataError",
+    "InvalidConfigError",
+    "MemorySaver",
+    "MissingExtraError",
+    "PostgresSaver",
+    "RedisSaver",
+    "SQLiteSaver",
+    "SerializationError",
+    "SyncCallInEventLoopError",
+    "ToolCall",
+    "UnifiedCheckpointSaver",
+    "UnifiedMessage",
+    "UnifiedStoreError",
+    "UnifiedWorkflowState",
+    "UnsafeDeserializationError",
+    "WorkflowMetadata",
+    "create_saver",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # Savers load lazily so that `import langgraph_unified_store` never needs a driver.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module, __name__), name)

@@ -1,0 +1,5 @@
+"""Adapters that hand the same stores to CrewAI, AutoGen and LlamaIndex.
+
+Import the submodule you need (``langgraph_unified_store.adapters.crewai``, ...); each
+imports its framework lazily and names the extra to install when it is missing.
+"""

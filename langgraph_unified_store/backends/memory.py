@@ -1,0 +1,274 @@
+"""In-process storage: dictionaries of records, guarded by one lock.
+
+Nothing here suspends, so the blocking API runs these coroutines inline with no
+thread hop. Values are still serialized, so a stored checkpoint never aliases the
+caller's objects.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from ..core.backend import Backend
+from ..core.codec import Codec
+from ..core.records import (
+    BlobRecord,
+    CheckpointRecord,
+    ItemRecord,
+    ListQuery,
+    StoredCheckpoint,
+    WriteRecord,
+)
+from ..core.saver import UnifiedCheckpointSaver
+from ..errors import ItemsMissingError
+
+BlobKey = tuple[str, str, str]  # (checkpoint_ns, channel, version)
+WriteKey = tuple[str, int]  # (task_id, idx)
+
+
+@dataclass
+class _Thread:
+    checkpoints: dict[str, dict[str, CheckpointRecord]] = field(default_factory=dict)
+    blobs: dict[BlobKey, BlobRecord] = field(default_factory=dict)
+    writes: dict[tuple[str, str], dict[WriteKey, WriteRecord]] = field(default_factory=dict)
+    items: dict[bytes, ItemRecord] = field(default_factory=dict)
+
+
+class MemoryBackend(Backend):
+    inline: ClassVar[bool] = True
+    name: ClassVar[str] = "memory"
+    compress_items: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self._threads: dict[str, _Thread] = {}
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"MemoryBackend(threads={len(self._threads)})"
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def put_checkpoint(
+        self, record: CheckpointRecord, blobs: Sequence[BlobRecord], items: Sequence[ItemRecord]
+    ) -> None:
+        with self._lock:
+            thread = self._threads.setdefault(record.thread_id, _Thread())
+            for blob in blobs:
+                if (
+                    blob.base_version is not None
+                    and (record.checkpoint_ns, blob.channel, blob.base_version) not in thread.blobs
+                ):
+                    raise ItemsMissingError.base_gone(
+                        record.thread_id, blob.channel, blob.base_version
+                    )
+            for item in items:
+                thread.items.setdefault(item.ref, item)
+            for blob in blobs:
+                thread.blobs.setdefault((record.checkpoint_ns, blob.channel, blob.version), blob)
+            thread.checkpoints.setdefault(record.checkpoint_ns, {})[record.checkpoint_id] = record
+
+    async def put_writes(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        writes: Sequence[WriteRecord],
+        items: Sequence[ItemRecord],
+        *,
+        replace: bool,
+    ) -> None:
+        with self._lock:
+            thread = self._threads.setdefault(thread_id, _Thread())
+            for item in items:
+                thread.items.setdefault(item.ref, item)
+            stored = thread.writes.setdefault((checkpoint_ns, checkpoint_id), {})
+            for write in writes:
+                key = (write.task_id, write.idx)
+                if replace or key not in stored:
+                    stored[key] = write
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _assemble(self, thread: _Thread, record: CheckpointRecord) -> StoredCheckpoint:
+        stored = StoredCheckpoint(record)
+        ns = record.checkpoint_ns
+        refs: list[bytes] = []
+        for channel, version in record.channel_versions.items():
+            blob = thread.blobs.get((ns, channel, version))
+            if blob is not None:
+                stored.blobs[channel] = blob
+                refs.extend(blob.item_refs)
+        stored.writes = list(thread.writes.get((ns, record.checkpoint_id), {}).values())
+        for write in stored.writes:
+            refs.extend(write.item_refs)
+        for ref in refs:
+            item = thread.items.get(ref)
+            if item is not None:
+                stored.items[ref] = item
+                for inner in item.item_refs:
+                    inner_item = thread.items.get(inner)
+                    if inner_item is not None:
+                        stored.items[inner] = inner_item
+        return stored
+
+    async def get_checkpoint(
+        self, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None
+    ) -> StoredCheckpoint | None:
+        with self._lock:
+            thread = self._threads.get(thread_id)
+            if thread is None:
+                return None
+            by_id = thread.checkpoints.get(checkpoint_ns)
+            if not by_id:
+                return None
+            if checkpoint_id is None:
+                checkpoint_id = max(by_id)
+            record = by_id.get(checkpoint_id)
+            return None if record is None else self._assemble(thread, record)
+
+    def _matching(self, query: ListQuery) -> list[tuple[str, str, str]]:
+        if query.thread_id is not None:
+            thread_ids = [query.thread_id] if query.thread_id in self._threads else []
+        else:
+            thread_ids = list(self._threads)
+        found: list[tuple[str, str, str]] = []
+        for thread_id in thread_ids:
+            for ns, by_id in self._threads[thread_id].checkpoints.items():
+                if query.checkpoint_ns is not None and ns != query.checkpoint_ns:
+                    continue
+                for checkpoint_id, record in by_id.items():
+                    if query.checkpoint_id is not None and checkpoint_id != query.checkpoint_id:
+                        continue
+                    if query.before is not None and checkpoint_id >= query.before:
+                        continue
+                    if query.filter and not _metadata_matches(record, query):
+                        continue
+                    found.append((checkpoint_id, thread_id, ns))
+        found.sort(reverse=True)
+        return found if query.limit is None else found[: query.limit]
+
+    async def list_checkpoints(self, query: ListQuery) -> AsyncIterator[StoredCheckpoint]:
+        with self._lock:
+            keys = self._matching(query)
+        for checkpoint_id, thread_id, ns in keys:
+            with self._lock:
+                thread = self._threads.get(thread_id)
+                record = None if thread is None else thread.checkpoints.get(ns, {}).get(checkpoint_id)
+                stored = None if record is None or thread is None else self._assemble(thread, record)
+            if stored is not None:
+                yield stored
+
+    async def checkpoint_heads(self, thread_id: str) -> list[CheckpointRecord]:
+        with self._lock:
+            thread = self._threads.get(thread_id)
+            if thread is None:
+                return []
+            return [by_id[max(by_id)] for by_id in thread.checkpoints.values() if by_id]
+
+    async def list_thread_ids(self) -> list[str]:
+        with self._lock:
+            return sorted(t for t, thread in self._threads.items() if any(thread.checkpoints.values()))
+
+    # -- deleting and copying --------------------------------------------------------------
+
+    async def delete_thread(self, thread_id: str) -> None:
+        with self._lock:
+            self._threads.pop(thread_id, None)
+
+    async def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        runs = set(run_ids)
+        with self._lock:
+            for thread_id, thread in list(self._threads.items()):
+                keep = {
+                    (ns, cid)
+                    for ns, by_id in thread.checkpoints.items()
+                    for cid, record in by_id.items()
+                    if record.run_id not in runs
+                }
+                if len(keep) != sum(len(b) for b in thread.checkpoints.values()):
+                    self._retain_locked(thread_id, thread, keep)
+
+    async def retain(self, thread_id: str, keep: Collection[tuple[str, str]]) -> None:
+        with self._lock:
+            thread = self._threads.get(thread_id)
+            if thread is not None:
+                self._retain_locked(thread_id, thread, set(keep))
+
+    def _retain_locked(self, thread_id: str, thread: _Thread, keep: set[tuple[str, str]]) -> None:
+        for ns, by_id in list(thread.checkpoints.items()):
+            for checkpoint_id in [c for c in by_id if (ns, c) not in keep]:
+                del by_id[checkpoint_id]
+                thread.writes.pop((ns, checkpoint_id), None)
+            if not by_id:
+                del thread.checkpoints[ns]
+        for key in [k for k in thread.writes if k not in keep]:
+            del thread.writes[key]
+        live_blobs = {
+            (ns, channel, version)
+            for ns, by_id in thread.checkpoints.items()
+            for record in by_id.values()
+            for channel, version in record.channel_versions.items()
+        }
+        thread.blobs = {k: v for k, v in thread.blobs.items() if k in live_blobs}
+        live_items = {ref for blob in thread.blobs.values() for ref in blob.item_refs}
+        live_items.update(
+            ref for writes in thread.writes.values() for w in writes.values() for ref in w.item_refs
+        )
+        live_items.update(
+            inner
+            for ref in list(live_items)
+            if (item := thread.items.get(ref)) is not None
+            for inner in item.item_refs
+        )
+        thread.items = {k: v for k, v in thread.items.items() if k in live_items}
+        if not thread.checkpoints:
+            self._threads.pop(thread_id, None)
+
+    async def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        with self._lock:
+            source = self._threads.get(source_thread_id)
+            if source is None:
+                return
+            target = self._threads.setdefault(target_thread_id, _Thread())
+            for ns, by_id in source.checkpoints.items():
+                target_ns = target.checkpoints.setdefault(ns, {})
+                for checkpoint_id, record in by_id.items():
+                    target_ns[checkpoint_id] = CheckpointRecord(
+                        thread_id=target_thread_id,
+                        checkpoint_ns=record.checkpoint_ns,
+                        checkpoint_id=record.checkpoint_id,
+                        parent_checkpoint_id=record.parent_checkpoint_id,
+                        type=record.type,
+                        data=record.data,
+                        channel_versions=dict(record.channel_versions),
+                        metadata=record.metadata,
+                        run_id=record.run_id,
+                    )
+            for blob_key, blob in source.blobs.items():
+                target.blobs.setdefault(blob_key, blob)
+            for write_key, writes in source.writes.items():
+                target.writes.setdefault(write_key, {}).update(writes)
+            for ref, item in source.items.items():
+                target.items.setdefault(ref, item)
+
+
+def _metadata_matches(record: CheckpointRecord, query: ListQuery) -> bool:
+    metadata = Codec.load_metadata(record.metadata, "list")
+    for key, expected in query.filter.items():
+        if key not in metadata:
+            return False
+        actual = metadata[key]
+        # JSON-typed equality: true is not 1.
+        if isinstance(actual, bool) != isinstance(expected, bool) or actual != expected:
+            return False
+    return True
+
+
+class MemorySaver(UnifiedCheckpointSaver):
+    """A checkpointer that keeps everything in this process; for tests, demos and caching."""
+
+    def __init__(self, **options: object) -> None:
+        super().__init__(MemoryBackend(), **options)  # type: ignore[arg-type]

@@ -1,0 +1,1403 @@
+"""PostgreSQL storage on asyncpg: few round trips, prepared statements, no saver-wide lock.
+
+Why it is shaped this way:
+- Every read of a checkpoint (its record, blobs, pending writes and the items they name)
+  is ONE statement, and so is every ``put`` and ``put_writes``: data-modifying CTEs make
+  a put atomic without BEGIN/COMMIT round trips, including the check that a list it
+  extends (``BlobRecord.base_version``) is still stored.
+- Operations from different threads and tasks run side by side on a connection pool;
+  there is one pool per event loop (``LoopLocal``) because asyncpg pools belong to a loop.
+  Our own pools skip asyncpg's per-release reset query and keep cached generic plans.
+- Listing pages through checkpoints by key (no server-side cursor), so it also works
+  behind a transaction-pooling PgBouncer, and fetches a whole page in one statement.
+- Deleting (prune, delete_thread, delete_for_runs) takes a per-thread advisory lock that
+  every write to the thread takes in shared mode, so a concurrent put never ends up
+  naming a blob or item that garbage collection just removed.
+- PostgreSQL text cannot hold NUL characters: ids, channel names and metadata containing
+  one are refused with ``InvalidConfigError`` before anything is sent (bytea data is fine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import hashlib
+import inspect
+import logging
+import math
+import re
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Coroutine,
+    Iterable,
+    Sequence,
+)
+from typing import Any, ClassVar, Final, TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import orjson
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from ..core.backend import Backend, LoopLocal
+from ..core.records import (
+    ITEM_REF_SIZE,
+    BlobRecord,
+    CheckpointRecord,
+    ItemRecord,
+    ListQuery,
+    StoredCheckpoint,
+    WriteRecord,
+    load_channel_versions,
+)
+from ..core.saver import UnifiedCheckpointSaver
+from ..errors import (
+    BackendUnavailableError,
+    InvalidConfigError,
+    ItemsMissingError,
+    missing_extra,
+)
+
+try:
+    import asyncpg
+except ImportError:  # pragma: no cover - exercised only without the extra
+    asyncpg = None
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Connection = Any  # asyncpg.Connection (asyncpg ships no type hints)
+Operation = Callable[[Connection], Awaitable[T]]
+
+# -- tunables -------------------------------------------------------------------------------
+
+DEFAULT_MIN_SIZE: Final = 1
+DEFAULT_MAX_SIZE: Final = 10
+DEFAULT_CONNECT_TIMEOUT: Final = 10.0
+DEFAULT_COMMAND_TIMEOUT: Final = 60.0
+DEFAULT_MAX_INACTIVE_LIFETIME: Final = 300.0
+# Tries per operation when the server dropped the connection under us (restart,
+# pg_terminate_backend, a pooler recycling its server side). Every operation is
+# idempotent, so retrying on a fresh connection is safe.
+CONNECTION_ATTEMPTS: Final = 3
+LIST_PAGE_SIZE: Final = 50
+POOL_CLOSE_TIMEOUT: Final = 5.0
+# Class id of the two-int advisory lock that serializes migrations ("LUS").
+MIGRATION_LOCK_CLASS: Final = 0x4C5553
+IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+# -- schema (``{schema}`` is replaced by the quoted schema name) ------------------------------
+
+MIGRATIONS_TABLE_DDL: Final = """
+CREATE TABLE IF NOT EXISTS {schema}.lus_migrations (
+    version integer PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)"""
+SELECT_MIGRATIONS_TABLE: Final = "SELECT to_regclass($1) IS NOT NULL"
+SELECT_SCHEMA_EXISTS: Final = "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)"
+CREATE_SCHEMA: Final = "CREATE SCHEMA {schema}"
+SELECT_SCHEMA_VERSION: Final = "SELECT coalesce(max(version), 0) FROM {schema}.lus_migrations"
+INSERT_SCHEMA_VERSION: Final = "INSERT INTO {schema}.lus_migrations (version) VALUES ($1)"
+LOCK_MIGRATIONS: Final = "SELECT pg_advisory_xact_lock($1::integer, $2::integer)"
+
+# Version 1. Key columns use the "C" collation: byte order, the order checkpoint ids
+# and thread ids sort in Python, and the cheapest comparison there is.
+MIGRATION_1: Final = """
+CREATE TABLE {schema}.lus_checkpoints (
+    thread_id text COLLATE "C" NOT NULL,
+    checkpoint_ns text COLLATE "C" NOT NULL DEFAULT '',
+    checkpoint_id text COLLATE "C" NOT NULL,
+    parent_checkpoint_id text COLLATE "C",
+    type text NOT NULL,
+    data bytea NOT NULL,
+    channel_versions jsonb NOT NULL,
+    metadata jsonb NOT NULL,
+    run_id text,
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+);
+CREATE INDEX lus_checkpoints_run_id_idx ON {schema}.lus_checkpoints (run_id)
+    WHERE run_id IS NOT NULL;
+CREATE INDEX lus_checkpoints_metadata_idx ON {schema}.lus_checkpoints
+    USING gin (metadata jsonb_path_ops);
+CREATE TABLE {schema}.lus_blobs (
+    thread_id text COLLATE "C" NOT NULL,
+    checkpoint_ns text COLLATE "C" NOT NULL,
+    channel text COLLATE "C" NOT NULL,
+    version text COLLATE "C" NOT NULL,
+    type text NOT NULL,
+    data bytea NOT NULL,
+    item_refs bytea[] NOT NULL DEFAULT '{}',
+    PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
+);
+CREATE TABLE {schema}.lus_writes (
+    thread_id text COLLATE "C" NOT NULL,
+    checkpoint_ns text COLLATE "C" NOT NULL,
+    checkpoint_id text COLLATE "C" NOT NULL,
+    task_id text COLLATE "C" NOT NULL,
+    idx integer NOT NULL,
+    channel text NOT NULL,
+    type text NOT NULL,
+    data bytea NOT NULL,
+    task_path text NOT NULL DEFAULT '',
+    item_refs bytea[] NOT NULL DEFAULT '{}',
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+);
+CREATE TABLE {schema}.lus_items (
+    thread_id text COLLATE "C" NOT NULL,
+    ref bytea NOT NULL,
+    type text NOT NULL,
+    data bytea NOT NULL,
+    item_refs bytea[] NOT NULL DEFAULT '{}',
+    PRIMARY KEY (thread_id, ref)
+);
+"""
+MIGRATIONS: Final = (MIGRATION_1,)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+DROP_SCHEMA: Final = "DROP SCHEMA IF EXISTS {schema} CASCADE"
+DROP_TABLES: Final = """
+DROP TABLE IF EXISTS {schema}.lus_checkpoints, {schema}.lus_blobs, {schema}.lus_writes,
+    {schema}.lus_items, {schema}.lus_migrations"""
+
+# -- statements -----------------------------------------------------------------------------
+
+# Item references travel as one bytea per row (the refs concatenated, ITEM_REF_SIZE
+# bytes each) because SQL arrays cannot be ragged; this splits one back into bytea[],
+# keeping their order and repeats (the codec reads them positionally).
+SPLIT_REFS: Final = (
+    "ARRAY(SELECT substring({column} FROM n * {size} + 1 FOR {size}) "
+    "FROM generate_series(0, length({column}) / {size} - 1) AS n ORDER BY n)"
+)
+
+# The reverse, for reading: bytea[] inside an anonymous record has no decoder on a
+# fresh asyncpg connection, so records carry the refs concatenated in order.
+JOIN_REFS: Final = (
+    "(SELECT string_agg(r, ''::bytea ORDER BY o) "
+    "FROM unnest({column}) WITH ORDINALITY AS u(r, o))"
+)
+
+INSERT_ITEMS_CTE: Final = """
+new_items AS (
+    INSERT INTO {schema}.lus_items (thread_id, ref, type, data, item_refs)
+    SELECT $2::text, i.ref, i.type, i.data, """ + SPLIT_REFS.format(
+    column="i.refs", size=ITEM_REF_SIZE
+) + """
+    FROM thread_lock, unnest($5::bytea[], $6::text[], $7::bytea[], $8::bytea[])
+        AS i(ref, type, data, refs)
+    {guard}
+    ON CONFLICT DO NOTHING
+)"""
+ALL_BASES_STORED: Final = "WHERE NOT EXISTS (SELECT 1 FROM missing)"
+
+# One statement: shared thread lock, the check that every blob a list extends is still
+# stored, then (only if so) new items, new blobs and the checkpoint; it returns the
+# missing bases, so a non-empty result means nothing was written.
+# The check locks the base blobs (FOR KEY SHARE): unlike the statement's snapshot, a
+# locking read sees a delete committed while this statement waited for the thread
+# lock, and it holds off any delete until this put commits.
+# $1 lock key, $2 thread, $3 ns, $4 checkpoint id, $5-$8 items, $9-$13 blobs,
+# $14 parent, $15 type, $16 data, $17 channel_versions, $18 metadata, $19 run_id,
+# $20 each blob's base version (NULL when it extends none).
+PUT_CHECKPOINT: Final = """
+WITH thread_lock AS (SELECT pg_advisory_xact_lock_shared($1::bigint){commit_mode}),
+missing AS (
+    SELECT b.channel, b.base
+    FROM thread_lock, unnest($9::text[], $20::text[]) AS b(channel, base)
+    WHERE b.base IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM {schema}.lus_blobs x
+        WHERE x.thread_id = $2::text AND x.checkpoint_ns = $3::text
+            AND x.channel = b.channel AND x.version = b.base
+        FOR KEY SHARE)
+),
+""" + INSERT_ITEMS_CTE.replace("{guard}", ALL_BASES_STORED) + """,
+new_blobs AS (
+    INSERT INTO {schema}.lus_blobs
+        (thread_id, checkpoint_ns, channel, version, type, data, item_refs)
+    SELECT $2::text, $3::text, b.channel, b.version, b.type, b.data, """ + SPLIT_REFS.format(
+    column="b.refs", size=ITEM_REF_SIZE
+) + """
+    FROM thread_lock, unnest($9::text[], $10::text[], $11::text[], $12::bytea[], $13::bytea[])
+        AS b(channel, version, type, data, refs)
+    """ + ALL_BASES_STORED + """
+    ON CONFLICT DO NOTHING
+),
+new_checkpoint AS (
+    INSERT INTO {schema}.lus_checkpoints (thread_id, checkpoint_ns, checkpoint_id,
+        parent_checkpoint_id, type, data, channel_versions, metadata, run_id)
+    SELECT $2::text, $3::text, $4::text, $14::text, $15::text, $16::bytea, $17::jsonb,
+        $18::jsonb, $19::text
+    FROM thread_lock
+    """ + ALL_BASES_STORED + """
+    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
+        parent_checkpoint_id = EXCLUDED.parent_checkpoint_id,
+        type = EXCLUDED.type,
+        data = EXCLUDED.data,
+        channel_versions = EXCLUDED.channel_versions,
+        metadata = EXCLUDED.metadata,
+        run_id = EXCLUDED.run_id
+)
+SELECT channel, base FROM missing"""
+
+# $1 lock key, $2 thread, $3 ns, $4 checkpoint id, $5-$8 items, $9-$15 writes.
+PUT_WRITES: Final = """
+WITH thread_lock AS (SELECT pg_advisory_xact_lock_shared($1::bigint){commit_mode}),
+""" + INSERT_ITEMS_CTE.replace("{guard}", "") + """
+INSERT INTO {schema}.lus_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx,
+    channel, type, data, task_path, item_refs)
+SELECT $2::text, $3::text, $4::text, w.task_id, w.idx, w.channel, w.type, w.data,
+    w.task_path, """ + SPLIT_REFS.format(column="w.refs", size=ITEM_REF_SIZE) + """
+FROM thread_lock, unnest($9::text[], $10::integer[], $11::text[], $12::text[],
+    $13::bytea[], $14::text[], $15::bytea[])
+    AS w(task_id, idx, channel, type, data, task_path, refs)
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO {conflict}"""
+PUT_WRITES_KEEP: Final = PUT_WRITES.replace("{conflict}", "NOTHING")
+PUT_WRITES_REPLACE: Final = PUT_WRITES.replace(
+    "{conflict}",
+    "UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, data = EXCLUDED.data, "
+    "task_path = EXCLUDED.task_path, item_refs = EXCLUDED.item_refs",
+)
+
+CHECKPOINT_COLUMNS: Final = (
+    "c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.type, c.data, "
+    "c.channel_versions, c.metadata, c.run_id"
+)
+
+# A damaged channel_versions that is not a JSON object names no blobs here, so the row
+# still reaches Python, where load_channel_versions reports it as CorruptDataError.
+VERSIONS_OBJECT: Final = (
+    "CASE WHEN jsonb_typeof({column}) = 'object' THEN {column} ELSE '{}'::jsonb END"
+)
+
+# One index probe per key. LIMIT 1 (the key is unique anyway) keeps the planner from
+# turning these into hash joins over a whole thread's blobs or the whole items table.
+LOOKUP_BLOB: Final = """
+        SELECT x.type, x.data, x.item_refs FROM {schema}.lus_blobs x
+        WHERE x.thread_id = p.thread_id AND x.checkpoint_ns = p.checkpoint_ns
+            AND x.channel = v.channel AND x.version = v.version
+        LIMIT 1"""
+# OFFSET 0 does the same for a checkpoint's writes (several rows, so no LIMIT 1).
+LOOKUP_WRITES: Final = """
+        SELECT x.task_id, x.idx, x.channel, x.type, x.data, x.task_path, x.item_refs
+        FROM {schema}.lus_writes x
+        WHERE x.thread_id = p.thread_id AND x.checkpoint_ns = p.checkpoint_ns
+            AND x.checkpoint_id = p.checkpoint_id
+        OFFSET 0"""
+LOOKUP_ITEM: Final = """
+        SELECT x.type, x.data, x.item_refs FROM {schema}.lus_items x
+        WHERE x.thread_id = n.thread_id AND x.ref = n.ref
+        LIMIT 1"""
+
+# Checkpoints with their blobs and writes, one row each, in one statement; the items
+# they need (and the items those name) come once per page, on the first row.
+# ``{where}`` and ``{order}`` are fixed fragments chosen by ``_page_statement``.
+READ_CHECKPOINTS_TEMPLATE: Final = """
+WITH page AS (
+    SELECT {columns}, row_number() OVER (ORDER BY {order}) AS position
+    FROM {schema}.lus_checkpoints c
+    WHERE {where}
+    ORDER BY {order}
+    LIMIT {limit}
+),
+page_blobs AS (
+    SELECT p.position, p.thread_id, v.channel, v.version, b.type, b.data, b.item_refs
+    FROM page p
+    CROSS JOIN LATERAL jsonb_each_text({versions_of_p}) AS v(channel, version)
+    CROSS JOIN LATERAL ({lookup_blob}) b
+),
+page_writes AS (
+    SELECT p.position, p.thread_id, w.task_id, w.idx, w.channel, w.type, w.data,
+        w.task_path, w.item_refs
+    FROM page p
+    CROSS JOIN LATERAL ({lookup_writes}) w
+),
+named AS (
+    SELECT DISTINCT r.thread_id, r.ref FROM (
+        SELECT thread_id, unnest(item_refs) AS ref FROM page_blobs
+        UNION ALL
+        SELECT thread_id, unnest(item_refs) AS ref FROM page_writes
+    ) r
+),
+first_items AS (
+    SELECT n.thread_id, n.ref, i.type, i.data, i.item_refs
+    FROM named n CROSS JOIN LATERAL ({lookup_item}) i
+),
+inner_items AS (
+    SELECT n.thread_id, n.ref, i.type, i.data, i.item_refs
+    FROM (SELECT DISTINCT thread_id, unnest(item_refs) AS ref FROM first_items) n
+    CROSS JOIN LATERAL ({lookup_item}) i
+    WHERE NOT EXISTS (
+        SELECT 1 FROM named m WHERE m.thread_id = n.thread_id AND m.ref = n.ref)
+),
+blob_lists AS (
+    SELECT position,
+        array_agg((channel, version, type, data, {packed_refs})) AS blobs
+    FROM page_blobs GROUP BY position
+),
+write_lists AS (
+    SELECT position,
+        array_agg((task_id, idx, channel, type, data, task_path, {packed_refs})) AS writes
+    FROM page_writes GROUP BY position
+)
+SELECT p.thread_id, p.checkpoint_ns, p.checkpoint_id, p.parent_checkpoint_id, p.type,
+    p.data, p.channel_versions, p.metadata, p.run_id, bl.blobs, wl.writes,
+    CASE WHEN p.position = 1 THEN (
+        SELECT array_agg((a.thread_id, a.ref, a.type, a.data, {packed_refs})) FROM (
+            SELECT thread_id, ref, type, data, item_refs FROM first_items
+            UNION ALL
+            SELECT thread_id, ref, type, data, item_refs FROM inner_items
+        ) a
+    ) END AS items
+FROM page p
+LEFT JOIN blob_lists bl ON bl.position = p.position
+LEFT JOIN write_lists wl ON wl.position = p.position
+ORDER BY p.position"""
+READ_CHECKPOINTS: Final = (
+    READ_CHECKPOINTS_TEMPLATE.replace("{columns}", CHECKPOINT_COLUMNS)
+    .replace("{lookup_blob}", LOOKUP_BLOB)
+    .replace("{lookup_item}", LOOKUP_ITEM)
+    .replace("{lookup_writes}", LOOKUP_WRITES)
+    .replace("{packed_refs}", JOIN_REFS.format(column="item_refs"))
+    .replace("{versions_of_p}", VERSIONS_OBJECT.replace("{column}", "p.channel_versions"))
+)
+
+SELECT_HEADS: Final = (
+    "SELECT DISTINCT ON (c.checkpoint_ns) " + CHECKPOINT_COLUMNS + """
+FROM {schema}.lus_checkpoints c WHERE c.thread_id = $1
+ORDER BY c.checkpoint_ns, c.checkpoint_id DESC"""
+)
+SELECT_THREAD_IDS: Final = (
+    "SELECT DISTINCT thread_id FROM {schema}.lus_checkpoints ORDER BY thread_id"
+)
+SELECT_THREADS_OF_RUNS: Final = (
+    "SELECT DISTINCT thread_id FROM {schema}.lus_checkpoints WHERE run_id = ANY($1::text[])"
+)
+# Locks are taken in array order; callers sort the keys so deleters never deadlock.
+LOCK_THREADS: Final = (
+    "SELECT pg_advisory_xact_lock(k){commit_mode} FROM unnest($1::bigint[]) AS k"
+)
+# ``{commit_mode}`` in the lock steps above: nothing for durable commits; with
+# synchronous_commit=False, this transaction-scoped setting (so it works through
+# PgBouncer too, unlike a session SET).
+RELAXED_COMMIT: Final = ", set_config('synchronous_commit', 'off', true)"
+# Sent once per connection of the saver's own pools: puts would otherwise be planned
+# afresh on every call, as unnest() of parameter arrays looks dear to a generic plan.
+GENERIC_PLANS: Final = "SET plan_cache_mode = force_generic_plan"
+
+# What retain and delete_for_runs delete; ``$1`` is always the thread ids in scope.
+DOOMED_EXCEPT_KEPT: Final = """
+    SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id
+    FROM {schema}.lus_checkpoints c
+    WHERE c.thread_id = ANY($1::text[]) AND NOT EXISTS (
+        SELECT 1 FROM unnest($2::text[], $3::text[]) AS k(checkpoint_ns, checkpoint_id)
+        WHERE k.checkpoint_ns = c.checkpoint_ns AND k.checkpoint_id = c.checkpoint_id)"""
+DOOMED_BY_RUN: Final = """
+    SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id
+    FROM {schema}.lus_checkpoints c
+    WHERE c.thread_id = ANY($1::text[]) AND c.run_id = ANY($2::text[])"""
+
+# Delete the doomed checkpoints and everything only they needed: their writes, blobs no
+# survivor names, items no surviving blob, write or named segment references. One
+# statement, so every part sees the same snapshot (taken after the thread locks).
+COLLECT_GARBAGE: Final = """
+WITH doomed AS ({doomed}),
+gone_checkpoints AS (
+    DELETE FROM {schema}.lus_checkpoints c USING doomed d
+    WHERE c.thread_id = d.thread_id AND c.checkpoint_ns = d.checkpoint_ns
+        AND c.checkpoint_id = d.checkpoint_id
+    RETURNING 1
+),
+survivors AS (
+    SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.channel_versions
+    FROM {schema}.lus_checkpoints c
+    WHERE c.thread_id = ANY($1::text[]) AND NOT EXISTS (
+        SELECT 1 FROM doomed d WHERE d.thread_id = c.thread_id
+            AND d.checkpoint_ns = c.checkpoint_ns AND d.checkpoint_id = c.checkpoint_id)
+),
+live_blob_keys AS (
+    SELECT DISTINCT s.thread_id, s.checkpoint_ns, v.channel, v.version
+    FROM survivors s
+    CROSS JOIN LATERAL jsonb_each_text({versions_of_s}) AS v(channel, version)
+),
+live_blobs AS (
+    SELECT b.thread_id, b.item_refs FROM {schema}.lus_blobs b JOIN live_blob_keys l
+        ON b.thread_id = l.thread_id AND b.checkpoint_ns = l.checkpoint_ns
+        AND b.channel = l.channel AND b.version = l.version
+),
+live_writes AS (
+    SELECT w.thread_id, w.item_refs FROM {schema}.lus_writes w JOIN survivors s
+        ON w.thread_id = s.thread_id AND w.checkpoint_ns = s.checkpoint_ns
+        AND w.checkpoint_id = s.checkpoint_id
+),
+named AS (
+    SELECT thread_id, unnest(item_refs) AS ref FROM live_blobs
+    UNION
+    SELECT thread_id, unnest(item_refs) AS ref FROM live_writes
+),
+live_items AS (
+    SELECT thread_id, ref FROM named
+    UNION
+    SELECT i.thread_id, unnest(i.item_refs) FROM {schema}.lus_items i
+        JOIN named n ON i.thread_id = n.thread_id AND i.ref = n.ref
+),
+gone_writes AS (
+    DELETE FROM {schema}.lus_writes w
+    WHERE w.thread_id = ANY($1::text[]) AND NOT EXISTS (
+        SELECT 1 FROM survivors s WHERE s.thread_id = w.thread_id
+            AND s.checkpoint_ns = w.checkpoint_ns AND s.checkpoint_id = w.checkpoint_id)
+    RETURNING 1
+),
+gone_blobs AS (
+    DELETE FROM {schema}.lus_blobs b
+    WHERE b.thread_id = ANY($1::text[]) AND NOT EXISTS (
+        SELECT 1 FROM live_blob_keys l WHERE l.thread_id = b.thread_id
+            AND l.checkpoint_ns = b.checkpoint_ns AND l.channel = b.channel
+            AND l.version = b.version)
+    RETURNING 1
+),
+gone_items AS (
+    DELETE FROM {schema}.lus_items i
+    WHERE i.thread_id = ANY($1::text[]) AND NOT EXISTS (
+        SELECT 1 FROM live_items l WHERE l.thread_id = i.thread_id AND l.ref = i.ref)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone_checkpoints)"""
+COLLECT_GARBAGE_SAFE: Final = COLLECT_GARBAGE.replace(
+    "{versions_of_s}", VERSIONS_OBJECT.replace("{column}", "s.channel_versions")
+)
+RETAIN: Final = COLLECT_GARBAGE_SAFE.replace("{doomed}", DOOMED_EXCEPT_KEPT)
+DELETE_RUNS: Final = COLLECT_GARBAGE_SAFE.replace("{doomed}", DOOMED_BY_RUN)
+
+DELETE_THREAD: Final = """
+WITH gone_checkpoints AS (DELETE FROM {schema}.lus_checkpoints WHERE thread_id = $1),
+gone_blobs AS (DELETE FROM {schema}.lus_blobs WHERE thread_id = $1),
+gone_writes AS (DELETE FROM {schema}.lus_writes WHERE thread_id = $1)
+DELETE FROM {schema}.lus_items WHERE thread_id = $1"""
+
+# $1 source, $2 target, $3 target's lock key. Target rows are overwritten like a put.
+COPY_THREAD: Final = """
+WITH thread_lock AS (SELECT pg_advisory_xact_lock_shared($3::bigint){commit_mode}),
+copied_checkpoints AS (
+    INSERT INTO {schema}.lus_checkpoints (thread_id, checkpoint_ns, checkpoint_id,
+        parent_checkpoint_id, type, data, channel_versions, metadata, run_id)
+    SELECT $2::text, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.type,
+        c.data, c.channel_versions, c.metadata, c.run_id
+    FROM thread_lock, {schema}.lus_checkpoints c WHERE c.thread_id = $1::text
+    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
+        parent_checkpoint_id = EXCLUDED.parent_checkpoint_id, type = EXCLUDED.type,
+        data = EXCLUDED.data, channel_versions = EXCLUDED.channel_versions,
+        metadata = EXCLUDED.metadata, run_id = EXCLUDED.run_id
+),
+copied_blobs AS (
+    INSERT INTO {schema}.lus_blobs
+        (thread_id, checkpoint_ns, channel, version, type, data, item_refs)
+    SELECT $2::text, b.checkpoint_ns, b.channel, b.version, b.type, b.data, b.item_refs
+    FROM thread_lock, {schema}.lus_blobs b WHERE b.thread_id = $1::text
+    ON CONFLICT DO NOTHING
+),
+copied_writes AS (
+    INSERT INTO {schema}.lus_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx,
+        channel, type, data, task_path, item_refs)
+    SELECT $2::text, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.idx, w.channel, w.type,
+        w.data, w.task_path, w.item_refs
+    FROM thread_lock, {schema}.lus_writes w WHERE w.thread_id = $1::text
+    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET
+        channel = EXCLUDED.channel, type = EXCLUDED.type, data = EXCLUDED.data,
+        task_path = EXCLUDED.task_path, item_refs = EXCLUDED.item_refs
+)
+INSERT INTO {schema}.lus_items (thread_id, ref, type, data, item_refs)
+SELECT $2::text, i.ref, i.type, i.data, i.item_refs
+FROM thread_lock, {schema}.lus_items i WHERE i.thread_id = $1::text
+ON CONFLICT DO NOTHING"""
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def quote_schema(schema: str) -> str:
+    """The schema as a quoted identifier, after checking it is a plain one."""
+    if not isinstance(schema, str) or not IDENTIFIER.fullmatch(schema):
+        raise InvalidConfigError(
+            f"schema must be a plain identifier (letters, digits, underscores; at most 63 "
+            f"characters, not starting with a digit), not {schema!r}"
+        )
+    if schema.lower().startswith("pg_"):
+        raise InvalidConfigError(f"schema {schema!r}: names starting with 'pg_' are reserved")
+    return f'"{schema}"'
+
+
+def _qualify(statement: str, quoted_schema: str) -> str:
+    return statement.replace("{schema}", quoted_schema)
+
+
+class _Dsn:
+    """What a connection string may show: where it points, never its password."""
+
+    def __init__(self, dsn: str) -> None:
+        if not isinstance(dsn, str) or not re.match(r"postgres(ql)?://", dsn):
+            raise InvalidConfigError(
+                "the connection string must be a postgresql:// URL "
+                "(e.g. postgresql://user@127.0.0.1:5432/mydb)"
+            )
+        parts = urlsplit(dsn)
+        netloc = parts.netloc
+        credentials, _, hosts = netloc.rpartition("@")
+        user, _, password = credentials.partition(":")
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        self.hosts = query.get("host") or unquote(hosts) or "localhost"
+        if query.get("port"):
+            self.hosts = f"{self.hosts}:{query['port']}"
+        self.database = query.get("dbname") or query.get("database") or unquote(
+            parts.path.lstrip("/")
+        )
+        self.user = query.get("user") or unquote(user)
+        self.secrets = [s for s in {password, unquote(password), query.get("password", "")} if s]
+        self.secrets.append(dsn)
+
+    def describe(self) -> str:
+        where = f"PostgreSQL at {self.hosts}"
+        if self.database:
+            where += f", database {self.database!r}"
+        if self.user:
+            where += f", user {self.user!r}"
+        return where
+
+    def scrub(self, text: str) -> str:
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
+
+def _lock_key(schema: str, thread_id: str) -> int:
+    """A thread's advisory lock key (a signed 64-bit int), scoped to the schema."""
+    digest = hashlib.blake2b(
+        f"{schema}\0{thread_id}".encode("utf-8", "surrogatepass"), digest_size=8
+    ).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _storable(value: str) -> bool:
+    """Can PostgreSQL text hold this string? Not with NUL, nor with lone surrogates."""
+    if "\x00" in value:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _any_unstorable(values: Iterable[str | None]) -> bool:
+    """True when some value cannot be stored as text (so no stored row can match it)."""
+    return any(v is not None and not _storable(v) for v in values)
+
+
+def _refuse_unstorable(named: Iterable[tuple[str, str | None]]) -> None:
+    for what, value in named:
+        if value is None or _storable(value):
+            continue
+        if "\x00" in value:
+            raise InvalidConfigError(
+                f"PostgreSQL text cannot hold NUL characters: {what} {value!r} contains '\\x00'"
+            )
+        raise InvalidConfigError(f"{what} {value!r} is not valid Unicode text (a lone surrogate)")
+
+
+def _nul_path(value: Any, path: str) -> str | None:
+    """Where in decoded JSON a string (key or value) holds a NUL character."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if "\x00" in key:
+                return f"{path} key {key!r}"
+            found = _nul_path(child, f"{path}[{key!r}]")
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, child in enumerate(value):
+            found = _nul_path(child, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def _check_metadata(metadata: bytes) -> None:
+    # orjson writes NUL as \u0000; only then is it worth decoding to be sure.
+    if b"\\u0000" in metadata:
+        path = _nul_path(orjson.loads(metadata), "checkpoint metadata")
+        if path:
+            raise InvalidConfigError(
+                f"PostgreSQL text cannot hold NUL characters: {path} contains '\\x00'"
+            )
+
+
+def _items_args(items: Sequence[ItemRecord]) -> tuple[list[bytes], list[str], list[bytes], list[bytes]]:
+    unique = {item.ref: item for item in items}.values()
+    return (
+        [i.ref for i in unique],
+        [i.type for i in unique],
+        [i.data for i in unique],
+        [b"".join(i.item_refs) for i in unique],
+    )
+
+
+def _split_refs(packed: bytes | None) -> tuple[bytes, ...]:
+    if not packed:
+        return ()
+    return tuple(packed[i : i + ITEM_REF_SIZE] for i in range(0, len(packed), ITEM_REF_SIZE))
+
+
+def _record(row: Any) -> CheckpointRecord:
+    return CheckpointRecord(
+        thread_id=row[0],
+        checkpoint_ns=row[1],
+        checkpoint_id=row[2],
+        parent_checkpoint_id=row[3],
+        type=row[4],
+        data=row[5],
+        channel_versions=load_channel_versions(row[6], row[0], row[1], row[2]),
+        metadata=row[7].encode(),
+        run_id=row[8],
+    )
+
+
+def _stored_page(rows: Sequence[Any]) -> list[StoredCheckpoint]:
+    """READ_CHECKPOINTS rows as StoredCheckpoints; each shares its thread's item map."""
+    by_thread: dict[str, dict[bytes, ItemRecord]] = {}
+    if rows and rows[0][11]:
+        for thread_id, ref, type_, data, refs in rows[0][11]:
+            by_thread.setdefault(thread_id, {})[ref] = ItemRecord(ref, type_, data, _split_refs(refs))
+    page = []
+    for row in rows:
+        stored = StoredCheckpoint(_record(row))
+        if row[9]:
+            stored.blobs = {
+                channel: BlobRecord(channel, version, type_, data, _split_refs(refs))
+                for channel, version, type_, data, refs in row[9]
+            }
+        if row[10]:
+            stored.writes = [
+                WriteRecord(task_id, idx, channel, type_, data, task_path, _split_refs(refs))
+                for task_id, idx, channel, type_, data, task_path, refs in row[10]
+            ]
+        stored.items = by_thread.get(row[0], {})
+        page.append(stored)
+    return page
+
+
+async def _prefer_generic_plans(connection: Connection) -> None:
+    await connection.execute(GENERIC_PLANS)
+
+
+async def _keep_session(connection: Connection) -> None:
+    """Pool reset hook: we leave no session state behind, so skip asyncpg's reset query
+    (a round trip on every release). asyncpg still rolls back an unfinished transaction."""
+
+
+def _connection_lost(exc: BaseException, connection: Connection | None) -> bool:
+    """Did this error come from the server or network dropping the connection?"""
+    if isinstance(exc, (OSError, asyncpg.PostgresConnectionError)):
+        return True
+    if isinstance(
+        exc,
+        (
+            asyncpg.AdminShutdownError,
+            asyncpg.CrashShutdownError,
+            asyncpg.CannotConnectNowError,
+            asyncpg.InvalidCachedStatementError,
+        ),
+    ):
+        return True
+    if isinstance(exc, asyncpg.exceptions.InternalClientError):
+        # The server's goodbye (e.g. pg_terminate_backend) arrived on an idle connection
+        # and left asyncpg's protocol out of step: that connection is done for.
+        return True
+    if isinstance(exc, asyncpg.InterfaceError) and connection is not None:
+        try:
+            return bool(connection.is_closed())
+        except asyncpg.InterfaceError:
+            return True  # asyncpg already took the closed connection back from us
+    return False
+
+
+def _discard(connection: Connection) -> None:
+    """Make sure a broken connection is never handed out again."""
+    with contextlib.suppress(Exception):
+        connection.terminate()
+
+
+# -- the backend ----------------------------------------------------------------------------
+
+
+class PostgresBackend(Backend):
+    name: ClassVar[str] = "postgres"
+
+    def __init__(
+        self,
+        conn: str | Any,
+        *,
+        schema: str = "public",
+        prepared_statements: bool = True,
+        min_size: int = DEFAULT_MIN_SIZE,
+        max_size: int = DEFAULT_MAX_SIZE,
+        max_queries: int = 50000,
+        max_inactive_connection_lifetime: float = DEFAULT_MAX_INACTIVE_LIFETIME,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
+        synchronous_commit: bool = True,
+        connect_options: dict[str, Any] | None = None,
+    ) -> None:
+        if asyncpg is None:
+            raise missing_extra("postgres", "asyncpg")
+        self.schema = schema
+        self._quoted = quote_schema(schema)
+        self._external: Any = None
+        self._external_loop: asyncio.AbstractEventLoop | None = None
+        self._dsn: _Dsn | None = None
+        if isinstance(conn, asyncpg.Pool):
+            self._external = conn
+            self._external_loop = getattr(conn, "_loop", None)
+        elif isinstance(conn, str):
+            self._dsn = _Dsn(conn)
+            self._conn_string = conn
+        else:
+            raise InvalidConfigError(
+                f"conn must be a postgresql:// connection string or an asyncpg.Pool, "
+                f"not {type(conn).__name__}"
+            )
+        if min_size < 0 or max_size < 1 or min_size > max_size:
+            raise InvalidConfigError(
+                f"pool sizes need 0 <= min_size <= max_size and max_size >= 1 "
+                f"(got min_size={min_size}, max_size={max_size})"
+            )
+        for name, value in (("connect_timeout", connect_timeout), ("command_timeout", command_timeout)):
+            if value is not None and not (isinstance(value, (int, float)) and value > 0):
+                raise InvalidConfigError(f"{name} must be a positive number of seconds, not {value!r}")
+        options = dict(connect_options or {})
+        known = set(inspect.signature(asyncpg.connect).parameters) - {"dsn", "loop"}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise InvalidConfigError(f"unknown PostgreSQL connection option(s): {', '.join(unknown)}")
+        if self._dsn is not None and options.get("password"):
+            self._dsn.secrets.append(str(options["password"]))
+        self.prepared_statements = prepared_statements
+        self.connect_timeout = float(connect_timeout)
+        self.command_timeout = command_timeout
+        self._pool_options: dict[str, Any] = {
+            "min_size": min_size,
+            "max_size": max_size,
+            "max_queries": max_queries,
+            "max_inactive_connection_lifetime": max_inactive_connection_lifetime,
+        }
+        self._connect_options = options
+        self._pools: LoopLocal[Any] = LoopLocal(self._open_pool, self._close_pool)
+        self._ready = False
+        self.synchronous_commit = synchronous_commit
+        self._statements = _Statements(self._quoted, synchronous_commit=synchronous_commit)
+
+    def __repr__(self) -> str:
+        if self._dsn is None:
+            return f"PostgresBackend(pool=<asyncpg.Pool>, schema={self.schema!r})"
+        return (
+            f"PostgresBackend(hosts={self._dsn.hosts!r}, database={self._dsn.database!r}, "
+            f"schema={self.schema!r})"
+        )
+
+    # -- connections ----------------------------------------------------------------------
+
+    def _where(self) -> str:
+        return "PostgreSQL (the given pool)" if self._dsn is None else self._dsn.describe()
+
+    def _scrub(self, text: str) -> str:
+        return text if self._dsn is None else self._dsn.scrub(text)
+
+    def _unavailable(self, doing: str, exc: BaseException) -> BackendUnavailableError:
+        reason = self._scrub(str(exc)) or type(exc).__name__
+        return BackendUnavailableError(f"{doing} {self._where()}: {type(exc).__name__}: {reason}")
+
+    async def _open_pool(self) -> Any:
+        try:
+            return await asyncpg.create_pool(
+                self._conn_string,
+                statement_cache_size=100 if self.prepared_statements else 0,
+                timeout=self.connect_timeout,
+                command_timeout=self.command_timeout,
+                reset=_keep_session,
+                init=_prefer_generic_plans if self.prepared_statements else None,
+                **self._pool_options,
+                **self._connect_options,
+            )
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise self._unavailable("cannot connect to", exc) from None
+        except (ValueError, TypeError) as exc:
+            raise InvalidConfigError(f"bad PostgreSQL connection settings: {self._scrub(str(exc))}") from None
+
+    @staticmethod
+    async def _close_pool(pool: Any) -> None:
+        try:
+            await asyncio.wait_for(pool.close(), POOL_CLOSE_TIMEOUT)
+        except Exception:
+            pool.terminate()
+
+    async def _run(self, operation: Operation[T], *, setup: bool = True) -> T:
+        """Run one operation on a pooled connection, retrying on a fresh one if the
+        server dropped the connection, and naming the server (never the password)."""
+        if self._external is not None:
+            loop = self._external_loop
+            if loop is not None and loop is not asyncio.get_running_loop():
+                return await self._on_pool_loop(loop, self._run(operation, setup=setup))
+        if setup and not self._ready:
+            await self.setup()
+        recreated = False
+        for attempt in range(1, CONNECTION_ATTEMPTS + 1):
+            pool = self._external if self._external is not None else await self._pools.get()
+            try:
+                connection = await pool.acquire()
+            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+                raise self._unavailable("cannot connect to", exc) from None
+            tables_gone = False
+            try:
+                return await operation(connection)
+            except TimeoutError as exc:
+                raise BackendUnavailableError(
+                    f"{self._where()} did not answer within command_timeout="
+                    f"{self.command_timeout}s"
+                ) from exc
+            except asyncpg.UndefinedTableError:
+                if not setup or recreated:
+                    raise
+                tables_gone = True
+            except asyncpg.exceptions.DataError as exc:
+                if not str(exc).startswith("invalid input for query argument"):
+                    raise
+                # asyncpg's client-side refusal to encode an argument: bad input.
+                raise InvalidConfigError(f"PostgreSQL cannot take this value: {exc}") from None
+            except Exception as exc:
+                if not _connection_lost(exc, connection):
+                    raise
+                _discard(connection)
+                await pool.expire_connections()  # its siblings were most likely dropped too
+                if attempt == CONNECTION_ATTEMPTS:
+                    if isinstance(exc, asyncpg.exceptions.InternalClientError):
+                        raise
+                    raise self._unavailable("lost the connection to", exc) from None
+                logger.info("PostgreSQL connection lost (%s); retrying", type(exc).__name__)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pool.release(connection)
+            if tables_gone:
+                # Our tables were dropped under us (another process's drop_all, a DBA):
+                # set the schema up again, once, and retry.
+                recreated, self._ready = True, False
+                await self.setup()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _on_pool_loop(
+        self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]
+    ) -> T:
+        """A given pool lives on the loop that made it: hand the work to that loop."""
+        if loop.is_closed() or not loop.is_running():
+            coro.close()
+            raise InvalidConfigError(
+                "this saver was built on an asyncpg pool whose event loop is not running; "
+                "call it on that loop (async API) or from another thread while that loop "
+                "runs, or build the saver from a connection string instead"
+            )
+        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coro, loop)
+        return await asyncio.wrap_future(future)
+
+    # -- schema -----------------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        """Create or upgrade the schema (idempotent; concurrent processes queue on an
+        advisory lock). Also runs by itself before the first operation."""
+        if self._ready:
+            return
+        await self._run(self._migrate, setup=False)
+        self._ready = True
+
+    async def _migrate(self, conn: Connection) -> None:
+        s = self._statements
+        table = f"{self._quoted}.lus_migrations"
+        if await conn.fetchval(SELECT_MIGRATIONS_TABLE, table):
+            version = await conn.fetchval(s.schema_version)
+            if version >= SCHEMA_VERSION:
+                if version > SCHEMA_VERSION:
+                    logger.warning(
+                        "schema %s is at version %s, newer than this library's %s",
+                        self.schema, version, SCHEMA_VERSION,
+                    )
+                return
+        digest = hashlib.blake2b(self.schema.encode(), digest_size=4).digest()
+        schema_key = int.from_bytes(digest, "big", signed=True)
+        async with conn.transaction():
+            await conn.execute(LOCK_MIGRATIONS, MIGRATION_LOCK_CLASS, schema_key)
+            if not await conn.fetchval(SELECT_SCHEMA_EXISTS, self.schema):
+                await conn.execute(s.create_schema)
+            await conn.execute(s.migrations_table)
+            version = await conn.fetchval(s.schema_version)
+            for number in range(version + 1, SCHEMA_VERSION + 1):
+                await conn.execute(_qualify(MIGRATIONS[number - 1], self._quoted))
+                await conn.execute(s.insert_version, number)
+                logger.info("schema %s migrated to version %s", self.schema, number)
+
+    async def drop_all(self) -> None:
+        """Drop everything this saver stored: the schema, or in "public" just its tables."""
+        statement = self._statements.drop_tables if self.schema == "public" else self._statements.drop_schema
+
+        async def drop(conn: Connection) -> None:
+            await conn.execute(statement)
+
+        await self._run(drop, setup=False)
+        self._ready = False
+
+    async def aclose(self) -> None:
+        await self._pools.aclose()
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def _key(self, thread_id: str) -> int:
+        return _lock_key(self.schema, thread_id)
+
+    async def put_checkpoint(
+        self, record: CheckpointRecord, blobs: Sequence[BlobRecord], items: Sequence[ItemRecord]
+    ) -> None:
+        texts = [
+            record.thread_id, record.checkpoint_ns, record.checkpoint_id,
+            record.parent_checkpoint_id, record.run_id, record.type,
+            *record.channel_versions, *record.channel_versions.values(),
+            *(b.channel for b in blobs), *(b.version for b in blobs),
+            *(b.base_version for b in blobs),
+        ]
+        if _any_unstorable(texts):
+            _refuse_unstorable(
+                [
+                    ("thread_id", record.thread_id),
+                    ("checkpoint_ns", record.checkpoint_ns),
+                    ("checkpoint_id", record.checkpoint_id),
+                    ("parent checkpoint_id", record.parent_checkpoint_id),
+                    ("run_id", record.run_id),
+                    *(("channel", c) for c in record.channel_versions),
+                    *(("channel version", v) for v in record.channel_versions.values()),
+                    *(("channel", b.channel) for b in blobs),
+                    *(("channel version", b.version) for b in blobs),
+                ]
+            )
+        _check_metadata(record.metadata)
+        args = (
+            self._key(record.thread_id),
+            record.thread_id,
+            record.checkpoint_ns,
+            record.checkpoint_id,
+            *_items_args(items),
+            [b.channel for b in blobs],
+            [b.version for b in blobs],
+            [b.type for b in blobs],
+            [b.data for b in blobs],
+            [b"".join(b.item_refs) for b in blobs],
+            record.parent_checkpoint_id,
+            record.type,
+            record.data,
+            orjson.dumps(record.channel_versions).decode(),
+            record.metadata.decode(),
+            record.run_id,
+            [b.base_version for b in blobs],
+        )
+        statement = self._statements.put_checkpoint
+
+        async def put(conn: Connection) -> list[Any]:
+            return list(await conn.fetch(statement, *args))
+
+        missing = await self._run(put)
+        if missing:
+            channel, base = missing[0]
+            raise ItemsMissingError.base_gone(record.thread_id, channel, base)
+
+    async def put_writes(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        writes: Sequence[WriteRecord],
+        items: Sequence[ItemRecord],
+        *,
+        replace: bool,
+    ) -> None:
+        # One row per key: the last one wins when replacing, the first one otherwise.
+        by_key: dict[tuple[str, int], WriteRecord] = {}
+        for write in writes:
+            key = (write.task_id, write.idx)
+            if replace or key not in by_key:
+                by_key[key] = write
+        unique = list(by_key.values())
+        texts = [thread_id, checkpoint_ns, checkpoint_id]
+        for w in unique:
+            texts += (w.task_id, w.channel, w.task_path)
+        if _any_unstorable(texts):
+            _refuse_unstorable(
+                [
+                    ("thread_id", thread_id),
+                    ("checkpoint_ns", checkpoint_ns),
+                    ("checkpoint_id", checkpoint_id),
+                    *(("task_id", w.task_id) for w in unique),
+                    *(("channel", w.channel) for w in unique),
+                    *(("task_path", w.task_path) for w in unique),
+                ]
+            )
+        args = (
+            self._key(thread_id),
+            thread_id,
+            checkpoint_ns,
+            checkpoint_id,
+            *_items_args(items),
+            [w.task_id for w in unique],
+            [w.idx for w in unique],
+            [w.channel for w in unique],
+            [w.type for w in unique],
+            [w.data for w in unique],
+            [w.task_path for w in unique],
+            [b"".join(w.item_refs) for w in unique],
+        )
+        statement = self._statements.put_writes_replace if replace else self._statements.put_writes_keep
+
+        async def put(conn: Connection) -> None:
+            await conn.execute(statement, *args)
+
+        await self._run(put)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    async def get_checkpoint(
+        self, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None
+    ) -> StoredCheckpoint | None:
+        if _any_unstorable((thread_id, checkpoint_ns, checkpoint_id)):
+            return None  # nothing stored can have that key
+        args: tuple[str, ...]
+        if checkpoint_id is None:
+            statement, args = self._statements.get_latest, (thread_id, checkpoint_ns)
+        else:
+            statement, args = self._statements.get_by_id, (thread_id, checkpoint_ns, checkpoint_id)
+
+        async def fetch(conn: Connection) -> list[Any]:
+            return list(await conn.fetch(statement, *args))
+
+        page = _stored_page(await self._run(fetch))
+        return page[0] if page else None
+
+    async def list_checkpoints(self, query: ListQuery) -> AsyncIterator[StoredCheckpoint]:
+        if _any_unstorable((query.thread_id, query.checkpoint_ns, query.checkpoint_id, query.before)):
+            return
+        metadata_filter: str | None = None
+        if query.filter:
+            if _any_unstorable(query.filter) or _any_unstorable(
+                v for v in query.filter.values() if isinstance(v, str)
+            ):
+                return  # stored metadata never holds NUL
+            if any(isinstance(v, float) and not math.isfinite(v) for v in query.filter.values()):
+                return  # stored JSON cannot hold inf
+            try:
+                metadata_filter = orjson.dumps(query.filter).decode()
+            except TypeError:
+                return  # e.g. an int beyond 64 bits: metadata could not have stored it
+        fixed_args: list[Any] = []
+        clauses: list[str] = []
+        for column, value in (
+            ("c.thread_id", query.thread_id),
+            ("c.checkpoint_ns", query.checkpoint_ns),
+            ("c.checkpoint_id", query.checkpoint_id),
+        ):
+            if value is not None:
+                fixed_args.append(value)
+                clauses.append(f"{column} = ${len(fixed_args)}")
+        if query.before is not None:
+            fixed_args.append(query.before)
+            clauses.append(f"c.checkpoint_id < ${len(fixed_args)}")
+        if metadata_filter is not None:
+            fixed_args.append(metadata_filter)
+            clauses.append(f"c.metadata @> ${len(fixed_args)}::jsonb")
+        # Keyset pagination on the sort key, minus the columns the query pins.
+        order_columns = ["c.checkpoint_id"]
+        if query.thread_id is None:
+            order_columns.append("c.thread_id")
+        if query.checkpoint_ns is None:
+            order_columns.append("c.checkpoint_ns")
+        first = len(fixed_args) + 1
+        marks = ", ".join(f"${first + i}" for i in range(len(order_columns)))
+        cursor_clause = f"({', '.join(order_columns)}) < ({marks})"
+        limit_mark = f"${first + len(order_columns)}"
+        first_page = self._statements.page(clauses, order_columns, f"${first}")
+        next_page = self._statements.page([*clauses, cursor_clause], order_columns, limit_mark)
+
+        cursor: list[str] | None = None
+        remaining = query.limit
+        while remaining is None or remaining > 0:
+            size = LIST_PAGE_SIZE if remaining is None else min(LIST_PAGE_SIZE, remaining)
+            if cursor is None:
+                statement, args = first_page, [*fixed_args, size]
+            else:
+                statement, args = next_page, [*fixed_args, *cursor, size]
+
+            async def fetch(conn: Connection, statement: str = statement, args: list[Any] = args) -> list[Any]:
+                return list(await conn.fetch(statement, *args))
+
+            page = _stored_page(await self._run(fetch))
+            for stored in page:
+                yield stored
+            if len(page) < size:
+                return
+            last = page[-1].record
+            cursor = [last.checkpoint_id]
+            if query.thread_id is None:
+                cursor.append(last.thread_id)
+            if query.checkpoint_ns is None:
+                cursor.append(last.checkpoint_ns)
+            if remaining is not None:
+                remaining -= len(page)
+
+    async def checkpoint_heads(self, thread_id: str) -> list[CheckpointRecord]:
+        if _any_unstorable((thread_id,)):
+            return []
+        statement = self._statements.heads
+
+        async def fetch(conn: Connection) -> list[Any]:
+            return list(await conn.fetch(statement, thread_id))
+
+        return [_record(row) for row in await self._run(fetch)]
+
+    async def list_thread_ids(self) -> list[str]:
+        statement = self._statements.thread_ids
+
+        async def fetch(conn: Connection) -> list[str]:
+            return [row[0] for row in await conn.fetch(statement)]
+
+        return await self._run(fetch)
+
+    # -- deleting and copying ---------------------------------------------------------------
+
+    async def _locked(self, conn: Connection, thread_ids: Sequence[str]) -> None:
+        """Take the threads' exclusive locks in key order (no deadlock between deleters)."""
+        keys = sorted({self._key(t) for t in thread_ids})
+        await conn.execute(self._statements.lock_threads, keys)
+
+    async def delete_thread(self, thread_id: str) -> None:
+        if _any_unstorable((thread_id,)):
+            return
+        statement = self._statements.delete_thread
+
+        async def delete(conn: Connection) -> None:
+            async with conn.transaction():
+                await self._locked(conn, [thread_id])
+                await conn.execute(statement, thread_id)
+
+        await self._run(delete)
+
+    async def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        runs = [r for r in dict.fromkeys(run_ids) if "\x00" not in r]
+        if not runs:
+            return
+        s = self._statements
+
+        async def delete(conn: Connection) -> None:
+            async with conn.transaction():
+                threads = [row[0] for row in await conn.fetch(s.threads_of_runs, runs)]
+                if threads:
+                    await self._locked(conn, threads)
+                    await conn.fetchval(s.delete_runs, threads, runs)
+
+        await self._run(delete)
+
+    async def retain(self, thread_id: str, keep: Collection[tuple[str, str]]) -> None:
+        if _any_unstorable((thread_id,)):
+            return
+        kept = list(keep)
+        args = ([thread_id], [ns for ns, _ in kept], [cid for _, cid in kept])
+        statement = self._statements.retain
+
+        async def collect(conn: Connection) -> None:
+            async with conn.transaction():
+                await self._locked(conn, [thread_id])
+                await conn.fetchval(statement, *args)
+
+        await self._run(collect)
+
+    async def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        if _any_unstorable((source_thread_id,)):
+            return
+        _refuse_unstorable([("target thread_id", target_thread_id)])
+        args = (source_thread_id, target_thread_id, self._key(target_thread_id))
+        statement = self._statements.copy_thread
+
+        async def copy(conn: Connection) -> None:
+            await conn.execute(statement, *args)
+
+        await self._run(copy)
+
+
+class _Statements:
+    """Every statement, qualified with one schema once, so each call reuses the same
+    text (and so the same prepared statement on each connection)."""
+
+    def __init__(self, quoted_schema: str, *, synchronous_commit: bool = True) -> None:
+        self._schema = quoted_schema
+        commit_mode = "" if synchronous_commit else RELAXED_COMMIT
+
+        def bind(statement: str) -> str:
+            return _qualify(statement, quoted_schema).replace("{commit_mode}", commit_mode)
+
+        self.create_schema = bind(CREATE_SCHEMA)
+        self.migrations_table = bind(MIGRATIONS_TABLE_DDL)
+        self.schema_version = bind(SELECT_SCHEMA_VERSION)
+        self.insert_version = bind(INSERT_SCHEMA_VERSION)
+        self.drop_schema = bind(DROP_SCHEMA)
+        self.drop_tables = bind(DROP_TABLES)
+        self.put_checkpoint = bind(PUT_CHECKPOINT)
+        self.put_writes_keep = bind(PUT_WRITES_KEEP)
+        self.put_writes_replace = bind(PUT_WRITES_REPLACE)
+        self.heads = bind(SELECT_HEADS)
+        self.thread_ids = bind(SELECT_THREAD_IDS)
+        self.threads_of_runs = bind(SELECT_THREADS_OF_RUNS)
+        self.retain = bind(RETAIN)
+        self.delete_runs = bind(DELETE_RUNS)
+        self.delete_thread = bind(DELETE_THREAD)
+        self.copy_thread = bind(COPY_THREAD)
+        self.lock_threads = bind(LOCK_THREADS)
+        self._pages: dict[tuple[tuple[str, ...], tuple[str, ...], str], str] = {}
+        pinned = ["c.thread_id = $1", "c.checkpoint_ns = $2"]
+        self.get_latest = self.page(pinned, ["c.checkpoint_id"], "1")
+        self.get_by_id = self.page([*pinned, "c.checkpoint_id = $3"], ["c.checkpoint_id"], "1")
+
+    def page(self, clauses: Sequence[str], order_columns: Sequence[str], limit: str) -> str:
+        """READ_CHECKPOINTS for one shape of query (clauses are fixed fragments with
+        numbered parameters; no user text is ever spliced in)."""
+        key = (tuple(clauses), tuple(order_columns), limit)
+        statement = self._pages.get(key)
+        if statement is None:
+            order = ", ".join(f"{column} DESC" for column in order_columns)
+            statement = _qualify(
+                READ_CHECKPOINTS.replace("{where}", " AND ".join(clauses) or "true")
+                .replace("{order}", order)
+                .replace("{limit}", limit),
+                self._schema,
+            )
+            self._pages[key] = statement
+        return statement
+
+
+# -- the saver ------------------------------------------------------------------------------
+
+
+class PostgresSaver(UnifiedCheckpointSaver):
+    """A LangGraph checkpointer on PostgreSQL (asyncpg), for sync and async graphs.
+
+    ``PostgresSaver("postgresql://user@host/db")`` (or ``PostgresSaver.from_conn_string``)
+    opens a connection pool per event loop on first use: one for the async API on your
+    loop, one for the blocking API on the saver's private I/O loop. Calls from different
+    threads or tasks run side by side on the pool; there is no saver-wide lock. Use it with
+    ``with`` / ``async with`` (setup on entry, pools closed on exit), or call ``close()``.
+
+    Options:
+
+    - ``schema``: the PostgreSQL schema for the tables (created if missing), so several
+      applications can share one database. Tables are named ``lus_*``, so even "public"
+      never collides with LangGraph's own saver.
+    - ``prepared_statements=False`` for PgBouncer (or any pooler) in *transaction* or
+      *statement* pooling mode, which cannot keep named prepared statements: it sets
+      asyncpg's ``statement_cache_size=0``. Listing pages by key and every lock is
+      transaction-scoped, so nothing else needs a session. Pass ``server_settings`` only
+      if the pooler accepts them (PgBouncer: ``ignore_startup_parameters``).
+    - ``min_size``, ``max_size``, ``max_queries``, ``max_inactive_connection_lifetime``:
+      each pool's size and recycling (asyncpg pool options).
+    - ``connect_timeout`` (seconds to open a connection) and ``command_timeout`` (seconds
+      per statement, None for no limit): a call that cannot reach the server raises
+      ``BackendUnavailableError`` within them. A connection the server dropped (restart,
+      ``pg_terminate_backend``, failover) is replaced and the call retried.
+    - ``synchronous_commit=False`` makes each write commit without waiting for its WAL
+      flush (PostgreSQL's ``synchronous_commit = off``, for this saver's transactions
+      only): writes get several times faster where a disk flush is slow, and a *server*
+      crash may lose the last fraction of a second of checkpoints (never corrupting
+      anything). The default keeps every returned write durable.
+    - ``ssl`` and any other ``asyncpg.connect`` option (``password``, ``server_settings``,
+      ``direct_tls``, ...) as keyword arguments; ``sslmode`` in the URL works too.
+    - ``serde`` / ``encryption_key``: as for every saver of this library.
+
+    Built from an existing ``asyncpg.Pool`` instead, the saver uses only that pool, which
+    stays yours to close, with the pool's own timeouts. A pool belongs to the event loop
+    that made it: async calls on that loop use it directly; calls made elsewhere (the
+    blocking API from a worker thread, another thread's loop) are handed to that loop, so
+    it must be running. A blocking call on the pool's own loop thread is refused, as it
+    would stall the loop. For a blocking-only program, pass a connection string.
+
+    Errors name the host, database and user, never the password.
+    """
+
+    backend: PostgresBackend
+
+    def __init__(
+        self,
+        conn: str | Any,
+        *,
+        schema: str = "public",
+        prepared_statements: bool = True,
+        min_size: int | None = None,
+        max_size: int | None = None,
+        max_queries: int | None = None,
+        max_inactive_connection_lifetime: float | None = None,
+        connect_timeout: float | None = None,
+        command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
+        synchronous_commit: bool = True,
+        ssl: Any = None,
+        serde: SerializerProtocol | None = None,
+        encryption_key: bytes | str | None = None,
+        **connect_options: Any,
+    ) -> None:
+        if asyncpg is None:
+            raise missing_extra("postgres", "asyncpg")
+        given = {
+            "prepared_statements": None if prepared_statements else False,
+            "min_size": min_size,
+            "max_size": max_size,
+            "max_queries": max_queries,
+            "max_inactive_connection_lifetime": max_inactive_connection_lifetime,
+            "connect_timeout": connect_timeout,
+            "ssl": ssl,
+            **connect_options,
+        }
+        if command_timeout != DEFAULT_COMMAND_TIMEOUT:
+            given["command_timeout"] = command_timeout
+        if isinstance(conn, asyncpg.Pool):
+            set_here = sorted(k for k, v in given.items() if v is not None)
+            if set_here:
+                raise InvalidConfigError(
+                    f"{', '.join(set_here)} configure pools this saver makes; a saver built "
+                    "on an existing asyncpg.Pool uses that pool's own settings"
+                )
+        if ssl is not None:
+            connect_options["ssl"] = ssl
+        backend = PostgresBackend(
+            conn,
+            schema=schema,
+            prepared_statements=prepared_statements,
+            min_size=DEFAULT_MIN_SIZE if min_size is None else min_size,
+            max_size=DEFAULT_MAX_SIZE if max_size is None else max_size,
+            max_queries=50000 if max_queries is None else max_queries,
+            max_inactive_connection_lifetime=(
+                DEFAULT_MAX_INACTIVE_LIFETIME
+                if max_inactive_connection_lifetime is None
+                else max_inactive_connection_lifetime
+            ),
+            connect_timeout=DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout,
+            command_timeout=command_timeout,
+            synchronous_commit=synchronous_commit,
+            connect_options=connect_options,
+        )
+        super().__init__(backend, serde=serde, encryption_key=encryption_key)
+
+    @classmethod
+    def from_conn_string(cls, conn_string: str, **options: Any) -> PostgresSaver:
+        """A saver on ``conn_string``; enter it with ``with`` or ``async with``."""
+        return cls(conn_string, **options)

@@ -1,0 +1,1414 @@
+"""Plain Redis storage (core commands and Lua only): Redis 6.2+, Valkey, Redis Cluster.
+
+Every key of one thread carries the same hash tag, ``{t<base64url of the thread id>}``,
+so a thread lives in one cluster slot and each operation on it is one Lua script: atomic,
+one round trip, and its keys expire together. Per-thread sorted sets index checkpoints by
+namespace and by id, so nothing ever SCANs the keyspace. Global keys list threads
+(``<prefix>:threads``, scored by expiry time, or +inf without a TTL) and, without a TTL,
+the threads of each run (``<prefix>:run:<hex run id>``). On a single server the put script
+updates them itself; on a cluster they live in other slots and are written in the same
+pipeline, a separate step. Readers treat them as hints: a listed thread that no longer
+exists is skipped. With a TTL a run index could expire before threads that still hold the
+run, so ``delete_for_runs`` walks the thread index instead.
+
+Keys of one thread (``B`` = ``<prefix>:{t<tag>}``; ``F`` = ``<hex ns>:<hex checkpoint id>``):
+
+==========  =====  ==================================================================
+``B:i``     zset   every F, so one namespace's checkpoints are one lexical range
+``B:a``     zset   ``<hex id>.<hex ns>``, so all namespaces come newest first
+``B:c``     hash   F -> frame(head JSON, serde type, checkpoint bytes)
+``B:m``     hash   F -> metadata JSON (what list filters read, server-side)
+``B:v``     hash   F -> frame(blob field of each channel version)
+``B:r``     hash   F -> run id
+``B:b``     hash   ``<hex ns>:<hex channel>:<version>`` -> frame(item refs, type, bytes)
+``B:w``     hash   ``F:<idx>:<task id>`` -> frame(item refs, head JSON, bytes)
+``B:x``     zset   every write field, so one checkpoint's writes are one lexical range
+``B:t``     hash   item ref -> frame(item refs, type, bytes)
+==========  =====  ==================================================================
+
+Hex keeps byte order, so lexical ranges sort ids exactly as Python sorts the strings.
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import struct
+import time
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
+from hashlib import sha1
+from typing import Any, ClassVar, Final
+from urllib.parse import urlsplit
+
+import orjson
+
+from ..core.backend import Backend, LoopLocal
+from ..core.codec import Codec
+from ..core.records import (
+    ITEM_REF_SIZE,
+    BlobRecord,
+    CheckpointRecord,
+    FilterScalar,
+    ItemRecord,
+    ListQuery,
+    StoredCheckpoint,
+    WriteRecord,
+)
+from ..core.saver import UnifiedCheckpointSaver
+from ..errors import (
+    BackendUnavailableError,
+    CorruptDataError,
+    InvalidConfigError,
+    ItemsMissingError,
+    missing_extra,
+)
+
+try:
+    import redis.asyncio as aioredis
+    from redis import exceptions as redis_errors
+    from redis.asyncio.cluster import ClusterNode, RedisCluster
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialWithJitterBackoff
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise missing_extra("redis", "redis") from exc
+
+RedisClient = aioredis.Redis | RedisCluster
+
+DEFAULT_PREFIX: Final = "lus"
+DEFAULT_SOCKET_TIMEOUT: Final = 5.0
+# Retries after a dropped connection; every script is idempotent, so a retry is safe.
+CONNECT_RETRIES: Final = 2
+RETRY_BACKOFF_BASE: Final = 0.05
+RETRY_BACKOFF_CAP: Final = 0.5
+# Checkpoints assembled per script call when listing one thread.
+LIST_PAGE: Final = 16
+# Index entries one list call examines before handing back a cursor (bounds script time).
+LIST_SCAN_BUDGET: Final = 2000
+# Threads (or checkpoints) per pipeline when a call spans many threads.
+PIPELINE_CHUNK: Final = 128
+# Expired threads stay in the global index this long before readers purge them
+# (scores use the client's clock; the keys expire on the server's).
+INDEX_PURGE_GRACE_MS: Final = 60_000
+# Lua numbers are doubles: beyond this a filter value may compare equal to a neighbour,
+# so such filters are re-checked here and the script gets no limit.
+LUA_EXACT_INT: Final = 2**53
+
+_LENGTH = struct.Struct(">I")
+
+# -- Lua ----------------------------------------------------------------------------------
+# Scripts receive the thread's base key as ARGV[1] and declare one of its keys as KEYS[1]
+# (for cluster routing); every key they touch shares that key's hash tag and slot.
+
+LUA_HELPERS: Final = r"""
+local SUFFIXES = {':i', ':a', ':c', ':m', ':v', ':r', ':b', ':w', ':x', ':t'}
+local CHUNK = 500
+
+-- Stored frames are trusted for nothing: a garbled length is clamped to the value,
+-- so a corrupt value costs no more work than an intact one (Python reports it).
+local function u32(s, p)
+  local a, b, c, d = string.byte(s, p, p + 3)
+  if not d then return 0 end
+  return ((a * 256 + b) * 256 + c) * 256 + d
+end
+
+local function unframe(s)
+  local parts, p, n = {}, 1, #s
+  while p + 3 <= n do
+    local len = math.min(u32(s, p), n - p - 3)
+    parts[#parts + 1] = string.sub(s, p + 4, p + 3 + len)
+    p = p + 4 + len
+  end
+  return parts
+end
+
+-- The item refs a framed value names (its first part: 16-byte refs back to back).
+local function collect_refs(v, refs, seen)
+  if not v then return end
+  local len = math.min(u32(v, 1), #v - 4)
+  for p = 5, len - 11, 16 do
+    local ref = string.sub(v, p, p + 15)
+    if not seen[ref] then
+      seen[ref] = true
+      refs[#refs + 1] = ref
+    end
+  end
+end
+
+local function hmget_all(key, fields)
+  local out = {}
+  for i = 1, #fields, CHUNK do
+    local got = redis.call('HMGET', key, unpack(fields, i, math.min(i + CHUNK - 1, #fields)))
+    for j = 1, #got do out[#out + 1] = got[j] end
+  end
+  return out
+end
+
+local function call_chunked(cmd, key, list)
+  for i = 1, #list, CHUNK do
+    redis.call(cmd, key, unpack(list, i, math.min(i + CHUNK - 1, #list)))
+  end
+end
+
+local function refresh(B, ttl)
+  if ttl > 0 then
+    for _, s in ipairs(SUFFIXES) do redis.call('PEXPIRE', B .. s, ttl) end
+  end
+end
+
+local function by_id_member(fcp)
+  local colon = string.find(fcp, ':', 1, true)
+  return string.sub(fcp, colon + 1) .. '.' .. string.sub(fcp, 1, colon - 1)
+end
+
+-- One checkpoint with its blobs, writes, their items and the items those name.  Item
+-- values come without their refs: the reader walks the same values in the same order to
+-- know them (half the bulk strings; building one framed string in Lua costs the server
+-- more than the client saves).
+local function assemble(B, fcp)
+  local rec = redis.call('HGET', B .. ':c', fcp)
+  if not rec then return false end
+  local bfields = unframe(redis.call('HGET', B .. ':v', fcp) or '')
+  local bvals = hmget_all(B .. ':b', bfields)
+  local wfields = redis.call('ZRANGEBYLEX', B .. ':x', '[' .. fcp .. ':', '(' .. fcp .. ';')
+  local wvals = hmget_all(B .. ':w', wfields)
+  local refs, seen = {}, {}
+  for i = 1, #bvals do collect_refs(bvals[i], refs, seen) end
+  for i = 1, #wvals do collect_refs(wvals[i], refs, seen) end
+  local ivals = hmget_all(B .. ':t', refs)
+  local inner = {}
+  for i = 1, #ivals do collect_refs(ivals[i], inner, seen) end
+  local inner_vals = hmget_all(B .. ':t', inner)
+  for i = 1, #inner_vals do ivals[#ivals + 1] = inner_vals[i] end
+  return {fcp, rec, redis.call('HGET', B .. ':m', fcp), redis.call('HGET', B .. ':r', fcp),
+          bfields, bvals, wvals, ivals}
+end
+
+-- JSON-typed equality on top-level metadata keys: true is not 1, "1" is not 1.
+local function matches(B, fcp, flt)
+  local raw = redis.call('HGET', B .. ':m', fcp)
+  if not raw then return false end
+  local ok, md = pcall(cjson.decode, raw)
+  if not ok or type(md) ~= 'table' then return false end
+  for k, v in pairs(flt) do
+    local actual = md[k]
+    if actual == nil or type(actual) ~= type(v) or actual ~= v then return false end
+  end
+  return true
+end
+"""
+
+PUT_CHECKPOINT_LUA: Final = LUA_HELPERS + r"""
+-- KEYS[1] = B:i.  ARGV: B, F, by-id member, record, metadata, blob fields, has run, run,
+-- ttl ms, blob count, then the global index step (threads key or '' when the caller
+-- indexes, score, thread id, run key or ''), then (blob field, value) pairs, then
+-- (item ref, value) pairs.  The index step names keys of other slots: on a single
+-- server it runs here, in the same round trip; on a cluster the caller sends it.
+-- Returns 1, or {0, ref} without writing anything when an item the new values name is
+-- neither sent nor stored (the saver encoded against a list this thread no longer has).
+local B = ARGV[1]
+local nblobs = tonumber(ARGV[10])
+local first_blob = 15
+local first_item = first_blob + 2 * nblobs
+local needed, seen = {}, {}
+for p = first_item, #ARGV, 2 do seen[ARGV[p]] = true end
+for p = first_blob + 1, first_item - 1, 2 do collect_refs(ARGV[p], needed, seen) end
+for p = first_item + 1, #ARGV, 2 do collect_refs(ARGV[p], needed, seen) end
+for _, ref in ipairs(needed) do
+  if redis.call('HEXISTS', B .. ':t', ref) == 0 then return {0, ref} end
+end
+if ARGV[11] ~= '' then
+  redis.call('ZADD', ARGV[11], 'GT', ARGV[12], ARGV[13])
+  if ARGV[14] ~= '' then redis.call('SADD', ARGV[14], ARGV[13]) end
+end
+for p = first_blob, first_item - 1, 2 do redis.call('HSETNX', B .. ':b', ARGV[p], ARGV[p + 1]) end
+for p = first_item, #ARGV, 2 do redis.call('HSETNX', B .. ':t', ARGV[p], ARGV[p + 1]) end
+local fcp = ARGV[2]
+redis.call('HSET', B .. ':c', fcp, ARGV[4])
+redis.call('HSET', B .. ':m', fcp, ARGV[5])
+redis.call('HSET', B .. ':v', fcp, ARGV[6])
+if ARGV[7] == '1' then
+  redis.call('HSET', B .. ':r', fcp, ARGV[8])
+else
+  redis.call('HDEL', B .. ':r', fcp)
+end
+redis.call('ZADD', KEYS[1], 0, fcp)
+redis.call('ZADD', B .. ':a', 0, ARGV[3])
+refresh(B, tonumber(ARGV[9]))
+return 1
+"""
+
+PUT_WRITES_LUA: Final = LUA_HELPERS + r"""
+-- KEYS[1] = B:x.  ARGV: B, replace, ttl ms, write count, then (write field, value)
+-- pairs, then (item ref, value) pairs.
+local B = ARGV[1]
+local replace = ARGV[2] == '1'
+local nwrites = tonumber(ARGV[4])
+local p = 5
+for _ = 1, nwrites do
+  if replace then
+    redis.call('HSET', B .. ':w', ARGV[p], ARGV[p + 1])
+  else
+    redis.call('HSETNX', B .. ':w', ARGV[p], ARGV[p + 1])
+  end
+  redis.call('ZADD', KEYS[1], 0, ARGV[p])
+  p = p + 2
+end
+while p <= #ARGV do
+  redis.call('HSETNX', B .. ':t', ARGV[p], ARGV[p + 1])
+  p = p + 2
+end
+refresh(B, tonumber(ARGV[3]))
+return 1
+"""
+
+FETCH_LUA: Final = LUA_HELPERS + r"""
+-- KEYS[1] = B:i.  ARGV: B, 'id' or 'latest', F (or the hex namespace for latest), ttl ms.
+local B = ARGV[1]
+local fcp = ARGV[3]
+if ARGV[2] == 'latest' then
+  local top = redis.call('ZREVRANGEBYLEX', KEYS[1], '(' .. fcp .. ';', '[' .. fcp .. ':',
+                         'LIMIT', 0, 1)
+  if #top == 0 then return false end
+  fcp = top[1]
+end
+local found = assemble(B, fcp)
+if found then refresh(B, tonumber(ARGV[4])) end
+return found
+"""
+
+LIST_LUA: Final = LUA_HELPERS + r"""
+-- KEYS[1] = B:i (one namespace) or B:a (all).  ARGV: B, 'i' or 'a', max, min, want,
+-- budget, filter JSON or '', '1' to assemble matches (else their F only), ttl ms.
+-- Returns {cursor, matches}; a non-empty cursor means "go on below this member".
+local B = ARGV[1]
+local by_id = ARGV[2] == 'a'
+local maxb, minb = ARGV[3], ARGV[4]
+local want, budget = tonumber(ARGV[5]), tonumber(ARGV[6])
+local flt = nil
+if ARGV[7] ~= '' then flt = cjson.decode(ARGV[7]) end
+local with_data = ARGV[8] == '1'
+local out, cursor, scanned, done = {}, '', 0, false
+while not done do
+  local batch = redis.call('ZREVRANGEBYLEX', KEYS[1], maxb, minb, 'LIMIT', 0, 100)
+  for i = 1, #batch do
+    local m = batch[i]
+    scanned = scanned + 1
+    local fcp = m
+    if by_id then
+      local dot = string.find(m, '.', 1, true)
+      fcp = string.sub(m, dot + 1) .. ':' .. string.sub(m, 1, dot - 1)
+    end
+    if flt == nil or matches(B, fcp, flt) then
+      if with_data then
+        local found = assemble(B, fcp)
+        if found then out[#out + 1] = found end
+      else
+        out[#out + 1] = fcp
+      end
+    end
+    if (want > 0 and #out >= want) or (budget > 0 and scanned >= budget) then
+      cursor = m
+      done = true
+      break
+    end
+  end
+  if not done then
+    if #batch < 100 then done = true else maxb = '(' .. batch[#batch] end
+  end
+end
+if #out > 0 then refresh(B, tonumber(ARGV[9])) end
+return {cursor, out}
+"""
+
+HEADS_LUA: Final = LUA_HELPERS + r"""
+-- KEYS[1] = B:i.  ARGV: B.  The newest checkpoint of each namespace: {F, record, metadata, run}.
+local B = ARGV[1]
+local out = {}
+local maxb = '+'
+while true do
+  local top = redis.call('ZREVRANGEBYLEX', KEYS[1], maxb, '-', 'LIMIT', 0, 1)
+  if #top == 0 then break end
+  local fcp = top[1]
+  out[#out + 1] = {fcp, redis.call('HGET', B .. ':c', fcp), redis.call('HGET', B .. ':m', fcp),
+                   redis.call('HGET', B .. ':r', fcp)}
+  maxb = '(' .. string.sub(fcp, 1, string.find(fcp, ':', 1, true))
+end
+return out
+"""
+
+DELETE_THREAD_LUA: Final = LUA_HELPERS + r"""
+-- KEYS[1] = B:i.  ARGV: B.  Returns the thread's run ids so the caller can unindex them.
+local B = ARGV[1]
+local runs, seen = {}, {}
+for _, run in ipairs(redis.call('HVALS', B .. ':r')) do
+  if not seen[run] then
+    seen[run] = true
+    runs[#runs + 1] = run
+  end
+end
+local keys = {}
+for i, s in ipairs(SUFFIXES) do keys[i] = B .. s end
+redis.call('UNLINK', unpack(keys))
+return runs
+"""
+
+RETAIN_LUA: Final = LUA_HELPERS + r"""
+-- KEYS[1] = B:i.  ARGV: B, 'keep' then the F to keep, or 'runs' then the run ids to delete.
+-- Deletes the other checkpoints, their writes, then blobs no survivor names, then items
+-- no surviving blob, write or segment names.  Returns {gone, deleted, runs no longer here}.
+local B = ARGV[1]
+local all = redis.call('ZRANGE', KEYS[1], 0, -1)
+local run_pairs = redis.call('HGETALL', B .. ':r')
+local dead, alive, keep_writes = {}, {}, {}
+if ARGV[2] == 'keep' then
+  for i = 3, #ARGV do keep_writes[ARGV[i]] = true end
+  for _, f in ipairs(all) do
+    if keep_writes[f] then alive[#alive + 1] = f else dead[#dead + 1] = f end
+  end
+else
+  local runs, doomed = {}, {}
+  for i = 3, #ARGV do runs[ARGV[i]] = true end
+  for i = 1, #run_pairs, 2 do
+    if runs[run_pairs[i + 1]] then doomed[run_pairs[i]] = true end
+  end
+  for _, f in ipairs(all) do
+    if doomed[f] then dead[#dead + 1] = f else alive[#alive + 1] = f end
+  end
+  if #dead == 0 then return {0, 0} end
+  for _, f in ipairs(alive) do keep_writes[f] = true end
+end
+if #dead > 0 then
+  local by_id = {}
+  for i, f in ipairs(dead) do by_id[i] = by_id_member(f) end
+  call_chunked('ZREM', KEYS[1], dead)
+  call_chunked('ZREM', B .. ':a', by_id)
+  for _, s in ipairs({':c', ':m', ':v', ':r'}) do call_chunked('HDEL', B .. s, dead) end
+end
+-- writes of checkpoints that are not kept
+local live_writes, dead_writes = {}, {}
+for _, w in ipairs(redis.call('ZRANGE', B .. ':x', 0, -1)) do
+  local c1 = string.find(w, ':', 1, true)
+  local c2 = string.find(w, ':', c1 + 1, true)
+  if keep_writes[string.sub(w, 1, c2 - 1)] then
+    live_writes[#live_writes + 1] = w
+  else
+    dead_writes[#dead_writes + 1] = w
+  end
+end
+call_chunked('HDEL', B .. ':w', dead_writes)
+call_chunked('ZREM', B .. ':x', dead_writes)
+-- blobs no surviving checkpoint names
+local live_blobs, live_blob_list = {}, {}
+for _, framed in ipairs(hmget_all(B .. ':v', alive)) do
+  if framed then
+    for _, field in ipairs(unframe(framed)) do
+      if not live_blobs[field] then
+        live_blobs[field] = true
+        live_blob_list[#live_blob_list + 1] = field
+      end
+    end
+  end
+end
+local dead_blobs = {}
+for _, field in ipairs(redis.call('HKEYS', B .. ':b')) do
+  if not live_blobs[field] then dead_blobs[#dead_blobs + 1] = field end
+end
+call_chunked('HDEL', B .. ':b', dead_blobs)
+-- items nothing surviving names (two levels: segments name elements)
+local refs, seen = {}, {}
+for _, v in ipairs(hmget_all(B .. ':b', live_blob_list)) do collect_refs(v, refs, seen) end
+for _, v in ipairs(hmget_all(B .. ':w', live_writes)) do collect_refs(v, refs, seen) end
+local inner = {}
+for _, v in ipairs(hmget_all(B .. ':t', refs)) do collect_refs(v, inner, seen) end
+local dead_items = {}
+for _, ref in ipairs(redis.call('HKEYS', B .. ':t')) do
+  if not seen[ref] then dead_items[#dead_items + 1] = ref end
+end
+call_chunked('HDEL', B .. ':t', dead_items)
+-- run ids no surviving checkpoint carries any more
+local alive_set, still, gone_runs, reported = {}, {}, {}, {}
+for _, f in ipairs(alive) do alive_set[f] = true end
+for i = 1, #run_pairs, 2 do
+  if alive_set[run_pairs[i]] then still[run_pairs[i + 1]] = true end
+end
+for i = 1, #run_pairs, 2 do
+  local run = run_pairs[i + 1]
+  if not still[run] and not reported[run] then
+    reported[run] = true
+    gone_runs[#gone_runs + 1] = run
+  end
+end
+local gone = 0
+if redis.call('ZCARD', KEYS[1]) == 0 then
+  local keys = {}
+  for i, s in ipairs(SUFFIXES) do keys[i] = B .. s end
+  redis.call('UNLINK', unpack(keys))
+  gone = 1
+end
+local out = {gone, #dead}
+for _, run in ipairs(gone_runs) do out[#out + 1] = run end
+return out
+"""
+
+SNAPSHOT_LUA: Final = LUA_HELPERS + r"""
+-- KEYS[1] = B:i.  ARGV: B.  The whole thread, for copy_thread: hashes as flat
+-- field/value lists, then the three indexes.
+local B = ARGV[1]
+local out = {}
+for _, s in ipairs({':c', ':m', ':v', ':r', ':b', ':w', ':t'}) do
+  out[#out + 1] = redis.call('HGETALL', B .. s)
+end
+out[#out + 1] = redis.call('ZRANGE', KEYS[1], 0, -1)
+out[#out + 1] = redis.call('ZRANGE', B .. ':a', 0, -1)
+out[#out + 1] = redis.call('ZRANGE', B .. ':x', 0, -1)
+return out
+"""
+
+RESTORE_LUA: Final = LUA_HELPERS + r"""
+-- KEYS[1] = B:i of the target.  ARGV: B, ttl ms, then ten sections, each a count and
+-- that many values, in SNAPSHOT's order.  Checkpoints and writes overwrite; blobs and
+-- items are insert-if-absent, as everywhere.
+local B = ARGV[1]
+local p = 3
+local function section()
+  local n = tonumber(ARGV[p])
+  local first = p + 1
+  p = first + n
+  return first, n
+end
+local function hset_section(key, nx)
+  local first, n = section()
+  if nx then
+    for i = first, first + n - 1, 2 do redis.call('HSETNX', key, ARGV[i], ARGV[i + 1]) end
+  else
+    for i = first, first + n - 1, 2 * CHUNK do
+      redis.call('HSET', key, unpack(ARGV, i, math.min(i + 2 * CHUNK - 1, first + n - 1)))
+    end
+  end
+  return first, n
+end
+local function zadd_section(key)
+  local first, n = section()
+  local args = {}
+  for i = first, first + n - 1 do
+    args[#args + 1] = 0
+    args[#args + 1] = ARGV[i]
+    if #args >= 2 * CHUNK then
+      redis.call('ZADD', key, unpack(args))
+      args = {}
+    end
+  end
+  if #args > 0 then redis.call('ZADD', key, unpack(args)) end
+end
+local c_first, c_n = hset_section(B .. ':c', false)
+local old = {}
+for i = c_first, c_first + c_n - 1, 2 do old[#old + 1] = ARGV[i] end
+call_chunked('HDEL', B .. ':r', old)
+hset_section(B .. ':m', false)
+hset_section(B .. ':v', false)
+hset_section(B .. ':r', false)
+hset_section(B .. ':b', true)
+hset_section(B .. ':w', false)
+hset_section(B .. ':t', true)
+zadd_section(KEYS[1])
+zadd_section(B .. ':a')
+zadd_section(B .. ':x')
+refresh(B, tonumber(ARGV[2]))
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class LuaScript:
+    """A script run by EVALSHA, falling back to EVAL when the server has not cached it."""
+
+    name: str
+    source: str
+
+    @property
+    def sha(self) -> str:
+        return sha1(self.source.encode(), usedforsecurity=False).hexdigest()
+
+
+PUT_CHECKPOINT: Final = LuaScript("put_checkpoint", PUT_CHECKPOINT_LUA)
+PUT_WRITES: Final = LuaScript("put_writes", PUT_WRITES_LUA)
+FETCH: Final = LuaScript("fetch", FETCH_LUA)
+LIST: Final = LuaScript("list", LIST_LUA)
+HEADS: Final = LuaScript("heads", HEADS_LUA)
+DELETE_THREAD: Final = LuaScript("delete_thread", DELETE_THREAD_LUA)
+RETAIN: Final = LuaScript("retain", RETAIN_LUA)
+SNAPSHOT: Final = LuaScript("snapshot", SNAPSHOT_LUA)
+RESTORE: Final = LuaScript("restore", RESTORE_LUA)
+
+# -- encoding -----------------------------------------------------------------------------
+
+
+def _utf8(text: str) -> bytes:
+    # surrogatepass: any Python str round-trips, even one holding a lone surrogate.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogatepass")
+
+
+def _hex(text: str) -> str:
+    return _utf8(text).hex()
+
+
+def _unhex(data: bytes) -> str:
+    return _text(bytes.fromhex(data.decode("ascii")))
+
+
+def frame(*parts: bytes) -> bytes:
+    """Length-prefixed parts: binary-safe, and cheap for a Lua script to split."""
+    return b"".join([_LENGTH.pack(len(part)) + part for part in parts])
+
+
+def unframe(data: bytes) -> list[bytes]:
+    parts: list[bytes] = []
+    position, end = 0, len(data)
+    while position < end:
+        (size,) = _LENGTH.unpack_from(data, position)
+        position += 4
+        parts.append(data[position : position + size])
+        position += size
+    return parts
+
+
+def _parts(data: bytes, count: int) -> list[bytes]:
+    """Exactly ``count`` framed parts, or ValueError: a stored frame may be garbled."""
+    parts: list[bytes] = []
+    position, end = 0, len(data)
+    while position < end:
+        if position + 4 > end:
+            raise ValueError("a frame ends inside a length prefix")
+        (size,) = _LENGTH.unpack_from(data, position)
+        position += 4
+        if position + size > end:
+            raise ValueError("a frame part runs past the end of the value")
+        parts.append(data[position : position + size])
+        position += size
+    if len(parts) != count:
+        raise ValueError(f"expected {count} framed parts, found {len(parts)}")
+    return parts
+
+
+# What garbled stored bytes raise while being decoded (JSON and UTF-8 errors are ValueErrors).
+_UNREADABLE: Final = (ValueError, TypeError, KeyError, IndexError, struct.error)
+
+
+def _split_refs(packed: bytes) -> tuple[bytes, ...]:
+    if len(packed) % ITEM_REF_SIZE:
+        raise ValueError("item references are not a whole number of references")
+    return tuple(packed[i : i + ITEM_REF_SIZE] for i in range(0, len(packed), ITEM_REF_SIZE))
+
+
+def blob_field(ns_hex: str, channel: str, version: str) -> bytes:
+    return f"{ns_hex}:{_hex(channel)}:".encode() + _utf8(version)
+
+
+def _filter_is_exact_in_lua(flt: dict[str, FilterScalar]) -> bool:
+    """Whether Lua's double comparison agrees with Python's for every value."""
+    for value in flt.values():
+        if isinstance(value, (bool, str)):
+            continue
+        if isinstance(value, float) and (value != value or abs(value) == float("inf")):
+            return False
+        if abs(value) >= LUA_EXACT_INT:
+            return False
+    return True
+
+
+def _metadata_matches(metadata: bytes, flt: dict[str, FilterScalar], where: str) -> bool:
+    loaded = Codec.load_metadata(metadata, where)
+    for key, expected in flt.items():
+        if key not in loaded:
+            return False
+        actual = loaded[key]
+        if isinstance(actual, bool) != isinstance(expected, bool) or actual != expected:
+            return False
+    return True
+
+
+def _safe_location(url: str) -> str:
+    """``redis://host:port/db`` with any user name and password left out."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "localhost"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "redis (unparsable URL)"
+    if parts.scheme == "unix":
+        return f"unix://{parts.path}"
+    credentials = "***@" if parts.username or parts.password else ""
+    return f"{parts.scheme}://{credentials}{host}{port}{parts.path}"
+
+
+def _url_password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+_UNAVAILABLE: Final = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.ClusterError,
+    redis_errors.TryAgainError,
+    redis_errors.SlotNotCoveredError,
+    OSError,
+    TimeoutError,
+)
+
+
+ScriptArg = str | bytes | int | float
+Command = Callable[[Any], Any]
+
+
+def _command(*args: Any) -> Command:
+    """A plain command, applied later to a client (awaited) or a pipeline (queued).
+    Always through execute_command: redis-py's cluster pipeline turns some command
+    methods (exists, unlink, evalsha) into coroutines or refuses them."""
+    return lambda target: target.execute_command(*args)
+
+
+@dataclass(slots=True)
+class _Call:
+    """One command of a batch: a script, or a plain command applied to a client or pipeline."""
+
+    script: LuaScript | None = None
+    keys: Sequence[str | bytes] = ()
+    args: Sequence[ScriptArg] = ()
+    command: Command | None = None
+
+
+# -- the backend --------------------------------------------------------------------------
+
+
+class RedisBackend(Backend):
+    """Checkpoint records in plain Redis; see the module docstring for the key layout."""
+
+    name: ClassVar[str] = "redis"
+
+    def __init__(
+        self,
+        conn: str | aioredis.Redis | RedisCluster,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        ttl: float | None = None,
+        refresh_ttl_on_read: bool = False,
+        cluster: bool = False,
+        socket_timeout: float | None = DEFAULT_SOCKET_TIMEOUT,
+    ) -> None:
+        if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix:
+            raise InvalidConfigError(
+                f"prefix must be a non-empty string without '{{' or '}}' "
+                f"(they would break the per-thread hash tag), not {prefix!r}"
+            )
+        if ttl is not None and (
+            isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0
+        ):
+            raise InvalidConfigError(f"ttl must be a positive number of seconds or None, not {ttl!r}")
+        if socket_timeout is not None and (
+            isinstance(socket_timeout, bool)
+            or not isinstance(socket_timeout, (int, float))
+            or not socket_timeout > 0
+        ):
+            raise InvalidConfigError(
+                f"socket_timeout must be a positive number of seconds or None, not {socket_timeout!r}"
+            )
+        self.prefix = prefix
+        self.ttl = None if ttl is None else float(ttl)
+        self._ttl_ms = 0 if ttl is None else max(1, int(ttl * 1000))
+        self.refresh_ttl_on_read = bool(refresh_ttl_on_read)
+        self._read_ttl_ms = self._ttl_ms if refresh_ttl_on_read else 0
+        self._socket_timeout = socket_timeout
+        self._url: str | None = None
+        self._given: aioredis.Redis | RedisCluster | None = None
+        self._password: str | None = None
+        if isinstance(conn, str):
+            self._url = conn
+            self._password = _url_password(conn)
+            self.cluster = bool(cluster)
+            self._where = _safe_location(conn)
+        elif isinstance(conn, RedisCluster):
+            self._given = conn
+            self.cluster = True
+            kwargs = conn.get_connection_kwargs()
+            self._password = kwargs.get("password")
+            nodes = conn.get_nodes()
+            self._where = (
+                f"redis cluster at {nodes[0].host}:{nodes[0].port}" if nodes else "redis cluster"
+            )
+            self._check_decoding(kwargs)
+        elif isinstance(conn, aioredis.Redis):
+            if cluster:
+                raise InvalidConfigError("cluster=True needs a URL or a redis.asyncio.RedisCluster")
+            self._given = conn
+            self.cluster = False
+            kwargs = conn.connection_pool.connection_kwargs
+            self._password = kwargs.get("password")
+            self._where = f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+            self._check_decoding(kwargs)
+        else:
+            raise InvalidConfigError(
+                "conn must be a redis:// URL, a redis.asyncio.Redis or a "
+                f"redis.asyncio.RedisCluster, not {type(conn).__name__}"
+            )
+        self._threads_key = f"{prefix}:threads"
+        self._clients: LoopLocal[aioredis.Redis | RedisCluster] = LoopLocal(
+            self._make_client, self._close_client
+        )
+        self._private_loop_of: Callable[[], object] = lambda: None
+
+    @staticmethod
+    def _check_decoding(kwargs: dict[str, Any]) -> None:
+        if kwargs.get("decode_responses"):
+            raise InvalidConfigError(
+                "the Redis client decodes responses (decode_responses=True); "
+                "checkpoints are bytes, so pass a client made with decode_responses=False"
+            )
+
+    def __repr__(self) -> str:
+        return (
+            f"RedisBackend({self._where!r}, prefix={self.prefix!r}, ttl={self.ttl!r}, "
+            f"cluster={self.cluster!r})"
+        )
+
+    # -- clients ---------------------------------------------------------------------------
+
+    def bind_private_loop(self, loop_of: Callable[[], object]) -> None:
+        """Tell the backend how to recognise the saver's private I/O loop: a client passed
+        in by the user belongs to the user's loop, so the blocking API needs its own."""
+        self._private_loop_of = loop_of
+
+    def _client_options(self) -> dict[str, Any]:
+        return {
+            "socket_timeout": self._socket_timeout,
+            "socket_connect_timeout": self._socket_timeout,
+            "retry": Retry(
+                ExponentialWithJitterBackoff(base=RETRY_BACKOFF_BASE, cap=RETRY_BACKOFF_CAP),
+                CONNECT_RETRIES,
+            ),
+            "decode_responses": False,
+        }
+
+    async def _make_client(self) -> aioredis.Redis | RedisCluster:
+        import asyncio
+
+        given = self._given
+        on_private_loop = asyncio.get_running_loop() is self._private_loop_of()
+        if given is not None and not on_private_loop:
+            return given
+        try:
+            if isinstance(given, RedisCluster):
+                # Same nodes and options; only what the constructor accepts carries over.
+                accepted = inspect.signature(RedisCluster.__init__).parameters
+                kwargs: dict[str, Any] = {
+                    k: v
+                    for k, v in given.get_connection_kwargs().items()
+                    if k in accepted and k not in ("host", "port", "startup_nodes")
+                }
+                kwargs["retry"] = given.retry
+                nodes = [ClusterNode(str(n.host), int(n.port)) for n in given.get_nodes()]
+                return RedisCluster(startup_nodes=nodes, **kwargs)
+            if isinstance(given, aioredis.Redis):
+                pool = given.connection_pool
+                return aioredis.Redis(
+                    connection_pool=aioredis.ConnectionPool(
+                        connection_class=pool.connection_class, **pool.connection_kwargs
+                    )
+                )
+            assert self._url is not None
+            if self.cluster:
+                return RedisCluster.from_url(self._url, **self._client_options())
+            return aioredis.Redis.from_url(self._url, **self._client_options())
+        except (ValueError, TypeError, redis_errors.RedisClusterException) as exc:
+            raise InvalidConfigError(
+                f"cannot make a Redis client for {self._where}: {self._scrub(str(exc))}"
+            ) from None
+
+    async def _close_client(self, client: aioredis.Redis | RedisCluster) -> None:
+        if client is not self._given:
+            await client.aclose()
+
+    def _scrub(self, text: str) -> str:
+        if self._password:
+            text = text.replace(self._password, "***")
+        if self._url:
+            text = text.replace(self._url, self._where)
+        return text
+
+    def _unavailable(self, operation: str, exc: BaseException) -> BackendUnavailableError:
+        detail = self._scrub(f"{type(exc).__name__}: {exc}")
+        return BackendUnavailableError(f"Redis at {self._where} is unavailable ({operation}): {detail}")
+
+    async def _client(self, operation: str) -> aioredis.Redis | RedisCluster:
+        try:
+            return await self._clients.get()
+        except _UNAVAILABLE as exc:
+            raise self._unavailable(operation, exc) from None
+
+    async def _execute(self, operation: str, calls: Sequence[_Call]) -> list[Any]:
+        """Run calls in one round trip (a pipeline when several), mapping connection
+        failures to BackendUnavailableError. Scripts the server lost are sent whole."""
+        client = await self._client(operation)
+        try:
+            if len(calls) == 1:
+                return [await self._run_one(client, calls[0])]
+            pipe = client.pipeline(transaction=False)
+            for call in calls:
+                if call.script is not None:
+                    # execute_command: redis-py's cluster pipeline refuses its evalsha()
+                    # method, though a script whose keys share one slot is routed fine.
+                    pipe.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+                else:
+                    assert call.command is not None
+                    call.command(pipe)
+            results: list[Any] = await pipe.execute(raise_on_error=False)
+            for position, result in enumerate(results):
+                if isinstance(result, redis_errors.NoScriptError):
+                    results[position] = await self._run_one(client, calls[position])
+                elif isinstance(result, BaseException):
+                    raise result
+            return results
+        except _UNAVAILABLE as exc:
+            raise self._unavailable(operation, exc) from None
+        except redis_errors.RedisClusterException as exc:
+            if "connect" in str(exc).lower():
+                raise self._unavailable(operation, exc) from None
+            raise
+
+    @staticmethod
+    async def _run_one(client: aioredis.Redis | RedisCluster, call: _Call) -> Any:
+        if call.script is None:
+            assert call.command is not None
+            return await call.command(client)
+        try:
+            return await client.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+        except redis_errors.NoScriptError:
+            return await client.eval(call.script.source, len(call.keys), *call.keys, *call.args)
+
+    async def _script(
+        self, operation: str, script: LuaScript, key: str, args: Sequence[ScriptArg]
+    ) -> Any:
+        return (await self._execute(operation, [_Call(script, (key,), args)]))[0]
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def _base(self, thread_id: str) -> str:
+        tag = base64.urlsafe_b64encode(_utf8(thread_id)).rstrip(b"=").decode("ascii")
+        return f"{self.prefix}:{{t{tag}}}"
+
+    def _run_key(self, run_id: str) -> str:
+        return f"{self.prefix}:run:{_hex(run_id)}"
+
+    def _index_score(self) -> float:
+        if not self._ttl_ms:
+            return float("inf")
+        return time.time() * 1000 + self._ttl_ms
+
+    def _index_thread(self, thread_id: str, run_ids: Iterable[str] = ()) -> list[_Call]:
+        member = _utf8(thread_id)
+        score = self._index_score()
+        calls = [_Call(command=_command("ZADD", self._threads_key, "GT", score, member))]
+        if not self._ttl_ms:
+            # With a TTL, runs are found by walking the thread index instead: a run set
+            # cannot expire together with every thread it names.
+            for run_id in dict.fromkeys(run_ids):
+                calls.append(_Call(command=_command("SADD", self._run_key(run_id), member)))
+        return calls
+
+    def _refresh_index_on_read(self, thread_id: str) -> list[_Call]:
+        if not self._read_ttl_ms:
+            return []
+        member = _utf8(thread_id)
+        score = self._index_score()
+        return [
+            _Call(command=_command("ZADD", self._threads_key, "XX", "GT", score, member))
+        ]
+
+    def _unindex(self, thread_id: str, run_ids: Iterable[str], *, thread_gone: bool) -> list[_Call]:
+        member = _utf8(thread_id)
+        calls: list[_Call] = []
+        if thread_gone:
+            calls.append(_Call(command=_command("ZREM", self._threads_key, member)))
+        for run_id in dict.fromkeys(run_ids):
+            calls.append(_Call(command=_command("SREM", self._run_key(run_id), member)))
+        return calls
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        """Nothing to create in Redis; checks the server answers."""
+        await self._execute("setup", [_Call(command=_command("PING"))])
+
+    async def aclose(self) -> None:
+        await self._clients.aclose()
+
+    async def drop_all(self) -> None:
+        """Delete every key under this prefix (SCANs: for tests and tear-down only)."""
+        client = await self._client("drop_all")
+        pattern = "".join("\\" + ch if ch in "*?[]\\" else ch for ch in self.prefix) + ":*"
+        try:
+            batch: list[bytes] = []
+            async for key in client.scan_iter(match=pattern, count=500):
+                batch.append(key)
+                if len(batch) >= PIPELINE_CHUNK:
+                    await self._unlink(client, batch)
+                    batch = []
+            if batch:
+                await self._unlink(client, batch)
+        except _UNAVAILABLE as exc:
+            raise self._unavailable("drop_all", exc) from None
+
+    @staticmethod
+    async def _unlink(client: aioredis.Redis | RedisCluster, keys: list[bytes]) -> None:
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.execute_command("UNLINK", key)  # one key per command: any slot
+        await pipe.execute()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _item_args(items: Sequence[ItemRecord]) -> list[bytes]:
+        args: list[bytes] = []
+        for item in items:
+            args.append(item.ref)
+            args.append(frame(b"".join(item.item_refs), item.type.encode(), item.data))
+        return args
+
+    async def put_checkpoint(
+        self, record: CheckpointRecord, blobs: Sequence[BlobRecord], items: Sequence[ItemRecord]
+    ) -> None:
+        base = self._base(record.thread_id)
+        ns_hex = _hex(record.checkpoint_ns)
+        id_hex = _hex(record.checkpoint_id)
+        fcp = f"{ns_hex}:{id_hex}"
+        head = orjson.dumps({"p": record.parent_checkpoint_id, "v": record.channel_versions})
+        version_fields = [
+            blob_field(ns_hex, channel, version)
+            for channel, version in record.channel_versions.items()
+        ]
+        args: list[ScriptArg] = [
+            base,
+            fcp,
+            f"{id_hex}.{ns_hex}",
+            frame(head, record.type.encode(), record.data),
+            record.metadata,
+            frame(*version_fields),
+            "0" if record.run_id is None else "1",
+            _utf8(record.run_id or ""),
+            self._ttl_ms,
+            len(blobs),
+        ]
+        runs = () if record.run_id is None else (record.run_id,)
+        index_calls: list[_Call] = []
+        if self.cluster:
+            args += ["", "", "", ""]
+            index_calls = self._index_thread(record.thread_id, runs)
+        else:
+            run_key = (
+                self._run_key(record.run_id)
+                if record.run_id is not None and not self._ttl_ms
+                else ""
+            )
+            args += [self._threads_key, self._index_score(), _utf8(record.thread_id), run_key]
+        for blob in blobs:
+            args.append(blob_field(ns_hex, blob.channel, blob.version))
+            args.append(frame(b"".join(blob.item_refs), blob.type.encode(), blob.data))
+        args.extend(self._item_args(items))
+        # The index goes first: a reader may see a thread it then finds empty, never the reverse.
+        *_, stored = await self._execute(
+            "put", [*index_calls, _Call(PUT_CHECKPOINT, (f"{base}:i",), args)]
+        )
+        if stored != 1:
+            raise ItemsMissingError(
+                record.thread_id,
+                f"the new checkpoint names list item {bytes(stored[1]).hex()}, which is not "
+                "stored (the thread expired or was deleted meanwhile)",
+            )
+
+    async def put_writes(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        writes: Sequence[WriteRecord],
+        items: Sequence[ItemRecord],
+        *,
+        replace: bool,
+    ) -> None:
+        base = self._base(thread_id)
+        prefix = f"{_hex(checkpoint_ns)}:{_hex(checkpoint_id)}:"
+        args: list[ScriptArg] = [base, "1" if replace else "0", self._ttl_ms, len(writes)]
+        for write in writes:
+            args.append(f"{prefix}{write.idx}:".encode() + _utf8(write.task_id))
+            head = orjson.dumps([write.task_id, write.idx, write.channel, write.task_path, write.type])
+            args.append(frame(b"".join(write.item_refs), head, write.data))
+        args.extend(self._item_args(items))
+        await self._script("put_writes", PUT_WRITES, f"{base}:x", args)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _describe(thread_id: str, fcp: bytes) -> str:
+        try:
+            ns_hex, id_hex = fcp.split(b":", 1)
+            return (
+                f"thread {thread_id!r}, namespace {_unhex(ns_hex)!r}, "
+                f"checkpoint {_unhex(id_hex)!r}"
+            )
+        except ValueError:
+            return f"thread {thread_id!r}, checkpoint entry {fcp!r}"
+
+    @classmethod
+    def _record(
+        cls, thread_id: str, fcp: bytes, rec: bytes, meta: bytes | None, run: bytes | None
+    ) -> CheckpointRecord:
+        try:
+            ns_hex, id_hex = fcp.split(b":", 1)
+            head, type_, data = _parts(rec, 3)
+            loaded = orjson.loads(head)
+            versions = loaded["v"]
+            parent = loaded["p"]
+            if not isinstance(versions, dict) or not all(
+                isinstance(v, str) for v in versions.values()
+            ):
+                raise ValueError("channel_versions is not an object of strings")
+            if parent is not None and not isinstance(parent, str):
+                raise ValueError("the parent id is not a string")
+            return CheckpointRecord(
+                thread_id=thread_id,
+                checkpoint_ns=_unhex(ns_hex),
+                checkpoint_id=_unhex(id_hex),
+                parent_checkpoint_id=parent,
+                type=type_.decode(),
+                data=data,
+                channel_versions=versions,
+                metadata=meta if meta is not None else b"{}",
+                run_id=None if run is None else _text(run),
+            )
+        except _UNREADABLE as exc:
+            raise CorruptDataError(
+                f"{cls._describe(thread_id, fcp)}: stored checkpoint record cannot be read ({exc})"
+            ) from exc
+
+    def _stored(self, thread_id: str, found: list[Any]) -> StoredCheckpoint:
+        fcp, rec, meta, run, bfields, bvals, wvals, ivals = found
+        record = self._record(thread_id, fcp, rec, meta, run)
+        stored = StoredCheckpoint(record)
+        # Item refs in the order the script collected them (first seen first): blobs in
+        # field order, then writes, then what those items name.
+        refs: list[bytes] = []
+        seen: set[bytes] = set()
+
+        def collect(packed_refs: bytes) -> tuple[bytes, ...]:
+            split = _split_refs(packed_refs)
+            for ref in split:
+                if ref not in seen:
+                    seen.add(ref)
+                    refs.append(ref)
+            return split
+
+        what = "blob"
+        try:
+            blobs: dict[bytes, tuple[tuple[bytes, ...], bytes, bytes]] = {}
+            for field, value in zip(bfields, bvals, strict=True):
+                if value is not None:
+                    packed_refs, type_, data = _parts(value, 3)
+                    blobs[field] = (collect(packed_refs), type_, data)
+            ns_hex = fcp.split(b":", 1)[0].decode()
+            for channel, version in record.channel_versions.items():
+                found_blob = blobs.get(blob_field(ns_hex, channel, version))
+                if found_blob is not None:
+                    blob_refs, type_, data = found_blob
+                    stored.blobs[channel] = BlobRecord(
+                        channel, version, type_.decode(), data, blob_refs
+                    )
+            what = "pending write"
+            for value in wvals:
+                if value is None:
+                    continue
+                packed_refs, head, data = _parts(value, 3)
+                task_id, idx, channel, task_path, type_ = orjson.loads(head)
+                if not all(isinstance(x, str) for x in (task_id, channel, task_path, type_)):
+                    raise ValueError("the write's head is not four strings and an index")
+                stored.writes.append(
+                    WriteRecord(
+                        task_id, int(idx), channel, type_, data, task_path, collect(packed_refs)
+                    )
+                )
+            # Items of blobs and writes (segments, elements), then the elements segments name.
+            level_one = len(refs)
+            if len(ivals) < level_one:
+                raise ValueError("fewer items came back than were named")
+            for position in range(len(ivals)):
+                if position == level_one and len(ivals) != len(refs):
+                    raise ValueError("the items that came back are not the ones named")
+                ref, value = refs[position], ivals[position]
+                what = f"item {ref.hex()}"
+                if value is not None:
+                    packed_refs, type_, data = _parts(value, 3)
+                    item_refs = (
+                        collect(packed_refs) if position < level_one else _split_refs(packed_refs)
+                    )
+                    stored.items[ref] = ItemRecord(ref, type_.decode(), data, item_refs)
+        except _UNREADABLE as exc:
+            raise CorruptDataError(
+                f"{self._describe(thread_id, fcp)}: stored {what} cannot be read ({exc})"
+            ) from exc
+        return stored
+
+    async def get_checkpoint(
+        self, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None
+    ) -> StoredCheckpoint | None:
+        base = self._base(thread_id)
+        ns_hex = _hex(checkpoint_ns)
+        args: list[ScriptArg]
+        if checkpoint_id is None:
+            args = [base, "latest", ns_hex, self._read_ttl_ms]
+        else:
+            args = [base, "id", f"{ns_hex}:{_hex(checkpoint_id)}", self._read_ttl_ms]
+        calls = [_Call(FETCH, (f"{base}:i",), args), *self._refresh_index_on_read(thread_id)]
+        found = (await self._execute("get_tuple", calls))[0]
+        return None if found is None else self._stored(thread_id, found)
+
+    def _bounds(self, query: ListQuery) -> tuple[str, str, str]:
+        """Which index to walk (i: one namespace, a: all) and its lexical max and min."""
+        if query.checkpoint_ns is not None:
+            ns_hex = _hex(query.checkpoint_ns)
+            if query.checkpoint_id is not None:
+                exact = f"[{ns_hex}:{_hex(query.checkpoint_id)}"
+                return "i", exact, exact
+            top = f"({ns_hex}:{_hex(query.before)}" if query.before is not None else f"({ns_hex};"
+            return "i", top, f"[{ns_hex}:"
+        if query.checkpoint_id is not None:
+            id_hex = _hex(query.checkpoint_id)
+            return "a", f"({id_hex}/", f"[{id_hex}."
+        top = f"({_hex(query.before)}." if query.before is not None else "+"
+        return "a", top, "-"
+
+    async def list_checkpoints(self, query: ListQuery) -> AsyncIterator[StoredCheckpoint]:
+        if (
+            query.checkpoint_id is not None
+            and query.before is not None
+            and not query.checkpoint_id < query.before
+        ):
+            return
+        if query.limit == 0:
+            return
+        exact = _filter_is_exact_in_lua(query.filter)
+        filter_json = orjson.dumps(query.filter) if query.filter else b""
+        if query.thread_id is not None:
+            stream = self._list_thread(query.thread_id, query, filter_json, exact)
+        else:
+            stream = self._list_all(query, filter_json, exact)
+        remaining = query.limit
+        async for stored in stream:
+            if query.filter and not _metadata_matches(
+                stored.record.metadata, query.filter, f"thread {stored.record.thread_id!r}, "
+                f"checkpoint {stored.record.checkpoint_id!r}"
+            ):
+                continue
+            yield stored
+            if remaining is not None:
+                remaining -= 1
+                if remaining <= 0:
+                    return
+
+    async def _list_thread(
+        self, thread_id: str, query: ListQuery, filter_json: bytes, exact: bool
+    ) -> AsyncIterator[StoredCheckpoint]:
+        base = self._base(thread_id)
+        kind, first_top, bottom = self._bounds(query)
+        top: str | bytes = first_top
+        wanted = query.limit if exact else None
+        while True:
+            page = LIST_PAGE if wanted is None else min(LIST_PAGE, wanted)
+            args: list[ScriptArg] = [base, kind, top, bottom, page, LIST_SCAN_BUDGET, filter_json, "1", self._read_ttl_ms]
+            calls = [_Call(LIST, (f"{base}:{kind}",), args), *self._refresh_index_on_read(thread_id)]
+            cursor, found = (await self._execute("list", calls))[0]
+            for item in found:
+                yield self._stored(thread_id, item)
+            if wanted is not None:
+                wanted -= len(found)
+                if wanted <= 0:
+                    return
+            if not cursor:
+                return
+            top = b"(" + cursor
+
+    async def _indexed_threads(self, operation: str) -> list[str]:
+        """Every thread id in the global index (a hint: some may have expired or gone)."""
+        purge_below = time.time() * 1000 - INDEX_PURGE_GRACE_MS
+        _, members = await self._execute(
+            operation,
+            [
+                _Call(command=_command("ZREMRANGEBYSCORE", self._threads_key, "-inf", f"({purge_below}")),
+                _Call(command=_command("ZRANGE", self._threads_key, 0, -1)),
+            ],
+        )
+        return [_text(member) for member in members]
+
+    async def _list_all(
+        self, query: ListQuery, filter_json: bytes, exact: bool
+    ) -> AsyncIterator[StoredCheckpoint]:
+        kind, top, bottom = self._bounds(query)
+        want = query.limit if exact and query.limit is not None else 0
+        found: list[tuple[str, str, str, bytes]] = []
+        threads = await self._indexed_threads("list")
+        for start in range(0, len(threads), PIPELINE_CHUNK):
+            chunk = threads[start : start + PIPELINE_CHUNK]
+            calls = []
+            for thread_id in chunk:
+                base = self._base(thread_id)
+                args: list[ScriptArg] = [base, kind, top, bottom, want, 0, filter_json, "0", 0]
+                calls.append(_Call(LIST, (f"{base}:{kind}",), args))
+            for thread_id, (_, fcps) in zip(chunk, await self._execute("list", calls), strict=True):
+                for fcp in fcps:
+                    ns_hex, id_hex = fcp.split(b":", 1)
+                    found.append((_unhex(id_hex), thread_id, _unhex(ns_hex), fcp))
+        found.sort(reverse=True)
+        if want:
+            found = found[:want]
+        for start in range(0, len(found), LIST_PAGE):
+            chunk_found = found[start : start + LIST_PAGE]
+            calls = []
+            for _, thread_id, _, fcp in chunk_found:
+                base = self._base(thread_id)
+                calls.append(_Call(FETCH, (f"{base}:i",), [base, "id", fcp, self._read_ttl_ms]))
+            refreshes = [
+                call
+                for thread_id in dict.fromkeys(t for _, t, _, _ in chunk_found)
+                for call in self._refresh_index_on_read(thread_id)
+            ]
+            results = await self._execute("list", [*calls, *refreshes])
+            for (_, thread_id, _, _), item in zip(
+                chunk_found, results[: len(calls)], strict=True
+            ):
+                if item is not None:
+                    yield self._stored(thread_id, item)
+
+    async def checkpoint_heads(self, thread_id: str) -> list[CheckpointRecord]:
+        base = self._base(thread_id)
+        heads = await self._script("prune", HEADS, f"{base}:i", [base])
+        return [
+            self._record(thread_id, fcp, rec, meta, run)
+            for fcp, rec, meta, run in heads
+            if rec is not None
+        ]
+
+    async def list_thread_ids(self) -> list[str]:
+        threads = await self._indexed_threads("list_workflows")
+        alive: list[str] = []
+        for start in range(0, len(threads), PIPELINE_CHUNK):
+            chunk = threads[start : start + PIPELINE_CHUNK]
+            calls = [_Call(command=_command("EXISTS", f"{self._base(t)}:i")) for t in chunk]
+            exists = await self._execute("list_workflows", calls)
+            alive.extend(t for t, present in zip(chunk, exists, strict=True) if present)
+        return sorted(alive)
+
+    # -- deleting and copying --------------------------------------------------------------
+
+    async def delete_thread(self, thread_id: str) -> None:
+        base = self._base(thread_id)
+        runs = await self._script("delete_thread", DELETE_THREAD, f"{base}:i", [base])
+        await self._execute(
+            "delete_thread", self._unindex(thread_id, [_text(r) for r in runs], thread_gone=True)
+        )
+
+    async def _retain(self, operation: str, thread_ids: Sequence[str], mode: str, values: Sequence[str | bytes]) -> None:
+        for start in range(0, len(thread_ids), PIPELINE_CHUNK):
+            chunk = thread_ids[start : start + PIPELINE_CHUNK]
+            calls = []
+            for thread_id in chunk:
+                base = self._base(thread_id)
+                calls.append(_Call(RETAIN, (f"{base}:i",), [base, mode, *values]))
+            cleanup: list[_Call] = []
+            for thread_id, (gone, _deleted, *runs) in zip(
+                chunk, await self._execute(operation, calls), strict=True
+            ):
+                cleanup.extend(
+                    self._unindex(thread_id, [_text(r) for r in runs], thread_gone=bool(gone))
+                )
+            if cleanup:
+                await self._execute(operation, cleanup)
+
+    async def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        runs = list(dict.fromkeys(run_ids))
+        if self._ttl_ms:
+            candidates = await self._indexed_threads("delete_for_runs")
+        else:
+            calls = [_Call(command=_command("SMEMBERS", self._run_key(r))) for r in runs]
+            members = await self._execute("delete_for_runs", calls)
+            candidates = sorted({_text(m) for found in members for m in found})
+        await self._retain("delete_for_runs", candidates, "runs", [_utf8(r) for r in runs])
+
+    async def retain(self, thread_id: str, keep: Collection[tuple[str, str]]) -> None:
+        fcps = [f"{_hex(ns)}:{_hex(checkpoint_id)}" for ns, checkpoint_id in keep]
+        await self._retain("prune", [thread_id], "keep", fcps)
+
+    async def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        source = self._base(source_thread_id)
+        snapshot = await self._script("copy_thread", SNAPSHOT, f"{source}:i", [source])
+        if not any(snapshot):
+            return
+        target = self._base(target_thread_id)
+        args: list[ScriptArg] = [target, self._ttl_ms]
+        for section in snapshot:
+            args.append(len(section))
+            args.extend(section)
+        calls = [_Call(RESTORE, (f"{target}:i",), args)]
+        if snapshot[7]:
+            # Run ids are the values of the copied B:r hash (snapshot section 3).
+            runs = [_text(v) for v in snapshot[3][1::2]]
+            calls = [*self._index_thread(target_thread_id, runs), *calls]
+        await self._execute("copy_thread", calls)
+
+
+class RedisSaver(UnifiedCheckpointSaver):
+    """A LangGraph checkpointer on plain Redis (no modules): Redis 6.2+, Valkey, clusters.
+
+    ``RedisSaver("redis://localhost:6379/0")`` works with sync and async graphs alike.
+    ``ttl`` (seconds) makes a thread expire that long after its last write (or read, with
+    ``refresh_ttl_on_read``); all its keys expire together. ``cluster=True`` (or passing a
+    ``redis.asyncio.RedisCluster``) talks to Redis Cluster. A call that cannot reach the
+    server raises ``BackendUnavailableError`` after about ``socket_timeout`` per attempt.
+    """
+
+    backend: RedisBackend
+
+    def __init__(
+        self,
+        conn: str | aioredis.Redis | RedisCluster,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        ttl: float | None = None,
+        refresh_ttl_on_read: bool = False,
+        cluster: bool = False,
+        socket_timeout: float | None = DEFAULT_SOCKET_TIMEOUT,
+        **options: Any,
+    ) -> None:
+        backend = RedisBackend(
+            conn,
+            prefix=prefix,
+            ttl=ttl,
+            refresh_ttl_on_read=refresh_ttl_on_read,
+            cluster=cluster,
+            socket_timeout=socket_timeout,
+        )
+        super().__init__(backend, **options)
+        # The blocking API runs on the saver's private loop; a client the user passed in
+        # belongs to the user's loop, so the backend makes its own there.
+        backend.bind_private_loop(lambda: self._io.loop)
+
+    @classmethod
+    def from_conn_string(cls, url: str, **options: Any) -> RedisSaver:
+        """A saver on ``url`` (``redis://``, ``rediss://`` or ``unix://``); enter it with
+        ``with`` or ``async with`` to close its connections afterwards."""
+        return cls(url, **options)

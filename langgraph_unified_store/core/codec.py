@@ -1,0 +1,417 @@
+"""Turning channel values and writes into records and back, for every backend at once.
+
+A list-valued value (a message list, most often) is split: each element large
+enough to matter becomes an *item* stored once per thread under a keyed hash of
+its serialized form, and the blob keeps only the references. A 100-turn chat
+then stores each message once instead of once per checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import ormsgpack
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+from ..errors import CorruptDataError, SerializationError, UnsafeDeserializationError
+from .msgpack_split import array_header_size, join_array, skip_object, split_concatenated
+from .records import (
+    ITEM_DICT_TYPE,
+    ITEM_LIST_TYPE,
+    ITEM_REF_SIZE,
+    SEGMENT_TYPE,
+    ItemRecord,
+)
+
+# Elements smaller than this stay inline in the list blob: a reference would not save space.
+ITEM_MIN_BYTES = 64
+# Element items at least this large are stored zlib-compressed when that saves 10%
+# (never when encrypted: compressing before encrypting can leak through sizes).
+COMPRESS_MIN_BYTES = 256
+COMPRESS_LEVEL = 6
+COMPRESSED_PREFIX = "z:"
+# Entries in the smallest segment; larger segments hold this times a power of two.
+SEGMENT_UNIT = 8
+MSGPACK = "msgpack"
+
+# An entry of a list being encoded: (None, ref) for an item, (type, bytes) for an inline element.
+Entry = tuple[str | None, bytes]
+
+EncodedValue = tuple[str, bytes, tuple[bytes, ...], list[ItemRecord]]
+MemoKey = tuple[str, str, str]  # (thread_id, checkpoint_ns, channel)
+# What the codec remembers of lists it stored, to encode their next version from there.
+MEMO_MAX_BYTES = 64 * 1024 * 1024
+MEMO_MAX_LISTS = 4096
+
+
+@dataclass(slots=True)
+class ListMemo:
+    key: MemoKey
+    body: bytes
+    """The packed elements, without the array header."""
+    entries: list[Entry]
+    version: str | None = None
+    """The blob version this list was stored under (set once stored)."""
+    base_version: str | None = None
+    """The stored version this encoding extended, if it reused one."""
+
+
+def segment_sizes(count: int) -> list[int]:
+    """How a list of ``count`` entries is cut: the binary digits of count // SEGMENT_UNIT,
+    largest first, each times SEGMENT_UNIT; the remainder is the tail.
+
+    The cut depends on the count alone, so a list that grows by appending keeps its
+    earlier segments byte for byte and they are stored once.
+    """
+    units = count // SEGMENT_UNIT
+    return [
+        (1 << bit) * SEGMENT_UNIT for bit in reversed(range(units.bit_length())) if units >> bit & 1
+    ]
+
+
+
+def _layout(entries: list[Entry]) -> tuple[bytes, list[bytes]]:
+    """Packed entries with a None placeholder per item reference, and the references in order.
+
+    Inline msgpack elements are stored as their bytes, other inline types as [type, bytes].
+    """
+    layout: list[Any] = []
+    refs: list[bytes] = []
+    for kind, payload in entries:
+        if kind is None:
+            layout.append(None)
+            refs.append(payload)
+        elif kind == MSGPACK:
+            layout.append(payload)
+        else:
+            layout.append((kind, payload))
+    return ormsgpack.packb(layout), refs
+
+
+def _describe(value: Any) -> str:
+    cls = type(value)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def locate_unserializable(serde: SerializerProtocol, value: Any, path: str) -> str:
+    """The deepest path under ``path`` whose value fails to serialize, with its type."""
+    children: list[tuple[str, Any]] = []
+    if isinstance(value, Mapping):
+        children = [(f"{path}[{k!r}]", v) for k, v in value.items()]
+    elif isinstance(value, (list, tuple)):
+        children = [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+    elif hasattr(value, "__dict__") and not isinstance(value, type):
+        children = [(f"{path}.{k}", v) for k, v in vars(value).items()]
+    for child_path, child in children:
+        try:
+            serde.dumps_typed(child)
+        except Exception:
+            return locate_unserializable(serde, child, child_path)
+    return f"{path} (a {_describe(value)})"
+
+
+class ListMemos:
+    """What a saver last stored per (thread, namespace, channel), shared by its clones.
+
+    Bounded (LRU by bytes and count). A memo is recorded only after the backend stored
+    the value, and dropped for a thread whenever this saver deletes, prunes or copies.
+    """
+
+    def __init__(self) -> None:
+        self._memos: OrderedDict[MemoKey, ListMemo] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def recall(self, key: MemoKey) -> ListMemo | None:
+        with self._lock:
+            memo = self._memos.get(key)
+            if memo is not None:
+                self._memos.move_to_end(key)
+            return memo
+
+    def remember(self, memos: Sequence[ListMemo]) -> None:
+        """Record lists the backend has now stored (their items are in storage)."""
+        with self._lock:
+            for memo in memos:
+                old = self._memos.pop(memo.key, None)
+                if old is not None:
+                    self._bytes -= len(old.body)
+                self._memos[memo.key] = memo
+                self._bytes += len(memo.body)
+            while self._memos and (self._bytes > MEMO_MAX_BYTES or len(self._memos) > MEMO_MAX_LISTS):
+                _, dropped = self._memos.popitem(last=False)
+                self._bytes -= len(dropped.body)
+
+    def forget(self, thread_id: str | None = None) -> None:
+        """Drop the memos of a thread (of all threads, when None)."""
+        with self._lock:
+            for key in [k for k in self._memos if thread_id is None or k[0] == thread_id]:
+                self._bytes -= len(self._memos.pop(key).body)
+
+
+class Codec:
+    """Serialization through the saver's serde, with list items split out."""
+
+    def __init__(
+        self, serde: SerializerProtocol, memos: ListMemos | None = None, *, compress: bool = True
+    ) -> None:
+        self.serde = serde
+        # With encryption, items are hashed on their plaintext (so they still dedup) with a
+        # key derived from the encryption key (so a hash reveals nothing to a reader).
+        self._plain: SerializerProtocol = serde
+        self._encrypted: EncryptedSerializer | None = None
+        hash_key = b""
+        if isinstance(serde, EncryptedSerializer):
+            self._encrypted = serde
+            self._plain = serde.serde
+            hash_key = bytes(getattr(serde.cipher, "hash_key", b""))[:64]
+        self._hash_key = hash_key
+        # Unencrypted msgpack elements can be joined and read back in one C-level call.
+        self._batchable = isinstance(serde, JsonPlusSerializer)
+        self.memos = memos if memos is not None else ListMemos()
+        self._compress = compress
+
+    # -- values ---------------------------------------------------------------------------
+
+    def dumps(self, value: Any, where: str) -> tuple[str, bytes]:
+        try:
+            return self.serde.dumps_typed(value)
+        except Exception as exc:
+            raise SerializationError(
+                f"cannot serialize {locate_unserializable(self._plain, value, where)}: {exc}"
+            ) from exc
+
+    def encode_value(
+        self,
+        value: Any,
+        where: str,
+        memo_key: MemoKey | None = None,
+        memos: list[ListMemo] | None = None,
+    ) -> EncodedValue:
+        """A channel value or write as (type, data, item refs, items it needs stored).
+
+        For an item list the refs are ordered (duplicates kept): the layout in ``data``
+        holds a placeholder for each, so every reference is stored exactly once. With a
+        ``memo_key`` (thread, namespace, channel), a list that extends the one this codec
+        last stored under that key is encoded from where that one ended; the new memo
+        goes to ``memos``, to be remembered once the backend has stored the value.
+        """
+        if type(value) is dict and any(type(v) is list and v for v in value.values()):
+            return self._encode_dict(value, where)
+        if type(value) is not list or not value:
+            type_, data = self.dumps(value, where)
+            return type_, data, (), []
+        entries, items, body, base = self._list_entries(value, where, memo_key)
+        if not any(kind is None for kind, _ in entries):
+            type_, data = self.dumps(value, where)
+            return type_, data, (), []
+        if memo_key is not None and memos is not None and body is not None:
+            memos.append(ListMemo(memo_key, body, entries, base_version=base))
+        segment_refs: list[bytes] = []
+        start = 0
+        for size in segment_sizes(len(entries)):
+            layout, inner = _layout(entries[start : start + size])
+            start += size
+            ref = self._ref(b"segment\0" + layout + b"".join(inner))
+            segment_refs.append(ref)
+            items.setdefault(ref, ItemRecord(ref, SEGMENT_TYPE, layout, tuple(inner)))
+        tail_layout, tail_refs = _layout(entries[start:])
+        refs = [*segment_refs, *tail_refs]
+        data = ormsgpack.packb(len(segment_refs)) + tail_layout
+        return ITEM_LIST_TYPE, data, tuple(refs), list(items.values())
+
+    def _list_entries(
+        self, value: list[Any], where: str, memo_key: MemoKey | None
+    ) -> tuple[list[Entry], dict[bytes, ItemRecord], bytes | None, str | None]:
+        """Entries of a list, the items it needs stored, its packed body (if known) and
+        the stored version it extends (if it reused a memo).
+
+        With a JsonPlus-family serde the list is packed in one C call and cut at element
+        boundaries; when the packed body starts with the body last stored under
+        ``memo_key`` (byte for byte), those elements keep their entries and only the
+        rest is split, hashed and sent. Anything else re-encodes every element.
+        """
+        body: bytes | None = None
+        if isinstance(self._plain, JsonPlusSerializer):
+            type_, packed = self._plain_dumps(value, where)
+            if type_ == MSGPACK:
+                body = packed[array_header_size(packed) :]
+        if body is None:
+            elements = [
+                self._plain_dumps(element, f"{where}[{index}]") for index, element in enumerate(value)
+            ]
+            return (*self._entries_for(elements), None, None)
+        known = self.memos.recall(memo_key) if memo_key is not None else None
+        if known is not None and known.version is not None and body.startswith(known.body):
+            rest = split_concatenated(body, len(known.body))
+            entries, items = self._entries_for([(MSGPACK, element) for element in rest])
+            return [*known.entries, *entries], items, body, known.version
+        entries, items = self._entries_for([(MSGPACK, e) for e in split_concatenated(body)])
+        return entries, items, body, None
+
+    def _entries_for(
+        self, elements: list[tuple[str, bytes]]
+    ) -> tuple[list[Entry], dict[bytes, ItemRecord]]:
+        entries: list[Entry] = []
+        items: dict[bytes, ItemRecord] = {}
+        for plain_type, plain in elements:
+            # Encrypted inline entries differ on every write (fresh nonce) and would make
+            # segments unshareable, so with encryption every element becomes an item.
+            if len(plain) < ITEM_MIN_BYTES and self._encrypted is None:
+                entries.append((plain_type, plain))
+                continue
+            ref = self._ref(plain_type.encode() + b"\0" + plain)
+            if ref not in items:
+                stored_type, stored = self._seal(plain_type, plain)
+                if self._compress and self._encrypted is None and len(plain) >= COMPRESS_MIN_BYTES:
+                    packed = zlib.compress(plain, COMPRESS_LEVEL)
+                    if len(packed) * 10 <= len(plain) * 9:
+                        stored_type, stored = COMPRESSED_PREFIX + plain_type, packed
+                items[ref] = ItemRecord(ref, stored_type, stored)
+            entries.append((None, ref))
+        return entries, items
+
+    def _encode_dict(self, value: dict[Any, Any], where: str) -> EncodedValue:
+        """A dict as (key, encoded value, ref count) entries: graph input such as
+        ``{"messages": [HumanMessage(...)]}`` then shares its messages' items."""
+        entries: list[Any] = []
+        refs: list[bytes] = []
+        items: list[ItemRecord] = []
+        for key, sub_value in value.items():
+            type_, data, sub_refs, sub_items = self.encode_value(sub_value, f"{where}[{key!r}]")
+            entries.append((key, type_, data, len(sub_refs)))
+            refs.extend(sub_refs)
+            items.extend(sub_items)
+        if not refs:
+            type_, data = self.dumps(value, where)
+            return type_, data, (), []
+        try:
+            packed = ormsgpack.packb(entries, option=ormsgpack.OPT_NON_STR_KEYS)
+        except TypeError:  # keys msgpack cannot hold: store the dict whole
+            type_, data = self.dumps(value, where)
+            return type_, data, (), []
+        return ITEM_DICT_TYPE, packed, tuple(refs), items
+
+    def _plain_dumps(self, value: Any, where: str) -> tuple[str, bytes]:
+        try:
+            return self._plain.dumps_typed(value)
+        except Exception as exc:
+            raise SerializationError(
+                f"cannot serialize {locate_unserializable(self._plain, value, where)}: {exc}"
+            ) from exc
+
+    def _ref(self, content: bytes) -> bytes:
+        return hashlib.blake2b(content, digest_size=ITEM_REF_SIZE, key=self._hash_key).digest()
+
+    def _seal(self, plain_type: str, plain: bytes) -> tuple[str, bytes]:
+        if self._encrypted is None:
+            return plain_type, plain
+        cipher_name, ciphertext = self._encrypted.cipher.encrypt(plain)
+        return f"{plain_type}+{cipher_name}", ciphertext
+
+    def decode_value(
+        self,
+        type_: str,
+        data: bytes,
+        items: Mapping[bytes, ItemRecord],
+        where: str,
+        refs: Sequence[bytes] = (),
+    ) -> Any:
+        try:
+            if type_ == ITEM_DICT_TYPE:
+                result: dict[Any, Any] = {}
+                offset = 0
+                for key, sub_type, sub_data, ref_count in ormsgpack.unpackb(
+                    data, option=ormsgpack.OPT_NON_STR_KEYS
+                ):
+                    result[key] = self.decode_value(
+                        sub_type, sub_data, items, where, refs[offset : offset + ref_count]
+                    )
+                    offset += ref_count
+                return result
+            if type_ != ITEM_LIST_TYPE:
+                return self.serde.loads_typed((type_, data))
+            unpacker_offset = skip_object(data, 0)
+            segment_count = ormsgpack.unpackb(data[:unpacker_offset])
+            elements: list[tuple[str, bytes]] = []
+            for ref in refs[:segment_count]:
+                segment = self._item(items, ref, where)
+                self._expand(segment.data, iter(segment.item_refs), items, where, elements)
+            tail_refs = iter(refs[segment_count:])
+            self._expand(data[unpacker_offset:], tail_refs, items, where, elements)
+            if next(tail_refs, None) is not None:
+                raise CorruptDataError(f"{where}: more item references than the list uses")
+            if self._batchable and all(t == MSGPACK for t, _ in elements):
+                return self.serde.loads_typed((MSGPACK, join_array([b for _, b in elements])))
+            return [self.serde.loads_typed(element) for element in elements]
+        except (CorruptDataError, UnsafeDeserializationError) as exc:
+            if str(exc).startswith(where):
+                raise
+            raise type(exc)(f"{where}: {exc}") from exc
+        except Exception as exc:
+            raise CorruptDataError(f"{where}: stored value cannot be read ({exc})") from exc
+
+    def _expand(
+        self,
+        layout: bytes,
+        refs: Iterator[bytes],
+        items: Mapping[bytes, ItemRecord],
+        where: str,
+        into: list[tuple[str, bytes]],
+    ) -> None:
+        for entry in ormsgpack.unpackb(layout):
+            if entry is None:
+                ref = next(refs, None)
+                if ref is None:
+                    raise CorruptDataError(f"{where}: a list entry has no item reference")
+                item = self._item(items, ref, where)
+                if item.type.startswith(COMPRESSED_PREFIX):
+                    into.append((item.type[len(COMPRESSED_PREFIX) :], zlib.decompress(item.data)))
+                else:
+                    into.append((item.type, item.data))
+            elif isinstance(entry, bytes):
+                into.append((MSGPACK, entry))
+            else:
+                into.append((entry[0], entry[1]))
+
+    @staticmethod
+    def _item(items: Mapping[bytes, ItemRecord], ref: bytes, where: str) -> ItemRecord:
+        item = items.get(ref)
+        if item is None:
+            raise CorruptDataError(f"{where}: stored item {ref.hex()} is missing")
+        return item
+
+    # -- metadata -------------------------------------------------------------------------
+
+    @staticmethod
+    def dump_metadata(metadata: Mapping[str, Any]) -> bytes:
+        try:
+            return orjson.dumps(metadata, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError as exc:
+            for key, value in metadata.items():
+                try:
+                    orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+                except TypeError:
+                    raise SerializationError(
+                        f"checkpoint metadata[{key!r}] is not JSON data (a {_describe(value)})"
+                    ) from exc
+            raise SerializationError(f"checkpoint metadata is not JSON data: {exc}") from exc
+
+    @staticmethod
+    def load_metadata(data: bytes | str, where: str) -> dict[str, Any]:
+        try:
+            loaded = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise CorruptDataError(f"{where}: metadata is not valid JSON ({exc})") from exc
+        if not isinstance(loaded, dict):
+            raise CorruptDataError(f"{where}: metadata is not a JSON object")
+        return loaded

@@ -1,0 +1,68 @@
+"""Exceptions raised by langgraph-unified-store.
+
+Every error names what was wrong (thread, checkpoint, channel, key) and never a
+password or connection string.
+"""
+
+from __future__ import annotations
+
+
+class UnifiedStoreError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class InvalidConfigError(UnifiedStoreError, ValueError):
+    """A RunnableConfig or argument is missing something the saver needs."""
+
+
+class CheckpointNotFoundError(UnifiedStoreError, LookupError):
+    """A checkpoint named explicitly by the caller does not exist."""
+
+
+class SerializationError(UnifiedStoreError, TypeError):
+    """A value could not be serialized; the message names where it sits in the state."""
+
+
+class UnsafeDeserializationError(UnifiedStoreError):
+    """Stored data asked to build a type that is not a plain data type."""
+
+
+class CorruptDataError(UnifiedStoreError):
+    """Stored data is missing or unreadable; the message names thread and checkpoint."""
+
+
+class ItemsMissingError(CorruptDataError):
+    """A put extends a stored list whose blob is gone (expired, restarted, deleted by
+    another process). Nothing was written; the saver retries with every item."""
+
+    def __init__(self, thread_id: str, detail: str) -> None:
+        super().__init__(f"thread {thread_id!r}: {detail}")
+        self.thread_id = thread_id
+
+    @classmethod
+    def base_gone(cls, thread_id: str, channel: str, base_version: str) -> ItemsMissingError:
+        """The blob a list was encoded against (``BlobRecord.base_version``) is gone."""
+        return cls(
+            thread_id,
+            f"channel {channel!r} extends version {base_version!r}, which is no longer stored",
+        )
+
+
+class SyncCallInEventLoopError(UnifiedStoreError, RuntimeError):
+    """A blocking method was called from a thread that is running an event loop."""
+
+
+class BackendUnavailableError(UnifiedStoreError, ConnectionError):
+    """The storage server could not be reached within the configured time."""
+
+
+class MissingExtraError(UnifiedStoreError, ImportError):
+    """An optional dependency is not installed; the message names the extra."""
+
+
+def missing_extra(extra: str, module: str) -> MissingExtraError:
+    """Build the error for an optional dependency that is not installed."""
+    return MissingExtraError(
+        f"{module!r} is not installed: install it with "
+        f"`pip install 'langgraph-unified-store[{extra}]'`"
+    )
