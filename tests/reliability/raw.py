@@ -1,0 +1,277 @@
+"""Direct access to what each backend stored, bypassing the saver.
+
+The hostile-input, safe-deserialization and encryption tests use it to read raw rows
+and keys, and to corrupt or replace stored values the way a broken disk, a bad
+migration or an attacker with database access would.
+
+A *target* names which stored values of one thread to touch:
+``"checkpoint"`` (the checkpoint record's data), ``"metadata"``, ``"versions"``
+(a checkpoint's channel_versions), ``"blob:<channel>"``, ``"write:<channel>"``,
+``"item"`` (list elements stored as items) and ``"segment"`` (items that hold runs of
+element references).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from langgraph_unified_store.core.records import SEGMENT_TYPE
+from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
+
+# Targets a backend can hold garbage in (a typed JSON column cannot hold garbage bytes).
+TARGETS = (
+    "checkpoint",
+    "metadata",
+    "versions",
+    "versions-shape",
+    "blob:messages",
+    "write:messages",
+    "item",
+    "segment",
+)
+
+
+class NothingMatched(AssertionError):
+    pass
+
+
+def targets_for(backend: str) -> list[str]:
+    """What can be corrupted on ``backend``: garbage in each stored value, or a missing item."""
+    targets = [t for t in TARGETS if not (backend == "memory" and t.startswith("versions"))]
+    if backend == "redis":
+        # Redis keeps a checkpoint or write as one framed value: garble the frame too.
+        targets += ["record-frame", "write-frame"]
+    return [*targets, "missing-item", "missing-segment"]
+
+
+# (backend, target) -> why reading it back does not fail the way it should yet.
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
+
+
+def known_bug(backend: str, target: str) -> list[Any]:
+    reason = KNOWN_BUGS.get((backend, target))
+    if reason is None:
+        return []
+    import pytest
+
+    return [pytest.mark.xfail(strict=True, reason=reason)]
+
+
+def garbage_for(backend: str, target: str, garbage: bytes) -> bytes:
+    """Garbage the column can hold: a typed JSON column only takes valid JSON."""
+    if target == "versions-shape":
+        return b'["valid JSON", "but not an object"]'
+    if target in ("metadata", "versions"):
+        if backend == "postgres":
+            return b'"a JSON string where an object belongs"'
+        return b"\xff\xfe{not json"
+    return garbage
+
+
+# -- memory -------------------------------------------------------------------------------
+
+
+def _memory_thread(saver: UnifiedCheckpointSaver, thread_id: str) -> Any:
+    return saver.backend._threads[thread_id]  # type: ignore[attr-defined]
+
+
+def _memory_records(saver: UnifiedCheckpointSaver, thread_id: str, target: str) -> list[Any]:
+    thread = _memory_thread(saver, thread_id)
+    if target in ("checkpoint", "metadata", "versions"):
+        return [r for by_id in thread.checkpoints.values() for r in by_id.values()]
+    if target.startswith("blob:"):
+        return [b for (_, ch, _), b in thread.blobs.items() if ch == target[5:]]
+    if target.startswith("write:"):
+        return [w for ws in thread.writes.values() for w in ws.values() if w.channel == target[6:]]
+    if target in ("item", "segment"):
+        return [i for i in thread.items.values() if (i.type == SEGMENT_TYPE) == (target == "segment")]
+    raise ValueError(target)
+
+
+def _memory_overwrite(
+    saver: UnifiedCheckpointSaver, thread_id: str, target: str, data: bytes, type_: str | None
+) -> int:
+    records = _memory_records(saver, thread_id, target)
+    for record in records:
+        if target == "metadata":
+            record.metadata = data
+        elif target == "versions":
+            raise ValueError("memory keeps channel_versions as a dict, not bytes")
+        else:
+            record.data = data
+            if type_ is not None:
+                record.type = type_
+    return len(records)
+
+
+def _memory_delete(saver: UnifiedCheckpointSaver, thread_id: str, target: str) -> int:
+    thread = _memory_thread(saver, thread_id)
+    doomed = [ref for ref, item in thread.items.items()
+              if (item.type == SEGMENT_TYPE) == (target == "segment")]
+    for ref in doomed:
+        del thread.items[ref]
+    return len(doomed)
+
+
+def _memory_dump(saver: UnifiedCheckpointSaver) -> bytes:
+    parts: list[bytes] = []
+    for thread_id, thread in saver.backend._threads.items():  # type: ignore[attr-defined]
+        parts.append(thread_id.encode("utf-8", "surrogatepass"))
+        for by_id in thread.checkpoints.values():
+            for r in by_id.values():
+                parts += [r.data, r.metadata, repr(r.channel_versions).encode(), r.type.encode()]
+        for b in thread.blobs.values():
+            parts += [b.data, b.type.encode(), b.channel.encode()]
+        for ws in thread.writes.values():
+            for w in ws.values():
+                parts += [w.data, w.type.encode(), w.channel.encode(), w.task_id.encode()]
+        for i in thread.items.values():
+            parts += [i.data, i.type.encode(), i.ref]
+    return b"\n".join(parts)
+
+
+# -- sqlite -------------------------------------------------------------------------------
+
+_SQLITE_WHERE = {
+    "checkpoint": ("checkpoints", "data", ""),
+    "metadata": ("checkpoints", "metadata", ""),
+    "versions": ("checkpoints", "channel_versions", ""),
+    "versions-shape": ("checkpoints", "channel_versions", ""),
+    "item": ("items", "data", f" AND type != '{SEGMENT_TYPE}'"),
+    "segment": ("items", "data", f" AND type = '{SEGMENT_TYPE}'"),
+}
+
+
+def _sqlite(saver: UnifiedCheckpointSaver) -> sqlite3.Connection:
+    return sqlite3.connect(saver.backend.path, timeout=30, isolation_level=None)  # type: ignore[attr-defined]
+
+
+def _sqlite_target(target: str) -> tuple[str, str, str, list[Any]]:
+    if target.startswith("blob:"):
+        return "blobs", "data", " AND channel = ?", [target[5:]]
+    if target.startswith("write:"):
+        return "writes", "data", " AND channel = ?", [target[6:]]
+    table, column, extra = _SQLITE_WHERE[target]
+    return table, column, extra, []
+
+
+def _sqlite_overwrite(
+    saver: UnifiedCheckpointSaver, thread_id: str, target: str, data: bytes, type_: str | None
+) -> int:
+    table, column, extra, params = _sqlite_target(target)
+    db = _sqlite(saver)
+    try:
+        value: Any = data.decode("utf-8", "replace") if column in ("metadata", "channel_versions") else data
+        sets = f"{column} = ?" + (", type = ?" if type_ is not None else "")
+        values = [value] + ([type_] if type_ is not None else [])
+        cursor = db.execute(
+            f"UPDATE {table} SET {sets} WHERE thread_id = ?{extra}", [*values, thread_id, *params]
+        )
+        return cursor.rowcount
+    finally:
+        db.close()
+
+
+def _sqlite_delete(saver: UnifiedCheckpointSaver, thread_id: str, target: str) -> int:
+    table, _, extra, params = _sqlite_target(target)
+    db = _sqlite(saver)
+    try:
+        return db.execute(f"DELETE FROM {table} WHERE thread_id = ?{extra}", [thread_id, *params]).rowcount
+    finally:
+        db.close()
+
+
+def _sqlite_dump(saver: UnifiedCheckpointSaver) -> bytes:
+    db = _sqlite(saver)
+    parts: list[bytes] = []
+    try:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            for row in db.execute(f"SELECT * FROM {table}"):
+                parts.extend(_as_bytes(v) for v in row)
+    finally:
+        db.close()
+    # The file itself too: freed pages and the WAL may still hold old values.
+    for suffix in ("", "-wal"):
+        try:
+            with open(saver.backend.path + suffix, "rb") as f:  # type: ignore[attr-defined]
+                parts.append(f.read())
+        except FileNotFoundError:
+            pass
+    return b"\n".join(parts)
+
+
+def _as_bytes(value: Any) -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    return str(value).encode("utf-8", "surrogatepass")
+
+
+# -- dispatch -----------------------------------------------------------------------------
+
+
+async def overwrite(
+    saver: UnifiedCheckpointSaver, thread_id: str, target: str, data: bytes, type_: str | None = None
+) -> int:
+    """Replace the stored bytes (and, if given, the serde type) of ``target`` in a thread."""
+    name = saver.backend.name
+    if name == "memory":
+        changed = _memory_overwrite(saver, thread_id, target, data, type_)
+    elif name == "sqlite":
+        changed = _sqlite_overwrite(saver, thread_id, target, data, type_)
+    elif name == "postgres":
+        from .raw_postgres import overwrite as pg_overwrite
+
+        changed = await pg_overwrite(saver, thread_id, target, data, type_)
+    elif name == "redis":
+        from .raw_redis import overwrite as redis_overwrite
+
+        changed = await redis_overwrite(saver, thread_id, target, data, type_)
+    else:
+        raise ValueError(name)
+    if not changed:
+        raise NothingMatched(f"{name}: no stored {target} in thread {thread_id!r}")
+    return changed
+
+
+async def delete(saver: UnifiedCheckpointSaver, thread_id: str, target: str) -> int:
+    """Delete the stored items (``"item"``) or segments (``"segment"``) of a thread."""
+    name = saver.backend.name
+    if name == "memory":
+        gone = _memory_delete(saver, thread_id, target)
+    elif name == "sqlite":
+        gone = _sqlite_delete(saver, thread_id, target)
+    elif name == "postgres":
+        from .raw_postgres import delete as pg_delete
+
+        gone = await pg_delete(saver, thread_id, target)
+    elif name == "redis":
+        from .raw_redis import delete as redis_delete
+
+        gone = await redis_delete(saver, thread_id, target)
+    else:
+        raise ValueError(name)
+    if not gone:
+        raise NothingMatched(f"{name}: no stored {target} in thread {thread_id!r}")
+    return gone
+
+
+async def dump(saver: UnifiedCheckpointSaver) -> bytes:
+    """Every byte the backend holds for this saver (rows, keys, values), concatenated."""
+    name = saver.backend.name
+    if name == "memory":
+        return _memory_dump(saver)
+    if name == "sqlite":
+        return _sqlite_dump(saver)
+    if name == "postgres":
+        from .raw_postgres import dump as pg_dump
+
+        return await pg_dump(saver)
+    if name == "redis":
+        from .raw_redis import dump as redis_dump
+
+        return await redis_dump(saver)
+    raise ValueError(name)

@@ -1,0 +1,103 @@
+"""Raw access to a PostgresSaver's tables (see ``raw.py`` for the targets).
+
+Tables live in the saver's schema: ``lus_checkpoints`` (data bytea, channel_versions and
+metadata jsonb), ``lus_blobs``, ``lus_writes`` and ``lus_items`` (type text, data bytea).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from langgraph_unified_store.core.records import SEGMENT_TYPE
+from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
+
+from ..support import POSTGRES_DSN
+
+
+def _schema(saver: UnifiedCheckpointSaver) -> str:
+    name: str = saver.backend.schema  # type: ignore[attr-defined]
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def _connect(saver: UnifiedCheckpointSaver) -> asyncpg.Connection:
+    dsn = getattr(saver.backend, "_conn_string", None) or POSTGRES_DSN
+    return await asyncpg.connect(dsn)
+
+
+def _target(saver: UnifiedCheckpointSaver, target: str) -> tuple[str, str, str, list[Any]]:
+    """(table, column, extra condition, extra params) of a target."""
+    schema = _schema(saver)
+    if target == "checkpoint":
+        return f"{schema}.lus_checkpoints", "data", "", []
+    if target == "metadata":
+        return f"{schema}.lus_checkpoints", "metadata", "", []
+    if target in ("versions", "versions-shape"):
+        return f"{schema}.lus_checkpoints", "channel_versions", "", []
+    if target.startswith("blob:"):
+        return f"{schema}.lus_blobs", "data", " AND channel = $3", [target[5:]]
+    if target.startswith("write:"):
+        return f"{schema}.lus_writes", "data", " AND channel = $3", [target[6:]]
+    if target in ("item", "segment"):
+        op = "=" if target == "segment" else "<>"
+        return f"{schema}.lus_items", "data", f" AND type {op} $3", [SEGMENT_TYPE]
+    raise ValueError(target)
+
+
+async def overwrite(
+    saver: UnifiedCheckpointSaver, thread_id: str, target: str, data: bytes, type_: str | None
+) -> int:
+    table, column, extra, params = _target(saver, target)
+    value: Any = data
+    cast = "bytea"
+    if column in ("metadata", "channel_versions"):
+        value, cast = data.decode(), "jsonb"
+    # The type column is set to itself unless a new serde type is given.
+    type_sql = f", type = ${len(params) + 3}" if type_ is not None else ""
+    sql = f"UPDATE {table} SET {column} = $1::{cast}{type_sql} WHERE thread_id = $2{extra}"
+    db = await _connect(saver)
+    try:
+        status = await db.execute(sql, value, thread_id, *params, *([type_] if type_ else []))
+    finally:
+        await db.close()
+    return int(status.split()[-1])
+
+
+async def delete(saver: UnifiedCheckpointSaver, thread_id: str, target: str) -> int:
+    table, _, extra, params = _target(saver, target)
+    db = await _connect(saver)
+    try:
+        status = await db.execute(f"DELETE FROM {table} WHERE thread_id = $1{extra.replace('$3', '$2')}",
+                                  thread_id, *params)
+    finally:
+        await db.close()
+    return int(status.split()[-1])
+
+
+async def dump(saver: UnifiedCheckpointSaver) -> bytes:
+    schema = _schema(saver)
+    db = await _connect(saver)
+    parts: list[bytes] = []
+    try:
+        tables = await db.fetch(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = $1",
+            saver.backend.schema,  # type: ignore[attr-defined]
+        )
+        for (table,) in tables:
+            for row in await db.fetch(f'SELECT * FROM {schema}."{table}"'):
+                for value in row.values():
+                    parts.append(_as_bytes(value))
+    finally:
+        await db.close()
+    return b"\n".join(parts)
+
+
+def _as_bytes(value: Any) -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, list):
+        return b"".join(_as_bytes(v) for v in value)
+    return str(value).encode("utf-8", "surrogatepass")

@@ -1,0 +1,154 @@
+"""Raw access to a RedisSaver's keys (see ``raw.py`` for the targets).
+
+The layout is the one ``backends/redis.py`` documents: per thread, hashes under
+``<prefix>:{t<tag>}`` whose values are length-prefixed frames. Targets replace one part
+of a frame, the way a SQL backend's single column would be replaced; ``"record-frame"`` and
+``"write-frame"`` garble a whole framed checkpoint or write value.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from langgraph_unified_store.core.records import SEGMENT_TYPE
+from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
+
+_LEN = struct.Struct(">I")
+
+
+def pack(*parts: bytes) -> bytes:
+    return b"".join(_LEN.pack(len(p)) + p for p in parts)
+
+
+def unpack(value: bytes) -> list[bytes]:
+    parts, at = [], 0
+    while at < len(value):
+        (size,) = _LEN.unpack_from(value, at)
+        parts.append(value[at + 4 : at + 4 + size])
+        at += 4 + size
+    return parts
+
+
+def _client(saver: UnifiedCheckpointSaver) -> aioredis.Redis:
+    return aioredis.Redis.from_url(saver.backend._url)  # type: ignore[attr-defined]
+
+
+def _base(saver: UnifiedCheckpointSaver, thread_id: str) -> str:
+    return saver.backend._base(thread_id)  # type: ignore[attr-defined, no-any-return]
+
+
+def _rewrite(target: str, value: bytes, data: bytes, type_: str | None) -> bytes | None:
+    """The new value for one hash entry, or None when this entry is not the target."""
+    if target in ("metadata", "record-frame", "write-frame"):
+        return data
+    parts = unpack(value)
+    if target in ("checkpoint", "versions", "versions-shape"):
+        head, stored_type, payload = parts
+        if target == "checkpoint":
+            return pack(head, (type_ or stored_type.decode()).encode(), data)
+        if target == "versions-shape":
+            # Keep the head a JSON object, with channel_versions of the wrong shape.
+            decoded = orjson.loads(head)
+            decoded["v"] = orjson.loads(data)
+            return pack(orjson.dumps(decoded), stored_type, payload)
+        return pack(data, stored_type, payload)
+    if target.startswith("write:"):
+        refs, head, payload = parts
+        decoded = orjson.loads(head)
+        if decoded[2] != target[6:]:
+            return None
+        if type_ is not None:
+            decoded[4] = type_
+        return pack(refs, orjson.dumps(decoded), data)
+    refs, stored_type, payload = parts
+    if target in ("item", "segment") and (stored_type.decode() == SEGMENT_TYPE) != (
+        target == "segment"
+    ):
+        return None
+    return pack(refs, (type_ or stored_type.decode()).encode(), data)
+
+
+def _hash_of(target: str) -> str:
+    if target in ("checkpoint", "versions", "versions-shape", "record-frame"):
+        return ":c"
+    if target == "metadata":
+        return ":m"
+    if target.startswith("blob:"):
+        return ":b"
+    if target.startswith("write:") or target == "write-frame":
+        return ":w"
+    return ":t"
+
+
+def _wanted_field(target: str, field: bytes) -> bool:
+    if target.startswith("blob:"):
+        return field.split(b":")[1] == target[5:].encode().hex().encode()
+    return True
+
+
+async def overwrite(
+    saver: UnifiedCheckpointSaver, thread_id: str, target: str, data: bytes, type_: str | None
+) -> int:
+    client = _client(saver)
+    try:
+        key = _base(saver, thread_id) + _hash_of(target)
+        changed = 0
+        for field, value in (await client.hgetall(key)).items():
+            if not _wanted_field(target, field):
+                continue
+            new = _rewrite(target, value, data, type_)
+            if new is not None:
+                await client.hset(key, field, new)
+                changed += 1
+        return changed
+    finally:
+        await client.aclose()
+
+
+async def delete(saver: UnifiedCheckpointSaver, thread_id: str, target: str) -> int:
+    client = _client(saver)
+    try:
+        key = _base(saver, thread_id) + ":t"
+        doomed = [
+            field
+            for field, value in (await client.hgetall(key)).items()
+            if (unpack(value)[1].decode() == SEGMENT_TYPE) == (target == "segment")
+        ]
+        if doomed:
+            await client.hdel(key, *doomed)
+        return len(doomed)
+    finally:
+        await client.aclose()
+
+
+async def dump(saver: UnifiedCheckpointSaver) -> bytes:
+    client = _client(saver)
+    parts: list[bytes] = []
+    try:
+        prefix: str = saver.backend.prefix  # type: ignore[attr-defined]
+        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + ":*"
+        async for key in client.scan_iter(match=pattern, count=500):
+            parts.append(key)
+            kind = (await client.type(key)).decode()
+            value: Any
+            if kind == "hash":
+                for field, value in (await client.hgetall(key)).items():
+                    parts += [field, value]
+            elif kind == "zset":
+                parts += await client.zrange(key, 0, -1)
+            elif kind == "set":
+                parts += list(await client.smembers(key))
+            elif kind == "list":
+                parts += await client.lrange(key, 0, -1)
+            elif kind == "string":
+                value = await client.get(key)
+                parts.append(value or b"")
+            else:
+                raise AssertionError(f"unexpected Redis key type {kind} at {key!r}")
+    finally:
+        await client.aclose()
+    return b"\n".join(parts)

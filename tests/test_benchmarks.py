@@ -1,0 +1,72 @@
+"""The benchmark's quick mode, so its code cannot rot. No timing is ever asserted here."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import run, savers
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
+ALWAYS_RUNNABLE = ("memory", "sqlite", "official-memory", "official-sqlite", "official-postgres")
+
+
+def _ours_importable(backend: str) -> bool:
+    return importlib.util.find_spec(f"langgraph_unified_store.backends.{backend}") is not None
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("bench")
+    assert run.main(["--quick", "--out", str(out)]) == 0
+    return out, json.loads((out / "latest.json").read_text())
+
+
+def test_quick_run_writes_a_well_formed_report(quick_report: tuple[Path, dict]) -> None:
+    out, result = quick_report
+    markdown = (out / "latest.md").read_text()
+    for section in (
+        "## Machine",
+        "## Chat turns per second",
+        "## Storage and memory",
+        "## Single operations",
+        "## Targets",
+    ):
+        assert section in markdown
+    assert (out / "latest.png").read_bytes().startswith(b"\x89PNG")
+    assert result["mode"] == "quick"
+    assert set(result["summaries"]) == set(savers.SPECS)
+    assert result["targets"] and all(
+        t["verdict"] in ("met", "missed", "not measured") for t in result["targets"]
+    )
+
+
+def test_every_available_saver_completed_every_phase(quick_report: tuple[Path, dict]) -> None:
+    _, result = quick_report
+    must_run = list(ALWAYS_RUNNABLE) + [b for b in ("postgres", "redis") if _ours_importable(b)]
+    for key in must_run:
+        summary = result["summaries"][key]
+        assert summary["status"] == "ok", (key, summary.get("reason"), summary.get("errors"))
+        for figure in (
+            "ainvoke_1",
+            "ainvoke_n",
+            "invoke_1",
+            "invoke_n",
+            "storage_bytes",
+            "values_bytes",
+            "rss_peak_bytes",
+        ):
+            assert summary[figure] and summary[figure] > 0, (key, figure)
+        assert all(summary["ops"][op] is not None for op in ("get_tuple", "history")), key
+    for key, summary in result["summaries"].items():
+        if summary["status"] == "unavailable":
+            assert summary["reason"], key
+
+
+def test_quick_run_leaves_nothing_on_the_servers(quick_report: tuple[Path, dict]) -> None:
+    _, result = quick_report
+    assert savers.sweep_run(result["run_id"]) == 0

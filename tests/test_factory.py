@@ -1,0 +1,52 @@
+"""create_saver(url): every scheme, the environment variable and the embedded default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from langgraph_unified_store import MemorySaver, SQLiteSaver, create_saver
+from langgraph_unified_store.factory import DEFAULT_SQLITE_FILE, ENV_URL
+
+from .support import POSTGRES_DSN, REDIS_URL
+
+
+def test_memory_url() -> None:
+    assert isinstance(create_saver("memory://"), MemorySaver)
+
+
+def test_sqlite_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = create_saver("sqlite:///relative.db")
+    assert isinstance(relative, SQLiteSaver) and relative.backend.path == "relative.db"
+    absolute = create_saver(f"sqlite:///{tmp_path}/abs.db")
+    assert absolute.backend.path == f"{tmp_path}/abs.db"  # type: ignore[attr-defined]
+    assert create_saver("sqlite://").backend.path == ":memory:"  # type: ignore[attr-defined]
+
+
+def test_default_is_a_local_sqlite_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(ENV_URL, raising=False)
+    with create_saver() as saver:
+        assert isinstance(saver, SQLiteSaver)
+        saver.save_state("w", __import__("langgraph_unified_store").UnifiedWorkflowState())
+    assert (tmp_path / DEFAULT_SQLITE_FILE).is_file()
+
+
+def test_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_URL, "memory://")
+    assert isinstance(create_saver(), MemorySaver)
+
+
+def test_server_urls_build_their_savers() -> None:
+    from langgraph_unified_store import PostgresSaver, RedisSaver
+
+    assert isinstance(create_saver(POSTGRES_DSN), PostgresSaver)
+    assert isinstance(create_saver(POSTGRES_DSN.replace("postgresql://", "postgres://", 1)), PostgresSaver)
+    assert isinstance(create_saver(REDIS_URL), RedisSaver)
+
+
+def test_unknown_scheme_lists_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"'mysql'.*memory://.*sqlite:///.*postgresql://.*redis://"):
+        create_saver("mysql://localhost/db")

@@ -1,0 +1,926 @@
+"""PostgresSaver against the real server: schema, round trips, pools, concurrency,
+reconnection, bad input and garbage collection. No mocks; nothing is skipped."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated, Any, TypedDict
+
+import asyncpg
+import pytest
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langgraph.checkpoint.base import Checkpoint, empty_checkpoint
+from langgraph.graph import START, StateGraph
+from langgraph.graph.message import add_messages
+
+from langgraph_unified_store import (
+    BackendUnavailableError,
+    InvalidConfigError,
+    PostgresSaver,
+    SerializationError,
+    create_saver,
+)
+from langgraph_unified_store.backends.postgres import SCHEMA_VERSION, _lock_key
+
+from .support import POSTGRES_DSN, unique
+
+pytestmark = pytest.mark.postgres
+
+SECRET = "pw-Sh0uld-N3ver-Show"
+
+
+class Chat(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+def chat_graph(saver: PostgresSaver) -> Any:
+    graph = StateGraph(Chat)
+    graph.add_node("a", lambda s: {"messages": [AIMessage("a" * 200 + str(len(s["messages"])))]})
+    graph.add_node("b", lambda s: {"messages": [AIMessage("b" * 200 + str(len(s["messages"])))]})
+    graph.add_edge(START, "a")
+    graph.add_edge("a", "b")
+    return graph.compile(checkpointer=saver)
+
+
+def turn(text: str) -> dict[str, Any]:
+    return {"messages": [HumanMessage(text * 20)]}
+
+
+def config(thread_id: str, checkpoint_id: str | None = None, ns: str = "") -> Any:
+    configurable = {"thread_id": thread_id, "checkpoint_ns": ns}
+    if checkpoint_id is not None:
+        configurable["checkpoint_id"] = checkpoint_id
+    return {"configurable": configurable}
+
+
+def checkpoint(number: int, **values: Any) -> Checkpoint:
+    """A hand-made checkpoint whose id sorts by ``number``."""
+    made = empty_checkpoint()
+    made["id"] = f"1ef00000-0000-6000-8000-{number:012d}"
+    made["channel_values"] = dict(values)
+    made["channel_versions"] = {k: f"{number:08x}.000000" for k in values}
+    return made
+
+
+async def put(
+    saver: PostgresSaver,
+    thread_id: str,
+    number: int,
+    *,
+    ns: str = "",
+    metadata: dict[str, Any] | None = None,
+    **values: Any,
+) -> Any:
+    made = checkpoint(number, **values)
+    return await saver.aput(
+        config(thread_id, ns=ns), made, metadata or {}, dict(made["channel_versions"])
+    )
+
+
+@pytest.fixture
+async def admin() -> AsyncIterator[Any]:
+    connection = await asyncpg.connect(POSTGRES_DSN)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+async def pg() -> AsyncIterator[PostgresSaver]:
+    saver = PostgresSaver(POSTGRES_DSN, schema=unique("lus_pgt"))
+    try:
+        await saver.asetup()
+        yield saver
+    finally:
+        await saver.backend.drop_all()
+        await saver.aclose()
+
+
+async def drop_schema(admin: Any, schema: str) -> None:
+    await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+# -- the saver as a context manager, both APIs ----------------------------------------------
+
+
+def test_from_conn_string_with_blocking_graph() -> None:
+    schema = unique("lus_pgt")
+    try:
+        with PostgresSaver.from_conn_string(POSTGRES_DSN, schema=schema) as saver:
+            graph = chat_graph(saver)
+            for text in ("one", "two"):
+                graph.invoke(turn(text), config("t"))
+            assert len(graph.get_state(config("t")).values["messages"]) == 6
+            assert saver.list_workflows() == ["t"]
+    finally:
+        asyncio.run(_drop(schema))
+
+
+async def _drop(schema: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_DSN)
+    try:
+        await drop_schema(connection, schema)
+    finally:
+        await connection.close()
+
+
+async def test_from_conn_string_with_async_graph(admin: Any) -> None:
+    schema = unique("lus_pgt")
+    try:
+        async with PostgresSaver.from_conn_string(POSTGRES_DSN, schema=schema) as saver:
+            graph = chat_graph(saver)
+            for text in ("one", "two", "three"):
+                await graph.ainvoke(turn(text), config("t"))
+            state = await graph.aget_state(config("t"))
+            assert len(state.values["messages"]) == 9
+            history = [s async for s in graph.aget_state_history(config("t"))]
+            assert len(history) == 3 * 4
+    finally:
+        await drop_schema(admin, schema)
+
+
+async def test_factory_builds_a_postgres_saver(admin: Any) -> None:
+    schema = unique("lus_pgt")
+    try:
+        saver = create_saver(POSTGRES_DSN, schema=schema)
+        assert isinstance(saver, PostgresSaver)
+        async with saver:
+            await put(saver, "t", 1, x=1)
+            assert (await saver.aget_tuple(config("t"))) is not None
+    finally:
+        await drop_schema(admin, schema)
+
+
+# -- schema and migrations ------------------------------------------------------------------
+
+
+async def test_schema_layout_and_indexes(pg: PostgresSaver, admin: Any) -> None:
+    schema = pg.backend.schema
+    columns = await admin.fetch(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = $1",
+        schema,
+    )
+    found = {(r["table_name"], r["column_name"]): r["data_type"] for r in columns}
+    assert found[("lus_checkpoints", "metadata")] == "jsonb"
+    assert found[("lus_checkpoints", "channel_versions")] == "jsonb"
+    assert found[("lus_checkpoints", "data")] == "bytea"
+    assert found[("lus_checkpoints", "run_id")] == "text"
+    assert found[("lus_blobs", "item_refs")] == "ARRAY"
+    assert found[("lus_writes", "task_path")] == "text"
+    assert found[("lus_writes", "item_refs")] == "ARRAY"
+    assert found[("lus_items", "ref")] == "bytea"
+    indexes = {
+        r["indexname"]: r["indexdef"]
+        for r in await admin.fetch("SELECT * FROM pg_indexes WHERE schemaname = $1", schema)
+    }
+    assert "jsonb_path_ops" in indexes["lus_checkpoints_metadata_idx"]
+    assert "(run_id)" in indexes["lus_checkpoints_run_id_idx"]
+    versions = await admin.fetch(f'SELECT version FROM "{schema}".lus_migrations')
+    assert [r["version"] for r in versions] == list(range(1, SCHEMA_VERSION + 1))
+
+
+async def test_concurrent_setups_in_one_process(admin: Any) -> None:
+    schema = unique("lus_pgt")
+    savers = [PostgresSaver(POSTGRES_DSN, schema=schema) for _ in range(4)]
+    try:
+        await asyncio.gather(*(s.asetup() for s in savers))
+        # and the blocking API from several threads at once
+        blocking = [PostgresSaver(POSTGRES_DSN, schema=schema) for _ in range(3)]
+        savers.extend(blocking)
+        threads = [threading.Thread(target=saver.setup) for saver in blocking]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        versions = await admin.fetch(f'SELECT version FROM "{schema}".lus_migrations')
+        assert [r["version"] for r in versions] == list(range(1, SCHEMA_VERSION + 1))
+        await savers[0].asetup()  # idempotent
+        await put(savers[1], "t", 1, x=1)
+        assert (await savers[2].aget_tuple(config("t"))) is not None
+    finally:
+        for saver in savers:
+            await saver.aclose()
+        await drop_schema(admin, schema)
+
+
+SETUP_SCRIPT = """
+import sys
+from langgraph_unified_store import PostgresSaver
+with PostgresSaver(sys.argv[1], schema=sys.argv[2]) as saver:
+    saver.setup()
+print("ok")
+"""
+
+
+async def test_two_processes_set_up_at_once(admin: Any) -> None:
+    schema = unique("lus_pgt")
+    try:
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", SETUP_SCRIPT, POSTGRES_DSN, schema],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for _ in range(2)
+        ]
+        results = [await asyncio.to_thread(p.communicate, timeout=120) for p in processes]
+        for process, (out, err) in zip(processes, results, strict=True):
+            assert process.returncode == 0, err.decode()
+            assert out.strip() == b"ok"
+        versions = await admin.fetch(f'SELECT version FROM "{schema}".lus_migrations')
+        assert [r["version"] for r in versions] == list(range(1, SCHEMA_VERSION + 1))
+    finally:
+        await drop_schema(admin, schema)
+
+
+async def test_setup_runs_lazily_on_first_use(admin: Any) -> None:
+    schema = unique("lus_pgt")
+    saver = PostgresSaver(POSTGRES_DSN, schema=schema)
+    try:
+        assert await saver.alist_workflows() == []
+        await put(saver, "lazy", 1, x=1)
+        assert await saver.alist_workflows() == ["lazy"]
+    finally:
+        await saver.backend.drop_all()
+        await saver.aclose()
+    assert not await admin.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema
+    )
+
+
+@pytest.mark.parametrize(
+    "schema",
+    ["", "1abc", "a-b", 'x"; DROP TABLE y; --', "a b", "pg_mine", "x" * 64, None, 3],
+)
+def test_bad_schema_names_are_refused(schema: Any) -> None:
+    with pytest.raises(InvalidConfigError, match="schema"):
+        PostgresSaver(POSTGRES_DSN, schema=schema)
+
+
+async def test_mixed_case_schema_is_quoted(admin: Any) -> None:
+    schema = "Lus_Mixed_" + uuid.uuid4().hex[:8]
+    try:
+        async with PostgresSaver(POSTGRES_DSN, schema=schema) as saver:
+            await put(saver, "t", 1, x=1)
+        assert await admin.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema
+        )
+    finally:
+        await drop_schema(admin, schema)
+
+
+async def test_public_schema_drop_all_drops_only_our_tables(admin: Any) -> None:
+    database = unique("lus_pgdb")
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    dsn = POSTGRES_DSN.rsplit("/", 1)[0] + f"/{database}"
+    try:
+        async with PostgresSaver(dsn) as saver:
+            await put(saver, "t", 1, x=1)
+            other = await asyncpg.connect(dsn)
+            try:
+                await other.execute("CREATE TABLE public.checkpoints (keep int)")
+                await saver.backend.drop_all()
+                tables = {r[0] for r in await other.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+            finally:
+                await other.close()
+            assert tables == {"checkpoints"}  # the official saver's name is left alone
+            # and it comes back lazily
+            await put(saver, "t", 2, x=2)
+            assert await saver.alist_workflows() == ["t"]
+    finally:
+        await admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+
+
+# -- round trips ----------------------------------------------------------------------------
+
+
+async def test_each_operation_is_one_statement(admin: Any) -> None:
+    """get_tuple, put, put_writes and each list page are one statement each."""
+    statements: list[str] = []
+
+    def log(query: Any) -> None:
+        # The pool's own reset on release is the caller's pool setting, not the saver's.
+        if not query.query.startswith("SELECT pg_advisory_unlock_all()"):
+            statements.append(query.query)
+
+    async def init(connection: Any) -> None:
+        connection.add_query_logger(log)
+
+    schema = unique("lus_pgt")
+    pool = await asyncpg.create_pool(POSTGRES_DSN, min_size=1, max_size=2, init=init)
+    saver = PostgresSaver(pool, schema=schema)
+    try:
+        await saver.asetup()
+        graph = chat_graph(saver)
+        await graph.ainvoke(turn("warm"), config("t"))
+        latest = await saver.aget_tuple(config("t"))
+        assert latest is not None
+
+        statements.clear()
+        assert await saver.aget_tuple(config("t")) is not None
+        assert len(statements) == 1
+        statements.clear()
+        assert await saver.aget_tuple(latest.config) is not None
+        assert len(statements) == 1
+
+        statements.clear()
+        await saver.aput_writes(latest.config, [("messages", [AIMessage("w" * 300)])], "task-1")
+        assert len(statements) == 1
+
+        statements.clear()
+        made = checkpoint(10**9, messages=[HumanMessage("m" * 300), AIMessage("n" * 300)])
+        await saver.aput(config("t"), made, {"source": "loop"}, dict(made["channel_versions"]))
+        assert len(statements) == 1
+
+        for number in range(120):
+            await put(saver, "many", number, x=number)
+        statements.clear()
+        listed = [t async for t in saver.alist(config("many"))]
+        assert len(listed) == 120
+        assert len(statements) == 3  # pages of 50, 50 and 20
+    finally:
+        await saver.backend.drop_all()
+        await saver.aclose()
+        await pool.close()
+
+
+# -- an existing asyncpg pool ---------------------------------------------------------------
+
+
+async def test_existing_pool_serves_both_apis_and_stays_open() -> None:
+    schema = unique("lus_pgt")
+    pool = await asyncpg.create_pool(POSTGRES_DSN, min_size=1, max_size=4)
+    saver = PostgresSaver(pool, schema=schema)
+    try:
+        graph = chat_graph(saver)
+        await graph.ainvoke(turn("async"), config("t"))
+        # The blocking API from a worker thread is handed to the pool's (running) loop.
+        await asyncio.to_thread(graph.invoke, turn("sync"), config("t"))
+        state = await asyncio.to_thread(graph.get_state, config("t"))
+        assert len(state.values["messages"]) == 6
+        assert await asyncio.to_thread(saver.list_workflows) == ["t"]
+        await saver.aclose()
+        assert await pool.fetchval("SELECT 1") == 1  # the caller's pool is still open
+        saver = PostgresSaver(pool, schema=schema)
+        assert await saver.alist_workflows() == ["t"]
+    finally:
+        await saver.backend.drop_all()
+        await saver.aclose()
+        await pool.close()
+
+
+def test_existing_pool_on_a_finished_loop_is_refused_clearly() -> None:
+    async def make() -> Any:
+        return await asyncpg.create_pool(POSTGRES_DSN, min_size=0, max_size=1)
+
+    pool = asyncio.run(make())
+    saver = PostgresSaver(pool, schema=unique("lus_pgt"))
+    try:
+        with pytest.raises(InvalidConfigError, match="event loop is not running"):
+            saver.get_tuple(config("t"))
+    finally:
+        saver.close()
+
+
+async def test_pool_options_with_an_existing_pool_are_refused() -> None:
+    pool = await asyncpg.create_pool(POSTGRES_DSN, min_size=0, max_size=1)
+    try:
+        with pytest.raises(InvalidConfigError, match="max_size"):
+            PostgresSaver(pool, max_size=5)
+        with pytest.raises(InvalidConfigError, match="prepared_statements"):
+            PostgresSaver(pool, prepared_statements=False)
+    finally:
+        await pool.close()
+
+
+@pytest.mark.parametrize(
+    ("conn", "options"),
+    [
+        ("mysql://x@127.0.0.1/db", {}),
+        (42, {}),
+        (POSTGRES_DSN, {"min_size": 5, "max_size": 2}),
+        (POSTGRES_DSN, {"connect_timeout": 0}),
+        (POSTGRES_DSN, {"command_timeout": -1}),
+        (POSTGRES_DSN, {"no_such_option": 1}),
+    ],
+)
+def test_bad_options_are_refused(conn: Any, options: dict[str, Any]) -> None:
+    with pytest.raises(InvalidConfigError):
+        PostgresSaver(conn, **options)
+
+
+# -- no saver-wide lock ---------------------------------------------------------------------
+
+
+async def _wait_until_blocked(admin: Any, key: int) -> None:
+    """Until some session waits for this advisory lock (no timing involved)."""
+    classid, objid = (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF
+    while not await admin.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+        "AND classid::bigint = $1 AND objid::bigint = $2)",
+        classid,
+        objid,
+    ):
+        await asyncio.sleep(0.01)
+
+
+async def test_a_blocked_call_does_not_hold_up_others_async(pg: PostgresSaver, admin: Any) -> None:
+    key = _lock_key(pg.backend.schema, "blocked")
+    await put(pg, "free", 1, x=1)
+    async with admin.transaction():
+        await admin.execute("SELECT pg_advisory_xact_lock($1)", key)
+        blocked = asyncio.create_task(put(pg, "blocked", 1, x=1))
+        await _wait_until_blocked(admin, key)
+        # Other calls on the same saver go through while that put waits.
+        await put(pg, "free", 2, x=2)
+        assert (await pg.aget_tuple(config("free"))) is not None
+        assert [t async for t in pg.alist(config("free"))]
+        assert not blocked.done()
+    await blocked
+    assert (await pg.aget_tuple(config("blocked"))) is not None
+
+
+async def test_a_blocked_call_does_not_hold_up_others_sync(pg: PostgresSaver, admin: Any) -> None:
+    key = _lock_key(pg.backend.schema, "blocked")
+    made = checkpoint(1, x=1)
+
+    def blocking_put(thread_id: str) -> Any:
+        return pg.put(config(thread_id), made, {}, dict(made["channel_versions"]))
+
+    async with admin.transaction():
+        await admin.execute("SELECT pg_advisory_xact_lock($1)", key)
+        blocked = asyncio.ensure_future(asyncio.to_thread(blocking_put, "blocked"))
+        await _wait_until_blocked(admin, key)
+        await asyncio.to_thread(blocking_put, "free")
+        assert await asyncio.to_thread(pg.get_tuple, config("free")) is not None
+        assert not blocked.done()
+    await blocked
+    assert await asyncio.to_thread(pg.get_tuple, config("blocked")) is not None
+
+
+def test_many_threads_run_graphs_through_the_blocking_api() -> None:
+    schema = unique("lus_pgt")
+    errors: list[BaseException] = []
+    try:
+        with PostgresSaver(POSTGRES_DSN, schema=schema, max_size=4) as saver:
+            graph = chat_graph(saver)
+
+            def conversation(index: int) -> None:
+                try:
+                    for number in range(3):
+                        graph.invoke(turn(f"{index}-{number}"), config(f"t{index}"))
+                    assert len(graph.get_state(config(f"t{index}")).values["messages"]) == 9
+                except BaseException as exc:  # pragma: no cover - reported below
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=conversation, args=(i,)) for i in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert not errors, errors
+            assert saver.list_workflows() == sorted(f"t{i}" for i in range(8))
+    finally:
+        asyncio.run(_drop(schema))
+
+
+# -- listing --------------------------------------------------------------------------------
+
+
+async def test_list_pages_through_threads_and_namespaces_in_order(pg: PostgresSaver) -> None:
+    for number in range(1, 121):
+        await put(pg, "a", number, metadata={"step": number % 3, "even": number % 2 == 0}, x=number)
+    for number in range(1, 6):
+        await put(pg, "a", number, ns="child:1", x=number)
+    for number in range(50, 60):
+        await put(pg, "b", number, x=number)
+
+    ids = [t.checkpoint["id"] async for t in pg.alist(config("a"))]
+    assert ids == [checkpoint(n)["id"] for n in range(120, 0, -1)]
+
+    both = [t async for t in pg.alist({"configurable": {"thread_id": "a"}})]
+    expected = sorted(
+        [(checkpoint(n)["id"], "") for n in range(1, 121)]
+        + [(checkpoint(n)["id"], "child:1") for n in range(1, 6)],
+        reverse=True,
+    )
+    assert [(t.checkpoint["id"], t.config["configurable"]["checkpoint_ns"]) for t in both] == expected
+
+    everything = [t async for t in pg.alist(None)]
+    keys = [
+        (t.checkpoint["id"], t.config["configurable"]["thread_id"], t.config["configurable"]["checkpoint_ns"])
+        for t in everything
+    ]
+    assert keys == sorted(keys, reverse=True) and len(keys) == 135
+
+    before = [t.checkpoint["id"] async for t in pg.alist(config("a"), before=config("a", checkpoint(75)["id"]), limit=60)]
+    assert before == [checkpoint(n)["id"] for n in range(74, 14, -1)]
+
+    step_one = [t.metadata["step"] async for t in pg.alist(config("a"), filter={"step": 1})]
+    assert len(step_one) == 40 and set(step_one) == {1}
+    # JSON types are exact: true is not 1, 1 is not "1"
+    assert [t async for t in pg.alist(config("a"), filter={"even": 1})] == []
+    assert [t async for t in pg.alist(config("a"), filter={"step": True})] == []
+    assert [t async for t in pg.alist(config("a"), filter={"step": "1"})] == []
+    assert len([t async for t in pg.alist(config("a"), filter={"even": True, "step": 0})]) == 20
+    assert len([t async for t in pg.alist(None, filter={"step": 2}, limit=7)]) == 7
+    assert [t async for t in pg.alist(config("a"), filter={"step": float("inf")})] == []
+
+    sync_ids = await asyncio.to_thread(lambda: [t.checkpoint["id"] for t in pg.list(config("a"))])
+    assert sync_ids == ids
+
+
+async def test_filter_key_injection_finds_nothing_and_damages_nothing(
+    pg: PostgresSaver, admin: Any
+) -> None:
+    schema = pg.backend.schema
+    await admin.execute(f'CREATE TABLE "{schema}".x (id int)')
+    await put(pg, "t", 1, metadata={"source": "input"}, x=1)
+    hostile = [
+        {"source'; DROP TABLE x; --": 1},
+        {"source": "input'; DROP TABLE x; --"},
+        {'source" = 1 OR 1=1 --': "input"},
+    ]
+    for filter_ in hostile:
+        assert [t async for t in pg.alist(None, filter=filter_)] == []
+    assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".x') == 0
+    assert len([t async for t in pg.alist(None, filter={"source": "input"})]) == 1
+    thread = "t'); DELETE FROM lus_checkpoints; --"
+    await put(pg, thread, 1, x=1)
+    assert (await pg.aget_tuple(config(thread))) is not None
+    assert sorted(await pg.alist_workflows()) == sorted(["t", thread])
+
+
+# -- NUL characters and other bad input -----------------------------------------------------
+
+
+async def test_nul_characters_are_refused_or_round_trip(pg: PostgresSaver) -> None:
+    with pytest.raises(InvalidConfigError, match="NUL"):
+        await put(pg, "a\x00b", 1, x=1)
+    with pytest.raises(InvalidConfigError, match="NUL"):
+        await put(pg, "t", 1, metadata={"k\x00": 1}, x=1)
+    with pytest.raises(InvalidConfigError, match="NUL"):
+        await put(pg, "t", 1, metadata={"nested": {"v": ["x\x00y"]}}, x=1)
+    with pytest.raises(InvalidConfigError, match="NUL"):
+        await put(pg, "t", 1, ns="child\x00", x=1)
+    assert await pg.alist_workflows() == []  # nothing half-written
+
+    # A backslash followed by "u0000" is ordinary text, not a NUL.
+    saved = await put(pg, "t", 1, metadata={"note": "\\u0000"}, text="bytes \x00 are fine")
+    with pytest.raises(InvalidConfigError, match="NUL"):
+        await pg.aput_writes(saved, [("x", 1)], "task\x00")
+    with pytest.raises(InvalidConfigError, match="NUL"):
+        await pg.aput_writes(saved, [("chan\x00nel", 1)], "task")
+    loaded = await pg.aget_tuple(config("t"))
+    assert loaded is not None
+    assert loaded.checkpoint["channel_values"]["text"] == "bytes \x00 are fine"
+    assert loaded.metadata["note"] == "\\u0000"
+    # LangGraph itself strips NUL from top-level metadata strings, for every saver.
+    await put(pg, "t", 2, metadata={"note": "x\x00y"}, x=1)
+    assert (await pg.aget_tuple(config("t"))).metadata["note"] == "xy"
+    assert loaded.pending_writes == []
+
+    assert await pg.aget_tuple(config("a\x00b")) is None
+    assert [t async for t in pg.alist(config("a\x00b"))] == []
+    assert [t async for t in pg.alist(None, filter={"note": "\x00"})] == []
+    assert [t async for t in pg.alist(None, filter={"\x00": 1})] == []
+    await pg.adelete_thread("a\x00b")
+    await pg.aprune(["a\x00b"])
+    with pytest.raises(InvalidConfigError, match="NUL"):
+        await pg.acopy_thread("t", "x\x00")
+    assert await pg.alist_workflows() == ["t"]
+
+
+async def test_lone_surrogate_is_refused_clearly(pg: PostgresSaver) -> None:
+    with pytest.raises((InvalidConfigError, SerializationError)):
+        await put(pg, "bad\ud800", 1, x=1)
+    assert await pg.alist_workflows() == []
+
+
+async def test_unserializable_value_leaves_other_threads_untouched(pg: PostgresSaver) -> None:
+    await put(pg, "other", 1, x=1)
+    before = await pg.aget_tuple(config("other"))
+    with pytest.raises(SerializationError):
+        await put(pg, "t", 1, x=object())
+    assert await pg.aget_tuple(config("t")) is None
+    after = await pg.aget_tuple(config("other"))
+    assert before is not None and after is not None and after.checkpoint == before.checkpoint
+
+
+# -- the server going away ------------------------------------------------------------------
+
+
+async def test_next_call_succeeds_after_connections_are_terminated(admin: Any) -> None:
+    schema = unique("lus_pgt")
+    app = unique("lus_term")
+    saver = PostgresSaver(POSTGRES_DSN, schema=schema, server_settings={"application_name": app})
+    try:
+        await saver.asetup()
+        await put(saver, "t", 1, x=1)
+        await asyncio.to_thread(saver.get_tuple, config("t"))  # the blocking API's pool too
+        for _ in range(2):
+            killed = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = $1",
+                app,
+            )
+            assert killed >= 2
+            assert (await saver.aget_tuple(config("t"))) is not None
+            assert await asyncio.to_thread(saver.get_tuple, config("t")) is not None
+            await put(saver, "t", 2, x=2)
+            assert await asyncio.to_thread(saver.list_workflows) == ["t"]
+    finally:
+        await saver.backend.drop_all()
+        await saver.aclose()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A loopback port that accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join()
+        for connection in accepted:
+            connection.close()
+        listener.close()
+
+
+def _assert_names_server_not_password(error: BaseException, port: int, database: str) -> None:
+    text = str(error)
+    assert "127.0.0.1" in text and str(port) in text and database in text, text
+    assert SECRET not in text and SECRET not in repr(error)
+    cause = error.__cause__ or error.__context__
+    while cause is not None:
+        assert SECRET not in str(cause)
+        cause = cause.__cause__ or cause.__context__
+
+
+async def test_unreachable_port_fails_without_the_password(closed_port: int) -> None:
+    dsn = f"postgresql://postgres:{SECRET}@127.0.0.1:{closed_port}/somedb"
+    saver = PostgresSaver(dsn, connect_timeout=2)
+    assert SECRET not in repr(saver)
+    try:
+        with pytest.raises(BackendUnavailableError) as caught:
+            await saver.aget_tuple(config("t"))
+        _assert_names_server_not_password(caught.value, closed_port, "somedb")
+        with pytest.raises(BackendUnavailableError) as caught:
+            await asyncio.to_thread(saver.get_tuple, config("t"))
+        _assert_names_server_not_password(caught.value, closed_port, "somedb")
+    finally:
+        await saver.aclose()
+
+
+async def test_silent_server_fails_within_connect_timeout(silent_server: int) -> None:
+    dsn = f"postgresql://postgres:{SECRET}@127.0.0.1:{silent_server}/somedb"
+    saver = PostgresSaver(dsn, connect_timeout=0.5)
+    try:
+        with pytest.raises(BackendUnavailableError) as caught:
+            await saver.aget_tuple(config("t"))
+        _assert_names_server_not_password(caught.value, silent_server, "somedb")
+    finally:
+        await saver.aclose()
+
+
+async def test_missing_database_and_bogus_password_are_named_not_shown() -> None:
+    host_port = POSTGRES_DSN.split("@", 1)[1].split("/", 1)[0]
+    dsn = f"postgresql://postgres:{SECRET}@{host_port}/lus_no_such_db"
+    saver = PostgresSaver(dsn, password=SECRET + "2")
+    try:
+        with pytest.raises(BackendUnavailableError) as caught:
+            await saver.aget_tuple(config("t"))
+        assert "lus_no_such_db" in str(caught.value)
+        assert SECRET not in str(caught.value)
+    finally:
+        await saver.aclose()
+
+
+async def test_statement_past_command_timeout_is_unavailable_then_recovers(admin: Any) -> None:
+    schema = unique("lus_pgt")
+    saver = PostgresSaver(POSTGRES_DSN, schema=schema, command_timeout=0.5)
+    try:
+        await saver.asetup()
+        key = _lock_key(schema, "t")
+        async with admin.transaction():
+            await admin.execute("SELECT pg_advisory_xact_lock($1)", key)
+            with pytest.raises(BackendUnavailableError, match="command_timeout"):
+                await put(saver, "t", 1, x=1)
+        await put(saver, "t", 1, x=1)
+        assert (await saver.aget_tuple(config("t"))) is not None
+    finally:
+        await saver.backend.drop_all()
+        await saver.aclose()
+
+
+# -- deleting, pruning, copying: nothing left dangling, nothing needed removed ---------------
+
+
+ORPHANS = """
+WITH live_blob_keys AS (
+    SELECT c.thread_id, c.checkpoint_ns, v.key AS channel, v.value AS version
+    FROM {s}.lus_checkpoints c, jsonb_each_text(c.channel_versions) v
+),
+named AS (
+    SELECT thread_id, unnest(item_refs) AS ref FROM {s}.lus_blobs
+    UNION SELECT thread_id, unnest(item_refs) FROM {s}.lus_writes
+),
+live_items AS (
+    SELECT thread_id, ref FROM named
+    UNION SELECT i.thread_id, unnest(i.item_refs) FROM {s}.lus_items i
+        JOIN named n USING (thread_id, ref)
+)
+SELECT
+    (SELECT count(*) FROM {s}.lus_blobs b WHERE NOT EXISTS (SELECT 1 FROM live_blob_keys l
+        WHERE (l.thread_id, l.checkpoint_ns, l.channel, l.version)
+            = (b.thread_id, b.checkpoint_ns, b.channel, b.version))) AS blobs,
+    (SELECT count(*) FROM {s}.lus_writes w WHERE NOT EXISTS (SELECT 1 FROM {s}.lus_checkpoints c
+        WHERE (c.thread_id, c.checkpoint_ns, c.checkpoint_id)
+            = (w.thread_id, w.checkpoint_ns, w.checkpoint_id))) AS writes,
+    (SELECT count(*) FROM {s}.lus_items i WHERE NOT EXISTS (SELECT 1 FROM live_items l
+        WHERE (l.thread_id, l.ref) = (i.thread_id, i.ref))) AS items,
+    (SELECT count(*) FROM live_items l WHERE NOT EXISTS (SELECT 1 FROM {s}.lus_items i
+        WHERE (l.thread_id, l.ref) = (i.thread_id, i.ref))) AS missing_items
+"""
+
+
+async def _orphans(admin: Any, schema: str) -> dict[str, int]:
+    row = await admin.fetchrow(ORPHANS.replace("{s}", f'"{schema}"'))
+    return dict(row)
+
+
+async def _long_chat(saver: PostgresSaver, thread_id: str, turns: int) -> Any:
+    graph = chat_graph(saver)
+    for number in range(turns):
+        await graph.ainvoke(turn(f"{thread_id}-{number}"), config(thread_id))
+    return graph
+
+
+async def test_prune_keeps_the_latest_whole_and_leaves_no_orphans(pg: PostgresSaver, admin: Any) -> None:
+    schema = pg.backend.schema
+    graph = await _long_chat(pg, "t", 20)
+    await _long_chat(pg, "other", 3)
+    before = (await graph.aget_state(config("t"))).values["messages"]
+    await pg.aprune(["t"])
+    assert (await graph.aget_state(config("t"))).values["messages"] == before
+    assert len([t async for t in pg.alist(config("t"))]) == 1
+    assert await _orphans(admin, schema) == {"blobs": 0, "writes": 0, "items": 0, "missing_items": 0}
+    assert len((await graph.aget_state(config("other"))).values["messages"]) == 9
+    await graph.ainvoke(turn("after prune"), config("t"))
+    assert len((await graph.aget_state(config("t"))).values["messages"]) == 63
+
+
+async def test_delete_for_runs_and_thread_leave_no_orphans(pg: PostgresSaver, admin: Any) -> None:
+    schema = pg.backend.schema
+    graph = chat_graph(pg)
+    runs = []
+    for number in range(4):
+        runs.append(str(uuid.uuid4()))
+        run_config = {"configurable": {"thread_id": "t", "run_id": runs[-1]}}
+        await graph.ainvoke(turn(f"r{number}"), run_config)
+    await graph.ainvoke(turn("x"), {"configurable": {"thread_id": "keep", "run_id": runs[0]}})
+    await pg.adelete_for_runs(runs[2:])
+    remaining = {t.metadata.get("run_id") async for t in pg.alist(config("t"))}
+    assert remaining == set(runs[:2])
+    assert len([t async for t in pg.alist(config("t"))]) == 8
+    assert len((await graph.aget_state(config("t"))).values["messages"]) == 6
+    assert await _orphans(admin, schema) == {"blobs": 0, "writes": 0, "items": 0, "missing_items": 0}
+    await pg.adelete_thread("t")
+    assert await pg.alist_workflows() == ["keep"]
+    assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".lus_items WHERE thread_id = $1', "t") == 0
+    assert len((await graph.aget_state(config("keep"))).values["messages"]) == 3
+
+
+async def test_copy_thread_is_independent_of_its_source(pg: PostgresSaver, admin: Any) -> None:
+    graph = await _long_chat(pg, "src", 5)
+    source = (await graph.aget_state(config("src"))).values["messages"]
+    await pg.acopy_thread("src", "dst")
+    await pg.adelete_thread("src")
+    assert (await graph.aget_state(config("dst"))).values["messages"] == source
+    assert len([t async for t in pg.alist(config("dst"))]) == 20
+    await graph.ainvoke(turn("more"), config("dst"))
+    assert await _orphans(admin, pg.backend.schema) == {"blobs": 0, "writes": 0, "items": 0, "missing_items": 0}
+
+
+async def test_encrypted_saver_round_trips(admin: Any) -> None:
+    schema = unique("lus_pgt")
+    try:
+        async with PostgresSaver(POSTGRES_DSN, schema=schema, encryption_key=b"k" * 32) as saver:
+            graph = await _long_chat(saver, "t", 3)
+            assert len((await graph.aget_state(config("t"))).values["messages"]) == 9
+            raw = await admin.fetch(f'SELECT data FROM "{schema}".lus_items')
+            assert raw and all(b"aaaa" not in bytes(r["data"]) for r in raw)
+    finally:
+        await drop_schema(admin, schema)
+
+
+async def test_relaxed_commits_store_the_same_data(admin: Any) -> None:
+    schema = unique("lus_pgt")
+    try:
+        async with PostgresSaver(POSTGRES_DSN, schema=schema, synchronous_commit=False) as saver:
+            assert "synchronous_commit" in saver.backend._statements.put_checkpoint
+            graph = await _long_chat(saver, "t", 3)
+            assert len((await graph.aget_state(config("t"))).values["messages"]) == 9
+            await saver.acopy_thread("t", "u")
+            await saver.aprune(["t"])
+            assert len([c async for c in saver.alist(config("t"))]) == 1
+            assert len((await graph.aget_state(config("u"))).values["messages"]) == 9
+        # The setting was transaction-scoped: the server's default is untouched.
+        assert await admin.fetchval("SHOW synchronous_commit") == "on"
+    finally:
+        await drop_schema(admin, schema)
+
+
+async def test_continuing_a_list_another_saver_deleted_resends_it(pg: PostgresSaver) -> None:
+    """The core sends only new list items when extending a list it stored; when the
+    thread was deleted elsewhere meanwhile, the put is refused whole and re-sent."""
+    other = PostgresSaver(POSTGRES_DSN, schema=pg.backend.schema)
+    try:
+        graph = await _long_chat(pg, "t", 3)
+        await other.adelete_thread("t")
+        await graph.ainvoke(turn("again"), config("t"))
+        messages = (await graph.aget_state(config("t"))).values["messages"]
+        assert len(messages) == 3  # a fresh thread: the deleted history is gone, nothing dangles
+        await graph.ainvoke(turn("more"), config("t"))
+        assert len((await graph.aget_state(config("t"))).values["messages"]) == 6
+    finally:
+        await other.aclose()
+
+
+async def test_tables_dropped_under_a_running_saver_come_back(pg: PostgresSaver, admin: Any) -> None:
+    await put(pg, "t", 1, x=1)
+    await drop_schema(admin, pg.backend.schema)
+    assert await pg.aget_tuple(config("t")) is None
+    await put(pg, "t", 2, x=2)
+    assert await asyncio.to_thread(pg.list_workflows) == ["t"]
+
+
+def test_each_asyncio_run_leaves_no_connection_behind() -> None:
+    """A program that calls asyncio.run(saver.a...()) again and again must not keep one
+    pool per finished event loop."""
+    import asyncio
+
+    from langgraph_unified_store import PostgresSaver
+
+    from .support import POSTGRES_DSN, unique
+
+    saver = PostgresSaver(
+        POSTGRES_DSN,
+        schema=unique("lus_loops"),
+        server_settings={"application_name": "lus-loop-leak"},
+    )
+
+    async def count_ours() -> int:
+        conn = await asyncpg.connect(POSTGRES_DSN)
+        try:
+            return int(await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'lus-loop-leak'"
+            ))
+        finally:
+            await conn.close()
+
+    try:
+        for _ in range(5):
+            asyncio.run(saver.alist_workflows())
+        assert asyncio.run(saver.alist_workflows()) == []
+        import gc
+
+        gc.collect()
+        assert asyncio.run(count_ours()) <= 2
+    finally:
+        async def cleanup() -> None:
+            await saver.backend.drop_all()
+            await saver.aclose()
+
+        asyncio.run(cleanup())

@@ -1,0 +1,126 @@
+"""The default serializer: exact round trips, fast message reads, nothing unsafe built."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any, NamedTuple
+
+import pytest
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    ChatMessage,
+    FunctionMessage,
+    HumanMessage,
+    RemoveMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from pydantic import BaseModel
+
+from langgraph_unified_store.core.codec import Codec
+from langgraph_unified_store.core.serde import SafeSerializer
+
+MESSAGES = [
+    HumanMessage("hi", id="1", name="bob", additional_kwargs={"a": {"b": [1]}}, response_metadata={"x": 1}),
+    HumanMessage([{"type": "text", "text": "hey"}, {"type": "image_url", "image_url": {"url": "data:"}}]),
+    AIMessage(
+        "",
+        id="3",
+        tool_calls=[{"id": "c1", "name": "add", "args": {"a": 1, "b": [2, {"c": None}]}}],
+        usage_metadata={"input_tokens": 1, "output_tokens": 2, "total_tokens": 3},
+        invalid_tool_calls=[
+            {"id": "c2", "name": "x", "args": "{bad", "error": "e", "type": "invalid_tool_call"}
+        ],
+        response_metadata={"model": "m"},
+    ),
+    AIMessage("plain"),
+    AIMessageChunk("chunk", id="ch"),
+    SystemMessage("sys", id="4"),
+    ToolMessage("3", tool_call_id="c1", id="5", artifact={"r": [1, 2]}, status="error", name="add"),
+    ToolMessage(content=[{"type": "text", "text": "x"}], tool_call_id="c9"),
+    ChatMessage(content="c", role="critic"),
+    FunctionMessage(content="f", name="fn"),
+    RemoveMessage(id="gone"),
+]
+
+
+class Color(enum.Enum):
+    RED = "red"
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int
+
+
+class Pair(NamedTuple):
+    left: str
+    right: int
+
+
+class Inner(BaseModel):
+    value: int
+
+
+class Outer(BaseModel):
+    inner: Inner
+    tags: list[str]
+
+
+@pytest.mark.parametrize("message", MESSAGES, ids=lambda m: type(m).__name__)
+def test_messages_round_trip_exactly(message: Any) -> None:
+    serde = SafeSerializer()
+    back = serde.loads_typed(serde.dumps_typed(message))
+    assert back == message
+    assert type(back) is type(message)
+    assert back.model_dump() == message.model_dump()
+
+
+def test_message_lists_round_trip_through_items() -> None:
+    codec = Codec(SafeSerializer())
+    value = MESSAGES * 5
+    type_, data, refs, items = codec.encode_value(value, "channel 'messages'")
+    back = codec.decode_value(type_, data, {i.ref: i for i in items}, "here", refs)
+    assert back == value
+    assert [type(m) for m in back] == [type(m) for m in value]
+
+
+def test_user_data_types_round_trip() -> None:
+    serde = SafeSerializer()
+    value = {"color": Color.RED, "point": Point(1, 2), "pair": Pair("a", 1), "outer": Outer(inner=Inner(value=3), tags=["t"])}
+    back = serde.loads_typed(serde.dumps_typed(value))
+    assert back == value
+    assert isinstance(back["outer"].inner, Inner)
+
+
+@pytest.mark.parametrize("message", MESSAGES, ids=lambda m: type(m).__name__)
+def test_writes_the_same_bytes_as_langgraph(message: Any) -> None:
+    """The fast path for core messages is an encoder shortcut, not a new format."""
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    value = {"messages": [message, message], "n": 1}
+    assert SafeSerializer().dumps_typed(value) == JsonPlusSerializer().dumps_typed(value)
+
+
+def test_extra_attributes_take_langgraphs_path() -> None:
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    message = HumanMessage("x", id="e", custom_field="kept")
+    assert SafeSerializer().dumps_typed(message) == JsonPlusSerializer().dumps_typed(message)
+    assert SafeSerializer().loads_typed(SafeSerializer().dumps_typed(message)) == message
+
+
+@pytest.mark.parametrize("message", MESSAGES, ids=lambda m: type(m).__name__)
+def test_read_messages_equal_pydantic_construction(message: Any) -> None:
+    """What the fast read builds is what model_construct/validation builds, attribute
+    for attribute."""
+    serde = SafeSerializer()
+    back = serde.loads_typed(serde.dumps_typed(message))
+    assert back.__dict__ == message.__dict__
+    assert back.__pydantic_extra__ == message.__pydantic_extra__
+    assert back.__pydantic_fields_set__ >= message.__pydantic_fields_set__
+    assert back.model_dump() == message.model_dump()
+    assert repr(back) == repr(message)
