@@ -150,9 +150,13 @@ local function call_chunked(cmd, key, list)
   end
 end
 
+-- One absolute deadline for every key of the thread: PEXPIRE per key would read the
+-- clock once per call, and keys a millisecond apart would not expire together.
 local function refresh(B, ttl)
   if ttl > 0 then
-    for _, s in ipairs(SUFFIXES) do redis.call('PEXPIRE', B .. s, ttl) end
+    local now = redis.call('TIME')
+    local at = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + ttl
+    for _, s in ipairs(SUFFIXES) do redis.call('PEXPIREAT', B .. s, at) end
   end
 end
 
