@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from langgraph_unified_store.core.codec import Codec
 from langgraph_unified_store.core.serde import SafeSerializer
+from langgraph_unified_store.errors import CorruptDataError
 
 MESSAGES = [
     HumanMessage("hi", id="1", name="bob", additional_kwargs={"a": {"b": [1]}}, response_metadata={"x": 1}),
@@ -86,6 +87,19 @@ def test_message_lists_round_trip_through_items() -> None:
     back = codec.decode_value(type_, data, {i.ref: i for i in items}, "here", refs)
     assert back == value
     assert [type(m) for m in back] == [type(m) for m in value]
+
+
+def test_compressed_items_read_back_again_and_damage_is_still_caught() -> None:
+    codec = Codec(SafeSerializer())
+    value = [HumanMessage("checkpoint " * 60, id=f"m{i}") for i in range(3)]
+    type_, data, refs, items = codec.encode_value(value, "channel 'messages'")
+    assert all(i.type.startswith("z:") for i in items)
+    by_ref = {i.ref: i for i in items}
+    for _ in range(2):  # the second read takes the decompressed bodies from the cache
+        assert codec.decode_value(type_, data, by_ref, "here", refs) == value
+    damaged = dataclasses.replace(items[0], data=items[0].data[:-4] + b"\0\0\0\0")
+    with pytest.raises(CorruptDataError, match="here"):
+        codec.decode_value(type_, data, {**by_ref, damaged.ref: damaged}, "here", refs)
 
 
 def test_user_data_types_round_trip() -> None:

@@ -50,6 +50,7 @@ EncodedValue = tuple[str, bytes, tuple[bytes, ...], list[ItemRecord]]
 MemoKey = tuple[str, str, str]  # (thread_id, checkpoint_ns, channel)
 # What the codec remembers of lists it stored, to encode their next version from there.
 MEMO_MAX_BYTES = 64 * 1024 * 1024
+INFLATED_MAX_BYTES = 32 * 1024 * 1024
 MEMO_MAX_LISTS = 4096
 
 
@@ -156,6 +157,43 @@ class ListMemos:
         with self._lock:
             for key in [k for k in self._memos if thread_id is None or k[0] == thread_id]:
                 self._bytes -= len(self._memos.pop(key).body)
+
+
+class _InflatedItems:
+    """Decompressed item bodies, keyed by their compressed bytes; bounded by bytes.
+
+    Every read of a thread decompresses the items of its whole message list again, so a
+    long thread spends much of ``get_tuple`` in zlib. Keyed by the stored bytes
+    themselves (not the ref), a damaged row misses the cache and still fails to read.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self._bodies: dict[bytes, bytes] = {}
+        self._bytes = 0
+        self._max_bytes = max_bytes
+        self._lock = threading.Lock()
+
+    def inflate(self, data: bytes) -> bytes:
+        if type(data) is not bytes:  # a driver's memoryview or bytearray is no dict key
+            return zlib.decompress(data)
+        body = self._bodies.get(data)
+        if body is not None:
+            return body
+        body = zlib.decompress(data)
+        size = len(data) + len(body)
+        if size * 8 > self._max_bytes:
+            return body
+        with self._lock:
+            if data not in self._bodies:
+                self._bodies[data] = body
+                self._bytes += size
+            while self._bytes > self._max_bytes:
+                oldest = next(iter(self._bodies))
+                self._bytes -= len(oldest) + len(self._bodies.pop(oldest))
+        return body
+
+
+_INFLATED = _InflatedItems(INFLATED_MAX_BYTES)
 
 
 class Codec:
@@ -375,7 +413,7 @@ class Codec:
                     raise CorruptDataError(f"{where}: a list entry has no item reference")
                 item = self._item(items, ref, where)
                 if item.type.startswith(COMPRESSED_PREFIX):
-                    into.append((item.type[len(COMPRESSED_PREFIX) :], zlib.decompress(item.data)))
+                    into.append((item.type[len(COMPRESSED_PREFIX) :], _INFLATED.inflate(item.data)))
                 else:
                     into.append((item.type, item.data))
             elif isinstance(entry, bytes):
