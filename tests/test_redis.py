@@ -131,8 +131,8 @@ async def test_every_key_of_a_thread_shares_one_slot(rsaver: RedisSaver) -> None
         by_thread.setdefault(base, set()).add(key_slot(key))
     assert set(by_thread) == set(bases)
     assert all(len(slots) == 1 for slots in by_thread.values())
-    # Ten keys per thread whatever its size or number of namespaces.
-    assert len(keys) == 10 * len(STRANGE_THREAD_IDS) + 2  # + thread index + one run set
+    # Eight keys per thread whatever its size or number of namespaces.
+    assert len(keys) == 8 * len(STRANGE_THREAD_IDS) + 2  # + thread index + one run set
 
 
 async def test_strange_thread_ids_read_back_exactly_and_never_widen(rsaver: RedisSaver) -> None:
@@ -326,7 +326,7 @@ async def test_ttl_covers_every_key_of_a_thread_with_one_expiry_time() -> None:
         await saver.aput_writes(stored, [("m", ["c" * 100])], "task")
         await _put(saver, "t", {"a": 1}, ns="child:1")
         first = await _expire_times(saver, "t")
-        assert len(first) == 10
+        assert len(first) == 8
         assert len(set(first.values())) == 1 and next(iter(first.values())) > 0
         await asyncio.sleep(0.01)
         await saver.aput_writes(stored, [("a", 2)], "task-2")  # a write refreshes every key

@@ -11,22 +11,26 @@ pipeline, a separate step. Readers treat them as hints: a listed thread that no 
 exists is skipped. With a TTL a run index could expire before threads that still hold the
 run, so ``delete_for_runs`` walks the thread index instead.
 
-Keys of one thread (``B`` = ``<prefix>:{t<tag>}``; ``F`` = ``<hex ns>:<hex checkpoint id>``):
+Keys of one thread (``B`` = ``<prefix>:{t<tag>}``; ``M`` = ``<hex ns>:<checkpoint id>``):
 
 ==========  =====  ==================================================================
-``B:i``     zset   every F, so one namespace's checkpoints are one lexical range
+``B:i``     zset   every M, so one namespace's checkpoints are one lexical range
 ``B:a``     zset   ``<hex id>.<hex ns>``, so all namespaces come newest first
-``B:c``     hash   F -> frame(head JSON, serde type, checkpoint bytes)
-``B:m``     hash   F -> metadata JSON (what list filters read, server-side)
-``B:v``     hash   F -> frame(blob field of each channel version)
-``B:r``     hash   F -> run id
+``B:c``     hash   M -> frame(head JSON: parent and channel versions, serde type, bytes)
+``B:m``     hash   M -> metadata JSON (what list filters read, server-side)
+``B:r``     hash   M -> run id
 ``B:b``     hash   ``<hex ns>:<hex channel>:<version>`` -> frame(item refs, type, bytes)
-``B:w``     hash   ``F:<idx>:<task id>`` -> frame(item refs, head JSON, bytes)
-``B:x``     zset   every write field, so one checkpoint's writes are one lexical range
+``B:w``     hash   ``M NUL <n>`` -> frame(item refs, head JSON, bytes), n = 0, 1, ...
 ``B:t``     hash   item ref -> frame(item refs, type, bytes)
 ==========  =====  ==================================================================
 
-Hex keeps byte order, so lexical ranges sort ids exactly as Python sorts the strings.
+A checkpoint's blob fields follow from the channel versions in its head, so scripts
+derive them (nothing lists them twice). Its writes are numbered from 0 without a gap, so
+scripts find them by probing (no index); a write's head begins with its task id and
+index, which is what a second write of the same key is matched on.
+
+Hex keeps byte order, and the id is last in M, so lexical ranges sort ids exactly as
+Python sorts the strings.
 """
 
 from __future__ import annotations
@@ -101,7 +105,7 @@ _LENGTH = struct.Struct(">I")
 # (for cluster routing); every key they touch shares that key's hash tag and slot.
 
 LUA_HELPERS: Final = r"""
-local SUFFIXES = {':i', ':a', ':c', ':m', ':v', ':r', ':b', ':w', ':x', ':t'}
+local SUFFIXES = {':i', ':a', ':c', ':m', ':r', ':b', ':w', ':t'}
 local CHUNK = 500
 
 -- Stored frames are trusted for nothing: a garbled length is clamped to the value,
@@ -120,6 +124,17 @@ local function unframe(s)
     p = p + 4 + len
   end
   return parts
+end
+
+-- Framed part k (from 1) of a value, or nil.
+local function part(s, k)
+  local p, n = 1, #s
+  for _ = 2, k do
+    if p + 3 > n then return nil end
+    p = p + 4 + math.min(u32(s, p), n - p - 3)
+  end
+  if p + 3 > n then return nil end
+  return string.sub(s, p + 4, p + 3 + math.min(u32(s, p), n - p - 3))
 end
 
 -- The item refs a framed value names (its first part: 16-byte refs back to back).
@@ -160,22 +175,83 @@ local function refresh(B, ttl)
   end
 end
 
-local function by_id_member(fcp)
-  local colon = string.find(fcp, ':', 1, true)
-  return string.sub(fcp, colon + 1) .. '.' .. string.sub(fcp, 1, colon - 1)
+local function tohex(s)
+  return (string.gsub(s, '.', function(c) return string.format('%02x', string.byte(c)) end))
+end
+
+local function unhex(h)
+  return (string.gsub(h, '%x%x', function(x) return string.char(tonumber(x, 16)) end))
+end
+
+-- A checkpoint's member M is '<hex ns>:<id>'; its B:a entry is '<hex id>.<hex ns>'.
+local function ns_of(m)
+  local colon = string.find(m, ':', 1, true) or (#m + 1)
+  return string.sub(m, 1, colon - 1)
+end
+
+local function by_id_member(m)
+  local colon = string.find(m, ':', 1, true)
+  return tohex(string.sub(m, colon + 1)) .. '.' .. string.sub(m, 1, colon - 1)
+end
+
+local function member_of(a)
+  local dot = string.find(a, '.', 1, true)
+  return string.sub(a, dot + 1) .. ':' .. unhex(string.sub(a, 1, dot - 1))
+end
+
+-- The blob fields a checkpoint names, from the channel versions in its record's head;
+-- nil when the head cannot be read (Python reports that).
+local function blob_fields(m, rec)
+  local ok, head = pcall(cjson.decode, part(rec, 1) or '')
+  if not ok or type(head) ~= 'table' or type(head.v) ~= 'table' then return nil end
+  local ns = ns_of(m)
+  local out = {}
+  for channel, version in pairs(head.v) do
+    if type(channel) == 'string' and type(version) == 'string' then
+      out[#out + 1] = ns .. ':' .. tohex(channel) .. ':' .. version
+    end
+  end
+  return out
+end
+
+-- The writes of checkpoint M are the fields '<M>\0<n>', n = 0, 1, ... with no gap.
+local function writes_of(B, m)
+  local fields, vals, n = {}, {}, 0
+  while true do
+    local batch = {}
+    for i = 0, 7 do batch[i + 1] = m .. '\0' .. (n + i) end
+    local got = redis.call('HMGET', B .. ':w', unpack(batch))
+    for i = 1, 8 do
+      if not got[i] then return fields, vals end
+      fields[#fields + 1] = batch[i]
+      vals[#vals + 1] = got[i]
+    end
+    n = n + 8
+  end
+end
+
+-- The checkpoint member a write field belongs to: all before its last NUL.
+local function write_owner(w)
+  local last, p = nil, 0
+  while true do
+    p = string.find(w, '\0', p + 1, true)
+    if not p then break end
+    last = p
+  end
+  if not last then return nil end
+  return string.sub(w, 1, last - 1)
 end
 
 -- One checkpoint with its blobs, writes, their items and the items those name.  Item
 -- values come without their refs: the reader walks the same values in the same order to
 -- know them (half the bulk strings; building one framed string in Lua costs the server
 -- more than the client saves).
-local function assemble(B, fcp)
-  local rec = redis.call('HGET', B .. ':c', fcp)
+local function assemble(B, m)
+  local rec = redis.call('HGET', B .. ':c', m)
   if not rec then return false end
-  local bfields = unframe(redis.call('HGET', B .. ':v', fcp) or '')
+  local bfields = blob_fields(m, rec) or {}
   local bvals = hmget_all(B .. ':b', bfields)
-  local wfields = redis.call('ZRANGEBYLEX', B .. ':x', '[' .. fcp .. ':', '(' .. fcp .. ';')
-  local wvals = hmget_all(B .. ':w', wfields)
+  local _, wvals = writes_of(B, m)
   local refs, seen = {}, {}
   for i = 1, #bvals do collect_refs(bvals[i], refs, seen) end
   for i = 1, #wvals do collect_refs(wvals[i], refs, seen) end
@@ -184,13 +260,13 @@ local function assemble(B, fcp)
   for i = 1, #ivals do collect_refs(ivals[i], inner, seen) end
   local inner_vals = hmget_all(B .. ':t', inner)
   for i = 1, #inner_vals do ivals[#ivals + 1] = inner_vals[i] end
-  return {fcp, rec, redis.call('HGET', B .. ':m', fcp), redis.call('HGET', B .. ':r', fcp),
+  return {m, rec, redis.call('HGET', B .. ':m', m), redis.call('HGET', B .. ':r', m),
           bfields, bvals, wvals, ivals}
 end
 
 -- JSON-typed equality on top-level metadata keys: true is not 1, "1" is not 1.
-local function matches(B, fcp, flt)
-  local raw = redis.call('HGET', B .. ':m', fcp)
+local function matches(B, m, flt)
+  local raw = redis.call('HGET', B .. ':m', m)
   if not raw then return false end
   local ok, md = pcall(cjson.decode, raw)
   if not ok or type(md) ~= 'table' then return false end
@@ -203,16 +279,16 @@ end
 """
 
 PUT_CHECKPOINT_LUA: Final = LUA_HELPERS + r"""
--- KEYS[1] = B:i.  ARGV: B, F, by-id member, record, metadata, blob fields, has run, run,
--- ttl ms, blob count, then the global index step (threads key or '' when the caller
--- indexes, score, thread id, run key or ''), then (blob field, value) pairs, then
--- (item ref, value) pairs.  The index step names keys of other slots: on a single
--- server it runs here, in the same round trip; on a cluster the caller sends it.
+-- KEYS[1] = B:i.  ARGV: B, M, by-id member, record, metadata, has run, run, ttl ms,
+-- blob count, then the global index step (threads key or '' when the caller indexes,
+-- score, thread id, run key or ''), then (blob field, value) pairs, then (item ref,
+-- value) pairs.  The index step names keys of other slots: on a single server it runs
+-- here, in the same round trip; on a cluster the caller sends it.
 -- Returns 1, or {0, ref} without writing anything when an item the new values name is
 -- neither sent nor stored (the saver encoded against a list this thread no longer has).
 local B = ARGV[1]
-local nblobs = tonumber(ARGV[10])
-local first_blob = 15
+local nblobs = tonumber(ARGV[9])
+local first_blob = 14
 local first_item = first_blob + 2 * nblobs
 local needed, seen = {}, {}
 for p = first_item, #ARGV, 2 do seen[ARGV[p]] = true end
@@ -221,41 +297,55 @@ for p = first_item + 1, #ARGV, 2 do collect_refs(ARGV[p], needed, seen) end
 for _, ref in ipairs(needed) do
   if redis.call('HEXISTS', B .. ':t', ref) == 0 then return {0, ref} end
 end
-if ARGV[11] ~= '' then
-  redis.call('ZADD', ARGV[11], 'GT', ARGV[12], ARGV[13])
-  if ARGV[14] ~= '' then redis.call('SADD', ARGV[14], ARGV[13]) end
+if ARGV[10] ~= '' then
+  redis.call('ZADD', ARGV[10], 'GT', ARGV[11], ARGV[12])
+  if ARGV[13] ~= '' then redis.call('SADD', ARGV[13], ARGV[12]) end
 end
 for p = first_blob, first_item - 1, 2 do redis.call('HSETNX', B .. ':b', ARGV[p], ARGV[p + 1]) end
 for p = first_item, #ARGV, 2 do redis.call('HSETNX', B .. ':t', ARGV[p], ARGV[p + 1]) end
-local fcp = ARGV[2]
-redis.call('HSET', B .. ':c', fcp, ARGV[4])
-redis.call('HSET', B .. ':m', fcp, ARGV[5])
-redis.call('HSET', B .. ':v', fcp, ARGV[6])
-if ARGV[7] == '1' then
-  redis.call('HSET', B .. ':r', fcp, ARGV[8])
+local m = ARGV[2]
+redis.call('HSET', B .. ':c', m, ARGV[4])
+redis.call('HSET', B .. ':m', m, ARGV[5])
+if ARGV[6] == '1' then
+  redis.call('HSET', B .. ':r', m, ARGV[7])
 else
-  redis.call('HDEL', B .. ':r', fcp)
+  redis.call('HDEL', B .. ':r', m)
 end
-redis.call('ZADD', KEYS[1], 0, fcp)
+redis.call('ZADD', KEYS[1], 0, m)
 redis.call('ZADD', B .. ':a', 0, ARGV[3])
-refresh(B, tonumber(ARGV[9]))
+refresh(B, tonumber(ARGV[8]))
 return 1
 """
 
 PUT_WRITES_LUA: Final = LUA_HELPERS + r"""
--- KEYS[1] = B:x.  ARGV: B, replace, ttl ms, write count, then (write field, value)
--- pairs, then (item ref, value) pairs.
+-- KEYS[1] = B:w.  ARGV: B, replace, ttl ms, M, write count, then (key, value) pairs,
+-- then (item ref, value) pairs.  A write's key is how its value's head begins (task id
+-- and index): a write whose key is stored already is replaced, or kept when not replacing.
 local B = ARGV[1]
 local replace = ARGV[2] == '1'
-local nwrites = tonumber(ARGV[4])
-local p = 5
+local m = ARGV[4]
+local nwrites = tonumber(ARGV[5])
+local fields, vals = writes_of(B, m)
+local p = 6
 for _ = 1, nwrites do
-  if replace then
-    redis.call('HSET', B .. ':w', ARGV[p], ARGV[p + 1])
-  else
-    redis.call('HSETNX', B .. ':w', ARGV[p], ARGV[p + 1])
+  local key, value = ARGV[p], ARGV[p + 1]
+  local found = nil
+  for j = 1, #vals do
+    local head = part(vals[j], 2)
+    if head and string.sub(head, 1, #key) == key then
+      found = j
+      break
+    end
   end
-  redis.call('ZADD', KEYS[1], 0, ARGV[p])
+  if not found then
+    local field = m .. '\0' .. #fields
+    redis.call('HSET', KEYS[1], field, value)
+    fields[#fields + 1] = field
+    vals[#vals + 1] = value
+  elseif replace then
+    redis.call('HSET', KEYS[1], fields[found], value)
+    vals[found] = value
+  end
   p = p + 2
 end
 while p <= #ARGV do
@@ -267,23 +357,23 @@ return 1
 """
 
 FETCH_LUA: Final = LUA_HELPERS + r"""
--- KEYS[1] = B:i.  ARGV: B, 'id' or 'latest', F (or the hex namespace for latest), ttl ms.
+-- KEYS[1] = B:i.  ARGV: B, 'id' or 'latest', M (or the hex namespace for latest), ttl ms.
 local B = ARGV[1]
-local fcp = ARGV[3]
+local m = ARGV[3]
 if ARGV[2] == 'latest' then
-  local top = redis.call('ZREVRANGEBYLEX', KEYS[1], '(' .. fcp .. ';', '[' .. fcp .. ':',
+  local top = redis.call('ZREVRANGEBYLEX', KEYS[1], '(' .. m .. ';', '[' .. m .. ':',
                          'LIMIT', 0, 1)
   if #top == 0 then return false end
-  fcp = top[1]
+  m = top[1]
 end
-local found = assemble(B, fcp)
+local found = assemble(B, m)
 if found then refresh(B, tonumber(ARGV[4])) end
 return found
 """
 
 LIST_LUA: Final = LUA_HELPERS + r"""
 -- KEYS[1] = B:i (one namespace) or B:a (all).  ARGV: B, 'i' or 'a', max, min, want,
--- budget, filter JSON or '', '1' to assemble matches (else their F only), ttl ms.
+-- budget, filter JSON or '', '1' to assemble matches (else their M only), ttl ms.
 -- Returns {cursor, matches}; a non-empty cursor means "go on below this member".
 local B = ARGV[1]
 local by_id = ARGV[2] == 'a'
@@ -296,23 +386,20 @@ local out, cursor, scanned, done = {}, '', 0, false
 while not done do
   local batch = redis.call('ZREVRANGEBYLEX', KEYS[1], maxb, minb, 'LIMIT', 0, 100)
   for i = 1, #batch do
-    local m = batch[i]
+    local entry = batch[i]
     scanned = scanned + 1
-    local fcp = m
-    if by_id then
-      local dot = string.find(m, '.', 1, true)
-      fcp = string.sub(m, dot + 1) .. ':' .. string.sub(m, 1, dot - 1)
-    end
-    if flt == nil or matches(B, fcp, flt) then
+    local m = entry
+    if by_id then m = member_of(entry) end
+    if flt == nil or matches(B, m, flt) then
       if with_data then
-        local found = assemble(B, fcp)
+        local found = assemble(B, m)
         if found then out[#out + 1] = found end
       else
-        out[#out + 1] = fcp
+        out[#out + 1] = m
       end
     end
     if (want > 0 and #out >= want) or (budget > 0 and scanned >= budget) then
-      cursor = m
+      cursor = entry
       done = true
       break
     end
@@ -326,17 +413,17 @@ return {cursor, out}
 """
 
 HEADS_LUA: Final = LUA_HELPERS + r"""
--- KEYS[1] = B:i.  ARGV: B.  The newest checkpoint of each namespace: {F, record, metadata, run}.
+-- KEYS[1] = B:i.  ARGV: B.  The newest checkpoint of each namespace: {M, record, metadata, run}.
 local B = ARGV[1]
 local out = {}
 local maxb = '+'
 while true do
   local top = redis.call('ZREVRANGEBYLEX', KEYS[1], maxb, '-', 'LIMIT', 0, 1)
   if #top == 0 then break end
-  local fcp = top[1]
-  out[#out + 1] = {fcp, redis.call('HGET', B .. ':c', fcp), redis.call('HGET', B .. ':m', fcp),
-                   redis.call('HGET', B .. ':r', fcp)}
-  maxb = '(' .. string.sub(fcp, 1, string.find(fcp, ':', 1, true))
+  local m = top[1]
+  out[#out + 1] = {m, redis.call('HGET', B .. ':c', m), redis.call('HGET', B .. ':m', m),
+                   redis.call('HGET', B .. ':r', m)}
+  maxb = '(' .. ns_of(m) .. ':'
 end
 return out
 """
@@ -358,17 +445,18 @@ return runs
 """
 
 RETAIN_LUA: Final = LUA_HELPERS + r"""
--- KEYS[1] = B:i.  ARGV: B, 'keep' then the F to keep, or 'runs' then the run ids to delete.
+-- KEYS[1] = B:i.  ARGV: B, 'keep' then the M to keep, or 'runs' then the run ids to delete.
 -- Deletes the other checkpoints, their writes, then blobs no survivor names, then items
--- no surviving blob, write or segment names.  Returns {gone, deleted, runs no longer here}.
+-- no surviving blob, write or segment names (not when a survivor's record cannot be
+-- read: what it names is unknown then).  Returns {gone, deleted, runs no longer here}.
 local B = ARGV[1]
 local all = redis.call('ZRANGE', KEYS[1], 0, -1)
 local run_pairs = redis.call('HGETALL', B .. ':r')
 local dead, alive, keep_writes = {}, {}, {}
 if ARGV[2] == 'keep' then
   for i = 3, #ARGV do keep_writes[ARGV[i]] = true end
-  for _, f in ipairs(all) do
-    if keep_writes[f] then alive[#alive + 1] = f else dead[#dead + 1] = f end
+  for _, m in ipairs(all) do
+    if keep_writes[m] then alive[#alive + 1] = m else dead[#dead + 1] = m end
   end
 else
   local runs, doomed = {}, {}
@@ -376,63 +464,69 @@ else
   for i = 1, #run_pairs, 2 do
     if runs[run_pairs[i + 1]] then doomed[run_pairs[i]] = true end
   end
-  for _, f in ipairs(all) do
-    if doomed[f] then dead[#dead + 1] = f else alive[#alive + 1] = f end
+  for _, m in ipairs(all) do
+    if doomed[m] then dead[#dead + 1] = m else alive[#alive + 1] = m end
   end
   if #dead == 0 then return {0, 0} end
-  for _, f in ipairs(alive) do keep_writes[f] = true end
+  for _, m in ipairs(alive) do keep_writes[m] = true end
 end
 if #dead > 0 then
   local by_id = {}
-  for i, f in ipairs(dead) do by_id[i] = by_id_member(f) end
+  for i, m in ipairs(dead) do by_id[i] = by_id_member(m) end
   call_chunked('ZREM', KEYS[1], dead)
   call_chunked('ZREM', B .. ':a', by_id)
-  for _, s in ipairs({':c', ':m', ':v', ':r'}) do call_chunked('HDEL', B .. s, dead) end
+  for _, s in ipairs({':c', ':m', ':r'}) do call_chunked('HDEL', B .. s, dead) end
 end
--- writes of checkpoints that are not kept
+-- writes of checkpoints that are not kept (or were never stored)
 local live_writes, dead_writes = {}, {}
-for _, w in ipairs(redis.call('ZRANGE', B .. ':x', 0, -1)) do
-  local c1 = string.find(w, ':', 1, true)
-  local c2 = string.find(w, ':', c1 + 1, true)
-  if keep_writes[string.sub(w, 1, c2 - 1)] then
+for _, w in ipairs(redis.call('HKEYS', B .. ':w')) do
+  local owner = write_owner(w)
+  if owner and keep_writes[owner] then
     live_writes[#live_writes + 1] = w
   else
     dead_writes[#dead_writes + 1] = w
   end
 end
 call_chunked('HDEL', B .. ':w', dead_writes)
-call_chunked('ZREM', B .. ':x', dead_writes)
 -- blobs no surviving checkpoint names
-local live_blobs, live_blob_list = {}, {}
-for _, framed in ipairs(hmget_all(B .. ':v', alive)) do
-  if framed then
-    for _, field in ipairs(unframe(framed)) do
-      if not live_blobs[field] then
-        live_blobs[field] = true
-        live_blob_list[#live_blob_list + 1] = field
+local live_blobs, live_blob_list, unsure = {}, {}, false
+local recs = hmget_all(B .. ':c', alive)
+for i = 1, #recs do
+  if recs[i] then
+    local fields = blob_fields(alive[i], recs[i])
+    if fields == nil then
+      unsure = true
+    else
+      for _, field in ipairs(fields) do
+        if not live_blobs[field] then
+          live_blobs[field] = true
+          live_blob_list[#live_blob_list + 1] = field
+        end
       end
     end
   end
 end
-local dead_blobs = {}
-for _, field in ipairs(redis.call('HKEYS', B .. ':b')) do
-  if not live_blobs[field] then dead_blobs[#dead_blobs + 1] = field end
+if not unsure then
+  local dead_blobs = {}
+  for _, field in ipairs(redis.call('HKEYS', B .. ':b')) do
+    if not live_blobs[field] then dead_blobs[#dead_blobs + 1] = field end
+  end
+  call_chunked('HDEL', B .. ':b', dead_blobs)
+  -- items nothing surviving names (two levels: segments name elements)
+  local refs, seen = {}, {}
+  for _, v in ipairs(hmget_all(B .. ':b', live_blob_list)) do collect_refs(v, refs, seen) end
+  for _, v in ipairs(hmget_all(B .. ':w', live_writes)) do collect_refs(v, refs, seen) end
+  local inner = {}
+  for _, v in ipairs(hmget_all(B .. ':t', refs)) do collect_refs(v, inner, seen) end
+  local dead_items = {}
+  for _, ref in ipairs(redis.call('HKEYS', B .. ':t')) do
+    if not seen[ref] then dead_items[#dead_items + 1] = ref end
+  end
+  call_chunked('HDEL', B .. ':t', dead_items)
 end
-call_chunked('HDEL', B .. ':b', dead_blobs)
--- items nothing surviving names (two levels: segments name elements)
-local refs, seen = {}, {}
-for _, v in ipairs(hmget_all(B .. ':b', live_blob_list)) do collect_refs(v, refs, seen) end
-for _, v in ipairs(hmget_all(B .. ':w', live_writes)) do collect_refs(v, refs, seen) end
-local inner = {}
-for _, v in ipairs(hmget_all(B .. ':t', refs)) do collect_refs(v, inner, seen) end
-local dead_items = {}
-for _, ref in ipairs(redis.call('HKEYS', B .. ':t')) do
-  if not seen[ref] then dead_items[#dead_items + 1] = ref end
-end
-call_chunked('HDEL', B .. ':t', dead_items)
 -- run ids no surviving checkpoint carries any more
 local alive_set, still, gone_runs, reported = {}, {}, {}, {}
-for _, f in ipairs(alive) do alive_set[f] = true end
+for _, m in ipairs(alive) do alive_set[m] = true end
 for i = 1, #run_pairs, 2 do
   if alive_set[run_pairs[i]] then still[run_pairs[i + 1]] = true end
 end
@@ -457,22 +551,22 @@ return out
 
 SNAPSHOT_LUA: Final = LUA_HELPERS + r"""
 -- KEYS[1] = B:i.  ARGV: B.  The whole thread, for copy_thread: hashes as flat
--- field/value lists, then the three indexes.
+-- field/value lists, then the two indexes.
 local B = ARGV[1]
 local out = {}
-for _, s in ipairs({':c', ':m', ':v', ':r', ':b', ':w', ':t'}) do
+for _, s in ipairs({':c', ':m', ':r', ':b', ':w', ':t'}) do
   out[#out + 1] = redis.call('HGETALL', B .. s)
 end
 out[#out + 1] = redis.call('ZRANGE', KEYS[1], 0, -1)
 out[#out + 1] = redis.call('ZRANGE', B .. ':a', 0, -1)
-out[#out + 1] = redis.call('ZRANGE', B .. ':x', 0, -1)
 return out
 """
 
 RESTORE_LUA: Final = LUA_HELPERS + r"""
--- KEYS[1] = B:i of the target.  ARGV: B, ttl ms, then ten sections, each a count and
--- that many values, in SNAPSHOT's order.  Checkpoints and writes overwrite; blobs and
--- items are insert-if-absent, as everywhere.
+-- KEYS[1] = B:i of the target.  ARGV: B, ttl ms, then eight sections, each a count and
+-- that many values, in SNAPSHOT's order.  Checkpoints overwrite, and so do the writes
+-- of each checkpoint copied (the target's writes of it go first); blobs and items are
+-- insert-if-absent, as everywhere.
 local B = ARGV[1]
 local p = 3
 local function section()
@@ -481,8 +575,7 @@ local function section()
   p = first + n
   return first, n
 end
-local function hset_section(key, nx)
-  local first, n = section()
+local function hset_range(key, nx, first, n)
   if nx then
     for i = first, first + n - 1, 2 do redis.call('HSETNX', key, ARGV[i], ARGV[i + 1]) end
   else
@@ -490,6 +583,10 @@ local function hset_section(key, nx)
       redis.call('HSET', key, unpack(ARGV, i, math.min(i + 2 * CHUNK - 1, first + n - 1)))
     end
   end
+end
+local function hset_section(key, nx)
+  local first, n = section()
+  hset_range(key, nx, first, n)
   return first, n
 end
 local function zadd_section(key)
@@ -510,14 +607,21 @@ local old = {}
 for i = c_first, c_first + c_n - 1, 2 do old[#old + 1] = ARGV[i] end
 call_chunked('HDEL', B .. ':r', old)
 hset_section(B .. ':m', false)
-hset_section(B .. ':v', false)
 hset_section(B .. ':r', false)
 hset_section(B .. ':b', true)
-hset_section(B .. ':w', false)
+local w_first, w_n = section()
+local owners = {}
+for i = w_first, w_first + w_n - 1, 2 do
+  local owner = write_owner(ARGV[i])
+  if owner and not owners[owner] then
+    owners[owner] = true
+    call_chunked('HDEL', B .. ':w', (writes_of(B, owner)))
+  end
+end
+hset_range(B .. ':w', false, w_first, w_n)
 hset_section(B .. ':t', true)
 zadd_section(KEYS[1])
 zadd_section(B .. ':a')
-zadd_section(B .. ':x')
 refresh(B, tonumber(ARGV[2]))
 return 1
 """
@@ -611,6 +715,17 @@ def _split_refs(packed: bytes) -> tuple[bytes, ...]:
 
 def blob_field(ns_hex: str, channel: str, version: str) -> bytes:
     return f"{ns_hex}:{_hex(channel)}:".encode() + _utf8(version)
+
+
+def member(checkpoint_ns: str, checkpoint_id: str) -> bytes:
+    """A checkpoint's index member and hash field: ``<hex ns>:<id>``."""
+    return f"{_hex(checkpoint_ns)}:".encode() + _utf8(checkpoint_id)
+
+
+def _split_member(m: bytes) -> tuple[str, str]:
+    """(namespace, checkpoint id) of a member; ValueError when it is not one."""
+    ns_hex, id_bytes = m.split(b":", 1)
+    return _unhex(ns_hex), _text(id_bytes)
 
 
 def _filter_is_exact_in_lua(flt: dict[str, FilterScalar]) -> bool:
@@ -991,20 +1106,13 @@ class RedisBackend(Backend):
     ) -> None:
         base = self._base(record.thread_id)
         ns_hex = _hex(record.checkpoint_ns)
-        id_hex = _hex(record.checkpoint_id)
-        fcp = f"{ns_hex}:{id_hex}"
         head = orjson.dumps({"p": record.parent_checkpoint_id, "v": record.channel_versions})
-        version_fields = [
-            blob_field(ns_hex, channel, version)
-            for channel, version in record.channel_versions.items()
-        ]
         args: list[ScriptArg] = [
             base,
-            fcp,
-            f"{id_hex}.{ns_hex}",
+            member(record.checkpoint_ns, record.checkpoint_id),
+            f"{_hex(record.checkpoint_id)}.{ns_hex}",
             frame(head, record.type.encode(), record.data),
             record.metadata,
-            frame(*version_fields),
             "0" if record.run_id is None else "1",
             _utf8(record.run_id or ""),
             self._ttl_ms,
@@ -1048,34 +1156,38 @@ class RedisBackend(Backend):
         replace: bool,
     ) -> None:
         base = self._base(thread_id)
-        prefix = f"{_hex(checkpoint_ns)}:{_hex(checkpoint_id)}:"
-        args: list[ScriptArg] = [base, "1" if replace else "0", self._ttl_ms, len(writes)]
+        args: list[ScriptArg] = [
+            base,
+            "1" if replace else "0",
+            self._ttl_ms,
+            member(checkpoint_ns, checkpoint_id),
+            len(writes),
+        ]
         for write in writes:
-            args.append(f"{prefix}{write.idx}:".encode() + _utf8(write.task_id))
+            # The head begins with the write's key (task id, index): what the script matches.
+            key = orjson.dumps([write.task_id, write.idx])[:-1] + b","
             head = orjson.dumps([write.task_id, write.idx, write.channel, write.task_path, write.type])
+            args.append(key)
             args.append(frame(b"".join(write.item_refs), head, write.data))
         args.extend(self._item_args(items))
-        await self._script("put_writes", PUT_WRITES, f"{base}:x", args)
+        await self._script("put_writes", PUT_WRITES, f"{base}:w", args)
 
     # -- reading ---------------------------------------------------------------------------
 
     @staticmethod
-    def _describe(thread_id: str, fcp: bytes) -> str:
+    def _describe(thread_id: str, m: bytes) -> str:
         try:
-            ns_hex, id_hex = fcp.split(b":", 1)
-            return (
-                f"thread {thread_id!r}, namespace {_unhex(ns_hex)!r}, "
-                f"checkpoint {_unhex(id_hex)!r}"
-            )
+            checkpoint_ns, checkpoint_id = _split_member(m)
+            return f"thread {thread_id!r}, namespace {checkpoint_ns!r}, checkpoint {checkpoint_id!r}"
         except ValueError:
-            return f"thread {thread_id!r}, checkpoint entry {fcp!r}"
+            return f"thread {thread_id!r}, checkpoint entry {m!r}"
 
     @classmethod
     def _record(
         cls, thread_id: str, fcp: bytes, rec: bytes, meta: bytes | None, run: bytes | None
     ) -> CheckpointRecord:
         try:
-            ns_hex, id_hex = fcp.split(b":", 1)
+            checkpoint_ns, checkpoint_id = _split_member(fcp)
             head, type_, data = _parts(rec, 3)
             loaded = orjson.loads(head)
             versions = loaded["v"]
@@ -1088,8 +1200,8 @@ class RedisBackend(Backend):
                 raise ValueError("the parent id is not a string")
             return CheckpointRecord(
                 thread_id=thread_id,
-                checkpoint_ns=_unhex(ns_hex),
-                checkpoint_id=_unhex(id_hex),
+                checkpoint_ns=checkpoint_ns,
+                checkpoint_id=checkpoint_id,
                 parent_checkpoint_id=parent,
                 type=type_.decode(),
                 data=data,
@@ -1177,20 +1289,21 @@ class RedisBackend(Backend):
         if checkpoint_id is None:
             args = [base, "latest", ns_hex, self._read_ttl_ms]
         else:
-            args = [base, "id", f"{ns_hex}:{_hex(checkpoint_id)}", self._read_ttl_ms]
+            args = [base, "id", member(checkpoint_ns, checkpoint_id), self._read_ttl_ms]
         calls = [_Call(FETCH, (f"{base}:i",), args), *self._refresh_index_on_read(thread_id)]
         found = (await self._execute("get_tuple", calls))[0]
         return None if found is None else self._stored(thread_id, found)
 
-    def _bounds(self, query: ListQuery) -> tuple[str, str, str]:
+    def _bounds(self, query: ListQuery) -> tuple[str, bytes | str, bytes | str]:
         """Which index to walk (i: one namespace, a: all) and its lexical max and min."""
         if query.checkpoint_ns is not None:
             ns_hex = _hex(query.checkpoint_ns)
             if query.checkpoint_id is not None:
-                exact = f"[{ns_hex}:{_hex(query.checkpoint_id)}"
+                exact = b"[" + member(query.checkpoint_ns, query.checkpoint_id)
                 return "i", exact, exact
-            top = f"({ns_hex}:{_hex(query.before)}" if query.before is not None else f"({ns_hex};"
-            return "i", top, f"[{ns_hex}:"
+            if query.before is not None:
+                return "i", b"(" + member(query.checkpoint_ns, query.before), f"[{ns_hex}:"
+            return "i", f"({ns_hex};", f"[{ns_hex}:"
         if query.checkpoint_id is not None:
             id_hex = _hex(query.checkpoint_id)
             return "a", f"({id_hex}/", f"[{id_hex}."
@@ -1230,7 +1343,7 @@ class RedisBackend(Backend):
     ) -> AsyncIterator[StoredCheckpoint]:
         base = self._base(thread_id)
         kind, first_top, bottom = self._bounds(query)
-        top: str | bytes = first_top
+        top: bytes | str = first_top
         wanted = query.limit if exact else None
         while True:
             page = LIST_PAGE if wanted is None else min(LIST_PAGE, wanted)
@@ -1274,9 +1387,9 @@ class RedisBackend(Backend):
                 args: list[ScriptArg] = [base, kind, top, bottom, want, 0, filter_json, "0", 0]
                 calls.append(_Call(LIST, (f"{base}:{kind}",), args))
             for thread_id, (_, fcps) in zip(chunk, await self._execute("list", calls), strict=True):
-                for fcp in fcps:
-                    ns_hex, id_hex = fcp.split(b":", 1)
-                    found.append((_unhex(id_hex), thread_id, _unhex(ns_hex), fcp))
+                for m in fcps:
+                    checkpoint_ns, checkpoint_id = _split_member(m)
+                    found.append((checkpoint_id, thread_id, checkpoint_ns, m))
         found.sort(reverse=True)
         if want:
             found = found[:want]
@@ -1354,8 +1467,8 @@ class RedisBackend(Backend):
         await self._retain("delete_for_runs", candidates, "runs", [_utf8(r) for r in runs])
 
     async def retain(self, thread_id: str, keep: Collection[tuple[str, str]]) -> None:
-        fcps = [f"{_hex(ns)}:{_hex(checkpoint_id)}" for ns, checkpoint_id in keep]
-        await self._retain("prune", [thread_id], "keep", fcps)
+        members = [member(ns, checkpoint_id) for ns, checkpoint_id in keep]
+        await self._retain("prune", [thread_id], "keep", members)
 
     async def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         source = self._base(source_thread_id)
@@ -1368,9 +1481,9 @@ class RedisBackend(Backend):
             args.append(len(section))
             args.extend(section)
         calls = [_Call(RESTORE, (f"{target}:i",), args)]
-        if snapshot[7]:
-            # Run ids are the values of the copied B:r hash (snapshot section 3).
-            runs = [_text(v) for v in snapshot[3][1::2]]
+        if snapshot[6]:
+            # Run ids are the values of the copied B:r hash (snapshot section 2).
+            runs = [_text(v) for v in snapshot[2][1::2]]
             calls = [*self._index_thread(target_thread_id, runs), *calls]
         await self._execute("copy_thread", calls)
 
