@@ -175,6 +175,47 @@ async def test_strange_namespaces_and_checkpoint_ids(rsaver: RedisSaver) -> None
     assert sorted(h.checkpoint_ns for h in heads) == sorted(namespaces)
 
 
+async def test_all_namespaces_interleave_newest_first_like_the_memory_saver(rsaver: RedisSaver) -> None:
+    """Listing without a namespace walks the root namespace and the others together:
+    over page and batch boundaries, with ids shared across namespaces, before and limit."""
+    memory = MemorySaver()
+    namespaces = ["", "child:1", "a", "\x00", "z" * 40]
+    for saver in (rsaver, memory):
+        for step in range(260):
+            ns = namespaces[(step * 7) % len(namespaces)] if step % 3 else ""
+            checkpoint, versions = _checkpoint({"n": step})
+            checkpoint["id"] = f"{(step * 37) % 113:04d}-{step % 2}"  # ids repeat across namespaces
+            config = {"configurable": {"thread_id": "t", "checkpoint_ns": ns}}
+            metadata = {"source": "input", "step": step, "odd": step % 2 == 1}
+            await saver.aput(config, checkpoint, metadata, versions)  # type: ignore[arg-type]
+
+    async def listed(saver: UnifiedCheckpointSaver, config: Any, **kw: Any) -> list[tuple[str, str, int]]:
+        return [
+            (t.config["configurable"]["checkpoint_id"], t.config["configurable"]["checkpoint_ns"],
+             t.metadata["step"])
+            async for t in saver.alist(config, **kw)
+        ]
+
+    thread = {"configurable": {"thread_id": "t"}}
+    everything = await listed(memory, thread)
+    assert len(everything) > 200
+    assert await listed(rsaver, thread) == everything
+    assert await listed(rsaver, None) == everything
+    for limit in (1, 15, 16, 17, 101):
+        assert await listed(rsaver, thread, limit=limit) == everything[:limit]
+        assert await listed(rsaver, thread, limit=limit, filter={"odd": True}) == await listed(
+            memory, thread, limit=limit, filter={"odd": True}
+        )
+    for checkpoint_id in ("0005-1", "0050-0", "0112-0", "0000-0", "missing"):
+        before = {"configurable": {"checkpoint_id": checkpoint_id}}
+        assert await listed(rsaver, thread, before=before) == await listed(memory, thread, before=before)
+        assert await listed(rsaver, thread, before=before, limit=5) == await listed(
+            memory, thread, before=before, limit=5
+        )
+        exact = {"configurable": {"thread_id": "t", "checkpoint_id": checkpoint_id}}
+        assert await listed(rsaver, exact) == await listed(memory, exact)
+
+
 # -- filters, order, before, limit ----------------------------------------------------------
 
 FILTER_VALUES: list[Any] = ["*", "?", "a*", "[a]", "{x}", "1", 1, 1.0, 1.5, True, False, 0, "", "ü", 2**60, 2**60 + 1]
@@ -281,7 +322,8 @@ async def test_prune_keeps_only_what_the_latest_needs(rsaver: RedisSaver) -> Non
     try:
         base = rsaver.backend._base("chat")
         assert await client.hlen(f"{base}:c") == 1
-        assert await client.zcard(f"{base}:a") == 1
+        assert await client.zcard(f"{base}:i") == 1
+        assert await client.exists(f"{base}:a") == 0  # only other namespaces are in B:a
         (latest,) = await rsaver.backend.checkpoint_heads("chat")
         assert await client.hlen(f"{base}:b") <= len(latest.channel_versions)
         # Every stored item is reachable from the surviving checkpoint.

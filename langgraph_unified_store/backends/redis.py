@@ -15,7 +15,8 @@ Keys of one thread (``B`` = ``<prefix>:{t<tag>}``; ``M`` = ``<hex ns>:<checkpoin
 
 ==========  =====  ==================================================================
 ``B:i``     zset   every M, so one namespace's checkpoints are one lexical range
-``B:a``     zset   ``<hex id>.<hex ns>``, so all namespaces come newest first
+``B:a``     zset   ``<hex id>.<hex ns>`` of other namespaces than the root one, so
+                   all namespaces come newest first merged with the root's range of B:i
 ``B:c``     hash   M -> frame(head JSON: parent and channel versions, serde type, bytes)
 ``B:m``     hash   M -> metadata JSON (what list filters read, server-side)
 ``B:r``     hash   M -> run id
@@ -312,7 +313,7 @@ else
   redis.call('HDEL', B .. ':r', m)
 end
 redis.call('ZADD', KEYS[1], 0, m)
-redis.call('ZADD', B .. ':a', 0, ARGV[3])
+if ARGV[3] ~= '' then redis.call('ZADD', B .. ':a', 0, ARGV[3]) end
 refresh(B, tonumber(ARGV[8]))
 return 1
 """
@@ -374,38 +375,93 @@ return found
 LIST_LUA: Final = LUA_HELPERS + r"""
 -- KEYS[1] = B:i (one namespace) or B:a (all).  ARGV: B, 'i' or 'a', max, min, want,
 -- budget, filter JSON or '', '1' to assemble matches (else their M only), ttl ms.
--- Returns {cursor, matches}; a non-empty cursor means "go on below this member".
+-- For 'i' the bounds are members of B:i; for 'a' they are by-id entries
+-- ('<hex id>.<hex ns>'), and the root namespace's checkpoints (in B:i only) are merged
+-- in: a root checkpoint's by-id entry would be '<hex id>.'.
+-- Returns {cursor, matches}; a non-empty cursor means "go on below this entry".
 local B = ARGV[1]
 local by_id = ARGV[2] == 'a'
-local maxb, minb = ARGV[3], ARGV[4]
 local want, budget = tonumber(ARGV[5]), tonumber(ARGV[6])
 local flt = nil
 if ARGV[7] ~= '' then flt = cjson.decode(ARGV[7]) end
 local with_data = ARGV[8] == '1'
-local out, cursor, scanned, done = {}, '', 0, false
-while not done do
-  local batch = redis.call('ZREVRANGEBYLEX', KEYS[1], maxb, minb, 'LIMIT', 0, 100)
-  for i = 1, #batch do
-    local entry = batch[i]
-    scanned = scanned + 1
-    local m = entry
-    if by_id then m = member_of(entry) end
-    if flt == nil or matches(B, m, flt) then
-      if with_data then
-        local found = assemble(B, m)
-        if found then out[#out + 1] = found end
-      else
-        out[#out + 1] = m
-      end
-    end
-    if (want > 0 and #out >= want) or (budget > 0 and scanned >= budget) then
-      cursor = entry
-      done = true
-      break
+
+-- A descending walk of one index between two bounds, 100 entries per call.
+local function stream(key, maxb, minb)
+  return {key = key, maxb = maxb, minb = minb, buf = {}, at = 1, done = false}
+end
+local function peek(s)
+  if s.at > #s.buf then
+    if s.done then return nil end
+    s.buf = redis.call('ZREVRANGEBYLEX', s.key, s.maxb, s.minb, 'LIMIT', 0, 100)
+    s.at = 1
+    if #s.buf < 100 then s.done = true end
+    if #s.buf == 0 then return nil end
+    s.maxb = '(' .. s.buf[#s.buf]
+  end
+  return s.buf[s.at]
+end
+
+-- Byte order (Lua's < follows the server's collation locale).
+local function below(x, y)
+  for i = 1, math.min(#x, #y) do
+    local p, q = string.byte(x, i), string.byte(y, i)
+    if p ~= q then return p < q end
+  end
+  return #x < #y
+end
+
+-- A by-id bound as a bound on root members ':<id>' (hex ids order as the ids do, and
+-- '.' or '/' after them sorts before any hex digit).
+local function root_bound(b, upper)
+  if b == '+' then return '(;' end
+  if b == '-' then return '[:' end
+  local op, rest = string.sub(b, 1, 1), string.sub(b, 2)
+  local sep = string.find(rest, '[./]') or (#rest + 1)
+  local id = unhex(string.sub(rest, 1, sep - 1))
+  -- the root entry of this id, compared with the bound: equal, or below it
+  local equal = string.sub(rest, sep) == '.'
+  local include
+  if upper then include = not equal or op == '[' else include = equal and op == '[' end
+  return (include and '[' or '(') .. ':' .. id
+end
+
+local root, others
+if by_id then
+  root = stream(B .. ':i', root_bound(ARGV[3], true), root_bound(ARGV[4], false))
+  others = stream(KEYS[1], ARGV[3], ARGV[4])
+else
+  root = stream(KEYS[1], ARGV[3], ARGV[4])
+end
+
+local out, cursor, scanned = {}, '', 0
+while true do
+  local r = peek(root)
+  local a = others and peek(others)
+  if not r and not a then break end
+  local m, entry
+  -- newest id first; for one id the root namespace ('') comes last
+  if a and (not r or not below(unhex(string.sub(a, 1, string.find(a, '.', 1, true) - 1)),
+                               string.sub(r, 2))) then
+    others.at = others.at + 1
+    m, entry = member_of(a), a
+  else
+    root.at = root.at + 1
+    m, entry = r, r
+    if by_id then entry = nil end
+  end
+  scanned = scanned + 1
+  if flt == nil or matches(B, m, flt) then
+    if with_data then
+      local found = assemble(B, m)
+      if found then out[#out + 1] = found end
+    else
+      out[#out + 1] = m
     end
   end
-  if not done then
-    if #batch < 100 then done = true else maxb = '(' .. batch[#batch] end
+  if (want > 0 and #out >= want) or (budget > 0 and scanned >= budget) then
+    cursor = entry or (tohex(string.sub(m, 2)) .. '.')
+    break
   end
 end
 if #out > 0 then refresh(B, tonumber(ARGV[9])) end
@@ -472,7 +528,9 @@ else
 end
 if #dead > 0 then
   local by_id = {}
-  for i, m in ipairs(dead) do by_id[i] = by_id_member(m) end
+  for _, m in ipairs(dead) do
+    if ns_of(m) ~= '' then by_id[#by_id + 1] = by_id_member(m) end
+  end
   call_chunked('ZREM', KEYS[1], dead)
   call_chunked('ZREM', B .. ':a', by_id)
   for _, s in ipairs({':c', ':m', ':r'}) do call_chunked('HDEL', B .. s, dead) end
@@ -1110,7 +1168,7 @@ class RedisBackend(Backend):
         args: list[ScriptArg] = [
             base,
             member(record.checkpoint_ns, record.checkpoint_id),
-            f"{_hex(record.checkpoint_id)}.{ns_hex}",
+            f"{_hex(record.checkpoint_id)}.{ns_hex}" if ns_hex else "",
             frame(head, record.type.encode(), record.data),
             record.metadata,
             "0" if record.run_id is None else "1",
