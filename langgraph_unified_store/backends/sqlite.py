@@ -31,6 +31,7 @@ from ..core.records import (
     load_channel_versions,
 )
 from ..core.saver import UnifiedCheckpointSaver
+from ..core.sync import BLOCKING_INLINE
 from ..errors import BackendUnavailableError, InvalidConfigError, ItemsMissingError, missing_extra
 
 T = TypeVar("T")
@@ -233,6 +234,7 @@ def migrate(db: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
 
 class SQLiteBackend(Backend):
     name: ClassVar[str] = "sqlite"
+    blocks_inline: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -247,6 +249,7 @@ class SQLiteBackend(Backend):
         self.busy_timeout = busy_timeout
         self.synchronous = synchronous.upper()
         self._lock = threading.Lock()
+        self._in_use = threading.Lock()
         self._ready: concurrent.futures.Future[Any] | None = None
         self.items = ItemCache()
 
@@ -298,11 +301,28 @@ class SQLiteBackend(Backend):
         ready.set_result(connection)
         return connection
 
+    def _connection_blocking(self) -> Any:
+        """The connection for a blocking call on the caller's thread (no running loop
+        there), opened on a short-lived loop the first time."""
+        ready = self._ready
+        if ready is not None and ready.done():
+            return ready.result()
+        return asyncio.run(self._connection())
+
+    def _serialized(self, fn: Callable[..., T], db: sqlite3.Connection, *args: Any) -> T:
+        # Blocking callers use the connection from their own threads, beside aiosqlite's
+        # thread: one operation (one transaction) at a time, whoever runs it.
+        with self._in_use:
+            return fn(db, *args)
+
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        connection = await self._connection()
         try:
+            if BLOCKING_INLINE.get():
+                connection = self._connection_blocking()
+                return self._serialized(fn, connection._conn, *args)
+            connection = await self._connection()
             # aiosqlite's private hook: run one function on the connection's own thread.
-            return await connection._execute(fn, connection._conn, *args)  # type: ignore[no-any-return,no-untyped-call]
+            return await connection._execute(self._serialized, fn, connection._conn, *args)  # type: ignore[no-any-return,no-untyped-call]
         except UnicodeEncodeError as exc:
             raise InvalidConfigError(
                 "SQLite stores text as UTF-8, which cannot hold the lone surrogate "
@@ -319,7 +339,10 @@ class SQLiteBackend(Backend):
             raise
 
     async def setup(self) -> None:
-        await self._connection()
+        if BLOCKING_INLINE.get():
+            self._connection_blocking()
+        else:
+            await self._connection()
 
     async def aclose(self) -> None:
         with self._lock:

@@ -59,6 +59,11 @@ class Backend(ABC):
     """True when no method ever suspends (pure in-process storage), so the sync API
     may drive coroutines directly instead of handing them to the I/O thread."""
 
+    blocks_inline: ClassVar[bool] = False
+    """True when the blocking API may run the core on the caller's thread, with the
+    backend blocking on its I/O there (``core.sync.BLOCKING_INLINE`` is set): no hop to
+    the I/O loop thread and back on every call."""
+
     name: ClassVar[str] = "backend"
 
     compress_items: ClassVar[bool] = True

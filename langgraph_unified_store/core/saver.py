@@ -48,7 +48,7 @@ from .records import (
     WriteRecord,
 )
 from .serde import AesGcmCipher, SafeSerializer
-from .sync import LoopThread, ensure_no_running_loop, run_inline
+from .sync import BLOCKING_INLINE, LoopThread, ensure_no_running_loop, run_inline
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +159,12 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
             raise
         if self.backend.inline:
             return run_inline(coro)
+        if self.backend.blocks_inline:
+            token = BLOCKING_INLINE.set(True)
+            try:
+                return run_inline(coro)
+            finally:
+                BLOCKING_INLINE.reset(token)
         return self._io.run(coro)
 
     def _block_anywhere(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -1,7 +1,9 @@
 """How the blocking API drives the async core: one private event loop per saver,
 running in a daemon thread that owns the connections the sync API uses.
 
-Blocking calls from any thread hand their coroutine to that loop and wait. A
+Blocking calls from any thread hand their coroutine to that loop and wait; a backend
+whose I/O can block its caller (SQLite: a local file) instead runs the same coroutine
+on the caller's thread, saving two thread hops per call. A
 blocking call from a thread that is itself running an event loop is refused with
 ``SyncCallInEventLoopError``: it would stall that loop, and with LangGraph's
 official savers it deadlocks (langchain-ai/langgraph#7857).
@@ -12,11 +14,16 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from ..errors import SyncCallInEventLoopError
 
 T = TypeVar("T")
+
+BLOCKING_INLINE: ContextVar[bool] = ContextVar("lus_blocking_inline", default=False)
+"""Set while a blocking call runs the core on the caller's own thread: a backend with
+``blocks_inline`` then does its I/O synchronously instead of awaiting it."""
 
 
 def ensure_no_running_loop(method: str) -> None:
