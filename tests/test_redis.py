@@ -7,8 +7,10 @@ kill connections or read server statistics get a private redis-server of their o
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import threading
+import zlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -214,6 +216,34 @@ async def test_all_namespaces_interleave_newest_first_like_the_memory_saver(rsav
         )
         exact = {"configurable": {"thread_id": "t", "checkpoint_id": checkpoint_id}}
         assert await listed(rsaver, exact) == await listed(memory, exact)
+
+
+def test_checkpoint_records_are_stored_deflated_and_checked() -> None:
+    from langgraph_unified_store.backends.redis import (
+        DEFLATED_RECORD_PREFIX,
+        deflate_record,
+        inflate_record,
+    )
+
+    record = b"\x84\xa1v\x04\xa2ts\xd9 2026-11-22T06:15:09.291256+00:00" + b"\xa9__start__" * 8
+    stored_type, stored = deflate_record("msgpack", record)
+    assert stored_type == f"{DEFLATED_RECORD_PREFIX}msgpack".encode() and len(stored) < len(record)
+    assert inflate_record(stored_type, stored) == ("msgpack", record)
+    # Small or incompressible records are kept as they are, and read back as they are.
+    assert deflate_record("msgpack", b"\x80") == (b"msgpack", b"\x80")
+    noise = random.Random(7).randbytes(300)
+    assert deflate_record("json", noise) == (b"json", noise)
+    assert inflate_record(b"pickle", noise) == ("pickle", noise)
+    for garbled in (stored[:-1], stored[:3], stored[:-4] + b"\0\0\0\0", b"\xc1" + stored[1:]):
+        with pytest.raises(ValueError):
+            inflate_record(stored_type, garbled)
+    # A planted value that would inflate without bound is refused, not inflated.
+    bomb = zlib.compressobj(9, zlib.DEFLATED, -15)
+    packed = bomb.compress(bytes(1 << 25)) + bomb.flush() + b"\0\0\0\0"
+    with pytest.raises(ValueError):
+        inflate_record(stored_type, packed)
+    with pytest.raises(InvalidConfigError):
+        deflate_record(f"{DEFLATED_RECORD_PREFIX}x", bytes(1 << 25))
 
 
 # -- filters, order, before, limit ----------------------------------------------------------

@@ -17,7 +17,8 @@ Keys of one thread (``B`` = ``<prefix>:{t<tag>}``; ``M`` = ``<hex ns>:<checkpoin
 ``B:i``     zset   every M, so one namespace's checkpoints are one lexical range
 ``B:a``     zset   ``<hex id>.<hex ns>`` of other namespaces than the root one, so
                    all namespaces come newest first merged with the root's range of B:i
-``B:c``     hash   M -> frame(head JSON: parent and channel versions, serde type, bytes)
+``B:c``     hash   M -> frame(head JSON: parent and channel versions, type, record bytes,
+                   deflated with a fixed dictionary when that is smaller: see below)
 ``B:m``     hash   M -> metadata JSON (what list filters read, server-side)
 ``B:r``     hash   M -> run id
 ``B:b``     hash   ``<hex ns>:<hex channel>:<version>`` -> frame(item refs, type, bytes)
@@ -40,6 +41,7 @@ import base64
 import inspect
 import struct
 import time
+import zlib
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from hashlib import sha1
@@ -100,6 +102,22 @@ INDEX_PURGE_GRACE_MS: Final = 60_000
 LUA_EXACT_INT: Final = 2**53
 
 _LENGTH = struct.Struct(">I")
+
+# Checkpoint records (a checkpoint without its channel values: format version, timestamp,
+# versions seen, updated channels) are small and alike, so they are stored deflated
+# against a fixed dictionary of what LangGraph writes in them, followed by the CRC-32 of
+# the record; the stored type is the serde type behind this prefix. Stored records depend
+# on the dictionary: never change it (a new one needs a new prefix).
+DEFLATED_RECORD_PREFIX: Final = "lus.zr1:"
+_RECORD_ZDICT: Final = (
+    b"__interrupt__ __pregel_tasks __pregel_push __pregel_pull __end__ __error__ "
+    b"__resume__ __scheduled__ branch:to:\x84\xa1v\x04\xa2ts\xd9 2025-01-01T00:00:00.000000"
+    b"+00:00\xadversions_seen\x82\xa9__input__\x80\xa9__start__\x81\xa9__start__\xa31.0"
+    b"\xb0updated_channels\x93\xa8messages\xa9__start__\xaabranch:to:"
+)
+_RECORD_DEFLATE_MIN: Final = 64
+# A stored record never inflates past this (a garbled or planted one could try to).
+_RECORD_INFLATE_MAX: Final = 1 << 24
 
 # -- Lua ----------------------------------------------------------------------------------
 # Scripts receive the thread's base key as ARGV[1] and declare one of its keys as KEYS[1]
@@ -786,6 +804,39 @@ def _split_member(m: bytes) -> tuple[str, str]:
     return _unhex(ns_hex), _text(id_bytes)
 
 
+def deflate_record(type_: str, data: bytes) -> tuple[bytes, bytes]:
+    """The stored (type, bytes) of a checkpoint record: deflated when that is smaller."""
+    reserved = type_.startswith(DEFLATED_RECORD_PREFIX)
+    if len(data) > _RECORD_INFLATE_MAX or (len(data) < _RECORD_DEFLATE_MIN and not reserved):
+        if reserved:
+            raise InvalidConfigError(f"serde type {type_[:40]!r}... uses a reserved prefix")
+        return type_.encode(), data
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, _RECORD_ZDICT)
+    packed = deflater.compress(data) + deflater.flush() + _LENGTH.pack(zlib.crc32(data))
+    if len(packed) + len(DEFLATED_RECORD_PREFIX) >= len(data) and not reserved:
+        return type_.encode(), data
+    return (DEFLATED_RECORD_PREFIX + type_).encode(), packed
+
+
+def inflate_record(type_: bytes, data: bytes) -> tuple[str, bytes]:
+    """The serde (type, bytes) of a stored checkpoint record; ValueError when garbled."""
+    text = type_.decode()
+    if not text.startswith(DEFLATED_RECORD_PREFIX):
+        return text, data
+    if len(data) < 4:
+        raise ValueError("a deflated record is shorter than its checksum")
+    try:
+        inflater = zlib.decompressobj(-15, _RECORD_ZDICT)
+        plain = inflater.decompress(data[:-4], _RECORD_INFLATE_MAX)
+        if inflater.unconsumed_tail or not inflater.eof:
+            raise ValueError("a deflated record is cut short or inflates past the limit")
+    except zlib.error as exc:
+        raise ValueError(f"a deflated record cannot be inflated ({exc})") from None
+    if _LENGTH.unpack(data[-4:])[0] != zlib.crc32(plain):
+        raise ValueError("a deflated record fails its checksum")
+    return text[len(DEFLATED_RECORD_PREFIX) :], plain
+
+
 def _filter_is_exact_in_lua(flt: dict[str, FilterScalar]) -> bool:
     """Whether Lua's double comparison agrees with Python's for every value."""
     for value in flt.values():
@@ -1169,7 +1220,7 @@ class RedisBackend(Backend):
             base,
             member(record.checkpoint_ns, record.checkpoint_id),
             f"{_hex(record.checkpoint_id)}.{ns_hex}" if ns_hex else "",
-            frame(head, record.type.encode(), record.data),
+            frame(head, *deflate_record(record.type, record.data)),
             record.metadata,
             "0" if record.run_id is None else "1",
             _utf8(record.run_id or ""),
@@ -1246,7 +1297,8 @@ class RedisBackend(Backend):
     ) -> CheckpointRecord:
         try:
             checkpoint_ns, checkpoint_id = _split_member(fcp)
-            head, type_, data = _parts(rec, 3)
+            head, stored_type, stored_data = _parts(rec, 3)
+            type_, data = inflate_record(stored_type, stored_data)
             loaded = orjson.loads(head)
             versions = loaded["v"]
             parent = loaded["p"]
@@ -1261,7 +1313,7 @@ class RedisBackend(Backend):
                 checkpoint_ns=checkpoint_ns,
                 checkpoint_id=checkpoint_id,
                 parent_checkpoint_id=parent,
-                type=type_.decode(),
+                type=type_,
                 data=data,
                 channel_versions=versions,
                 metadata=meta if meta is not None else b"{}",
