@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
 from typing import Any, NamedTuple
 
 import pytest
@@ -20,6 +21,7 @@ from langchain_core.messages import (
 from pydantic import BaseModel
 
 from langgraph_unified_store.core.codec import Codec
+from langgraph_unified_store.core.item_dictionary import ITEM_DICTIONARY_V1
 from langgraph_unified_store.core.serde import SafeSerializer
 from langgraph_unified_store.errors import CorruptDataError
 
@@ -93,13 +95,29 @@ def test_compressed_items_read_back_again_and_damage_is_still_caught() -> None:
     codec = Codec(SafeSerializer())
     value = [HumanMessage("checkpoint " * 60, id=f"m{i}") for i in range(3)]
     type_, data, refs, items = codec.encode_value(value, "channel 'messages'")
-    assert all(i.type.startswith("z:") for i in items)
+    assert all(i.type.startswith("zd1:") for i in items)
     by_ref = {i.ref: i for i in items}
     for _ in range(2):  # the second read takes the decompressed bodies from the cache
         assert codec.decode_value(type_, data, by_ref, "here", refs) == value
     damaged = dataclasses.replace(items[0], data=items[0].data[:-4] + b"\0\0\0\0")
     with pytest.raises(CorruptDataError, match="here"):
         codec.decode_value(type_, data, {**by_ref, damaged.ref: damaged}, "here", refs)
+
+
+def test_the_item_dictionary_never_changes() -> None:
+    # Stored items are deflated against these exact bytes: a new dictionary needs a new
+    # prefix, with this one kept for reading what is already stored.
+    digest = hashlib.sha256(ITEM_DICTIONARY_V1).hexdigest()
+    assert digest == "80b615b80e5439782f37153ba5795f417c572a7bd0bf51372278eb37c3fd05bb"
+
+
+def test_short_messages_shrink_against_the_dictionary() -> None:
+    codec = Codec(SafeSerializer())
+    value = [HumanMessage("What is the weather in Paris today?", id="abc-123")] * 2
+    plain = len(SafeSerializer().dumps_typed(value[0])[1])
+    _, _, _, items = codec.encode_value(value, "channel 'messages'")
+    assert [i.type for i in items] == ["zd1:msgpack"]
+    assert len(items[0].data) * 2 < plain
 
 
 def test_user_data_types_round_trip() -> None:

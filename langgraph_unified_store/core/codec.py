@@ -23,6 +23,7 @@ from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from ..errors import CorruptDataError, SerializationError, UnsafeDeserializationError
+from .item_dictionary import ITEM_DICTIONARY_V1
 from .msgpack_split import array_header_size, join_array, skip_object, split_concatenated
 from .records import (
     ITEM_DICT_TYPE,
@@ -34,11 +35,10 @@ from .records import (
 
 # Elements smaller than this stay inline in the list blob: a reference would not save space.
 ITEM_MIN_BYTES = 64
-# Element items at least this large are stored zlib-compressed when that saves 10%
+# Element items are stored deflated against ITEM_DICTIONARY_V1 when that saves 10%
 # (never when encrypted: compressing before encrypting can leak through sizes).
-COMPRESS_MIN_BYTES = 256
 COMPRESS_LEVEL = 6
-COMPRESSED_PREFIX = "z:"
+COMPRESSED_PREFIX = "zd1:"
 # Entries in the smallest segment; larger segments hold this times a power of two.
 SEGMENT_UNIT = 8
 MSGPACK = "msgpack"
@@ -159,6 +159,21 @@ class ListMemos:
                 self._bytes -= len(self._memos.pop(key).body)
 
 
+def deflate_item(plain: bytes) -> bytes:
+    deflater = zlib.compressobj(
+        COMPRESS_LEVEL, zlib.DEFLATED, zlib.MAX_WBITS, 8, zlib.Z_DEFAULT_STRATEGY, ITEM_DICTIONARY_V1
+    )
+    return deflater.compress(plain) + deflater.flush()
+
+
+def inflate_item(data: bytes) -> bytes:
+    inflater = zlib.decompressobj(zlib.MAX_WBITS, ITEM_DICTIONARY_V1)
+    body = inflater.decompress(data)
+    if not inflater.eof or inflater.unused_data:
+        raise zlib.error("compressed item is truncated or has trailing bytes")
+    return body
+
+
 class _InflatedItems:
     """Decompressed item bodies, keyed by their compressed bytes; bounded by bytes.
 
@@ -175,11 +190,11 @@ class _InflatedItems:
 
     def inflate(self, data: bytes) -> bytes:
         if type(data) is not bytes:  # a driver's memoryview or bytearray is no dict key
-            return zlib.decompress(data)
+            return inflate_item(data)
         body = self._bodies.get(data)
         if body is not None:
             return body
-        body = zlib.decompress(data)
+        body = inflate_item(data)
         size = len(data) + len(body)
         if size * 8 > self._max_bytes:
             return body
@@ -310,8 +325,8 @@ class Codec:
             ref = self._ref(plain_type.encode() + b"\0" + plain)
             if ref not in items:
                 stored_type, stored = self._seal(plain_type, plain)
-                if self._compress and self._encrypted is None and len(plain) >= COMPRESS_MIN_BYTES:
-                    packed = zlib.compress(plain, COMPRESS_LEVEL)
+                if self._compress and self._encrypted is None:
+                    packed = deflate_item(plain)
                     if len(packed) * 10 <= len(plain) * 9:
                         stored_type, stored = COMPRESSED_PREFIX + plain_type, packed
                 items[ref] = ItemRecord(ref, stored_type, stored)
