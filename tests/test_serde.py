@@ -21,7 +21,7 @@ from langchain_core.messages import (
 from pydantic import BaseModel
 
 from langgraph_unified_store.core.codec import Codec
-from langgraph_unified_store.core.item_dictionary import ITEM_DICTIONARY_V1
+from langgraph_unified_store.core.dictionaries import CHECKPOINT_DICTIONARY_V1, ITEM_DICTIONARY_V1
 from langgraph_unified_store.core.serde import SafeSerializer
 from langgraph_unified_store.errors import CorruptDataError
 
@@ -109,6 +109,31 @@ def test_the_item_dictionary_never_changes() -> None:
     # prefix, with this one kept for reading what is already stored.
     digest = hashlib.sha256(ITEM_DICTIONARY_V1).hexdigest()
     assert digest == "80b615b80e5439782f37153ba5795f417c572a7bd0bf51372278eb37c3fd05bb"
+    digest = hashlib.sha256(CHECKPOINT_DICTIONARY_V1).hexdigest()
+    assert digest == "a2d37471f06dc4e6595a2b945959ec0c18c1388fd1029f0c771c598037dbf2a7"
+
+
+def test_checkpoint_skeletons_deflate_and_read_back() -> None:
+    codec = Codec(SafeSerializer())
+    skeleton = {
+        "v": 4,
+        "ts": "2026-11-22T06:33:20.989147+00:00",
+        "versions_seen": {
+            "__input__": {},
+            "__start__": {"__start__": "b75.cccf64"},
+            "draft": {"branch:to:draft": "b76.2acc5e"},
+            "reply": {"branch:to:reply": "b77.c566fb"},
+        },
+        "updated_channels": ["messages"],
+    }
+    plain_type, plain = SafeSerializer().dumps_typed(skeleton)
+    type_, data = codec.dumps_checkpoint(skeleton)
+    assert type_ == "zc1:" + plain_type and len(data) * 3 < len(plain) * 2
+    assert codec.decode_value(type_, data, {}, "here") == skeleton
+    with pytest.raises(CorruptDataError, match="here"):
+        codec.decode_value(type_, data[:-3], {}, "here")
+    # Nothing is compressed where storage is in-process.
+    assert Codec(SafeSerializer(), compress=False).dumps_checkpoint(skeleton) == (plain_type, plain)
 
 
 def test_short_messages_shrink_against_the_dictionary() -> None:

@@ -40,7 +40,7 @@ class _Thread:
 class MemoryBackend(Backend):
     inline: ClassVar[bool] = True
     name: ClassVar[str] = "memory"
-    compress_items: ClassVar[bool] = False
+    compress: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._threads: dict[str, _Thread] = {}

@@ -66,8 +66,9 @@ class Backend(ABC):
 
     name: ClassVar[str] = "backend"
 
-    compress_items: ClassVar[bool] = True
-    """Whether list items are stored compressed (pointless for in-process storage)."""
+    compress: ClassVar[bool] = True
+    """Whether list items and checkpoint skeletons are stored deflated (pointless for
+    in-process storage)."""
 
     async def setup(self) -> None:  # noqa: B027 - optional hook, most backends need it
         """Create or upgrade the schema. Idempotent; backends also call it lazily."""

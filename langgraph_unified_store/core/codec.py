@@ -23,7 +23,7 @@ from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from ..errors import CorruptDataError, SerializationError, UnsafeDeserializationError
-from .item_dictionary import ITEM_DICTIONARY_V1
+from .dictionaries import CHECKPOINT_DICTIONARY_V1, ITEM_DICTIONARY_V1
 from .msgpack_split import array_header_size, join_array, skip_object, split_concatenated
 from .records import (
     ITEM_DICT_TYPE,
@@ -35,10 +35,12 @@ from .records import (
 
 # Elements smaller than this stay inline in the list blob: a reference would not save space.
 ITEM_MIN_BYTES = 64
-# Element items are stored deflated against ITEM_DICTIONARY_V1 when that saves 10%
-# (never when encrypted: compressing before encrypting can leak through sizes).
+# Element items and checkpoint skeletons are stored deflated against a preset dictionary
+# (core.dictionaries) when that saves 10%, never when encrypted: compressing before
+# encrypting can leak through sizes.
 COMPRESS_LEVEL = 6
-COMPRESSED_PREFIX = "zd1:"
+COMPRESSED_ITEM = "zd1:"
+COMPRESSED_CHECKPOINT = "zc1:"
 # Entries in the smallest segment; larger segments hold this times a power of two.
 SEGMENT_UNIT = 8
 MSGPACK = "msgpack"
@@ -159,18 +161,20 @@ class ListMemos:
                 self._bytes -= len(self._memos.pop(key).body)
 
 
-def deflate_item(plain: bytes) -> bytes:
+def deflate(plain: bytes, dictionary: bytes) -> bytes | None:
+    """``plain`` deflated against ``dictionary``, or None when that saves under 10%."""
     deflater = zlib.compressobj(
-        COMPRESS_LEVEL, zlib.DEFLATED, zlib.MAX_WBITS, 8, zlib.Z_DEFAULT_STRATEGY, ITEM_DICTIONARY_V1
+        COMPRESS_LEVEL, zlib.DEFLATED, zlib.MAX_WBITS, 8, zlib.Z_DEFAULT_STRATEGY, dictionary
     )
-    return deflater.compress(plain) + deflater.flush()
+    packed = deflater.compress(plain) + deflater.flush()
+    return packed if len(packed) * 10 <= len(plain) * 9 else None
 
 
-def inflate_item(data: bytes) -> bytes:
-    inflater = zlib.decompressobj(zlib.MAX_WBITS, ITEM_DICTIONARY_V1)
+def inflate(data: bytes, dictionary: bytes) -> bytes:
+    inflater = zlib.decompressobj(zlib.MAX_WBITS, dictionary)
     body = inflater.decompress(data)
     if not inflater.eof or inflater.unused_data:
-        raise zlib.error("compressed item is truncated or has trailing bytes")
+        raise zlib.error("compressed data is truncated or has trailing bytes")
     return body
 
 
@@ -190,11 +194,11 @@ class _InflatedItems:
 
     def inflate(self, data: bytes) -> bytes:
         if type(data) is not bytes:  # a driver's memoryview or bytearray is no dict key
-            return inflate_item(data)
+            return inflate(data, ITEM_DICTIONARY_V1)
         body = self._bodies.get(data)
         if body is not None:
             return body
-        body = inflate_item(data)
+        body = inflate(data, ITEM_DICTIONARY_V1)
         size = len(data) + len(body)
         if size * 8 > self._max_bytes:
             return body
@@ -242,6 +246,15 @@ class Codec:
             raise SerializationError(
                 f"cannot serialize {locate_unserializable(self._plain, value, where)}: {exc}"
             ) from exc
+
+    def dumps_checkpoint(self, skeleton: dict[str, Any]) -> tuple[str, bytes]:
+        """A checkpoint without its values, deflated when that pays (read by ``decode_value``)."""
+        type_, data = self.dumps(skeleton, "checkpoint")
+        if self._compress and self._encrypted is None:
+            packed = deflate(data, CHECKPOINT_DICTIONARY_V1)
+            if packed is not None:
+                return COMPRESSED_CHECKPOINT + type_, packed
+        return type_, data
 
     def encode_value(
         self,
@@ -326,9 +339,9 @@ class Codec:
             if ref not in items:
                 stored_type, stored = self._seal(plain_type, plain)
                 if self._compress and self._encrypted is None:
-                    packed = deflate_item(plain)
-                    if len(packed) * 10 <= len(plain) * 9:
-                        stored_type, stored = COMPRESSED_PREFIX + plain_type, packed
+                    packed = deflate(plain, ITEM_DICTIONARY_V1)
+                    if packed is not None:
+                        stored_type, stored = COMPRESSED_ITEM + plain_type, packed
                 items[ref] = ItemRecord(ref, stored_type, stored)
             entries.append((None, ref))
         return entries, items
@@ -391,6 +404,9 @@ class Codec:
                     )
                     offset += ref_count
                 return result
+            if type_.startswith(COMPRESSED_CHECKPOINT):
+                plain = inflate(data, CHECKPOINT_DICTIONARY_V1)
+                return self.serde.loads_typed((type_[len(COMPRESSED_CHECKPOINT) :], plain))
             if type_ != ITEM_LIST_TYPE:
                 return self.serde.loads_typed((type_, data))
             unpacker_offset = skip_object(data, 0)
@@ -427,8 +443,8 @@ class Codec:
                 if ref is None:
                     raise CorruptDataError(f"{where}: a list entry has no item reference")
                 item = self._item(items, ref, where)
-                if item.type.startswith(COMPRESSED_PREFIX):
-                    into.append((item.type[len(COMPRESSED_PREFIX) :], _INFLATED.inflate(item.data)))
+                if item.type.startswith(COMPRESSED_ITEM):
+                    into.append((item.type[len(COMPRESSED_ITEM) :], _INFLATED.inflate(item.data)))
                 else:
                     into.append((item.type, item.data))
             elif isinstance(entry, bytes):

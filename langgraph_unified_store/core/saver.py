@@ -146,7 +146,7 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         codec = self._codec
         if codec is None or codec.serde is not self.serde:
             codec = self._codec = Codec(
-                self.serde, self._memos, compress=self.backend.compress_items
+                self.serde, self._memos, compress=self.backend.compress
             )
         return codec
 
@@ -411,7 +411,7 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
                     memos[-1].version = str(version)
                     base_version = memos[-1].base_version
                 blobs.append(BlobRecord(channel, str(version), type_, data, refs, base_version))
-        type_, data = codec.dumps(skeleton, "checkpoint")
+        type_, data = codec.dumps_checkpoint(skeleton)
         run_id = metadata.get("run_id")
         record = CheckpointRecord(
             thread_id=thread_id,

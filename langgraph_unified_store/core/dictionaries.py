@@ -1,11 +1,17 @@
-"""The preset dictionary that list items are deflated against (prefix ``zd1:``).
+"""Preset dictionaries that stored bytes are deflated against.
 
-A message serialized alone repeats its class path and field names (150 to 300 bytes);
-plain zlib cannot shorten what it has not seen, so a 500-character message kept only
+Stored values depend on these exact bytes: never edit one. A better dictionary needs
+a new prefix (``zd2:``), with the old one kept for reading.
+
+Items (prefix ``zd1:``): a message serialized alone repeats its class path and field
+names (150 to 300 bytes); plain zlib cannot shorten what it has not seen, so a 500-character message kept only
 half its size and a short one almost none. Deflating against these bytes, which are
 LangChain messages with empty fields plus the provider fields they commonly carry,
-leaves mostly the text. Stored items depend on these exact bytes: never edit them. A
-better dictionary needs a new prefix (``zd2:``), with this one kept for reading.
+leaves mostly the text.
+
+Checkpoints (prefix ``zc1:``): a checkpoint without its values is ~200 bytes of
+``versions_seen`` and ``updated_channels`` in which only versions and node names vary;
+against a skeleton of LangGraph's keys it stores in about half.
 """
 
 from __future__ import annotations
@@ -54,4 +60,16 @@ ITEM_DICTIONARY_V1: Final = (
     b'human\xacHumanMessage\x86\xa7content\xa0\xb1additional_kwargs\x80\xb1'
     b'response_metadata\x80\xa4type\xa5human\xa4name\xc0\xa2id\xa0\xb3model_va'
     b'lidate_json'
+)
+
+CHECKPOINT_DICTIONARY_V1: Final = (
+    b'\xdc\x00\x15\xae__pregel_tasks\xad__scheduled__\xad__interrupt__\xaa_'
+    b'_resume__\xa9__error__\xaa__return__\xac__previous__\xa7__en'
+    b'd__\xa8__root__\xaabranch:to:\xaechannel_values\xadpending_s'
+    b'ends\xa5tasks\xa5agent\xa5tools\xa5model\xa3llm\xa5human\xa9summarize'
+    b'\xa8retrieve\xa8generate\x84\xa1v\x04\xa2ts\xd9 2026-01-01T00:00:00.0'
+    b'00000+00:00\xadversions_seen\x84\xa9__input__\x80\xa9__start__\x81'
+    b'\xa9__start__\xa9a1.000000\xa5agent\x81\xafbranch:to:agent\xa9a1.0'
+    b'00000\xa5tools\x81\xafbranch:to:tools\xa9a1.000000\xb0updated_c'
+    b'hannels\x92\xa8messages\xaabranch:to:'
 )
