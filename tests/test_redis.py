@@ -246,6 +246,67 @@ def test_checkpoint_records_are_stored_deflated_and_checked() -> None:
         deflate_record(f"{DEFLATED_RECORD_PREFIX}x", bytes(1 << 25))
 
 
+async def test_ids_with_nul_and_escape_bytes_sort_and_read_back_exactly(rsaver: RedisSaver) -> None:
+    ids = ["a", "a\x00", "a\x00b", "a\x01", "a\x01\x02", "a\x01\x01", "a\x02", "ab", "\x00", "\x01"]
+    for ns in ("", "sub\x00ns"):
+        for step, checkpoint_id in enumerate(ids):
+            checkpoint, versions = _checkpoint({"id": checkpoint_id}, step)
+            checkpoint["id"] = checkpoint_id
+            config = {"configurable": {"thread_id": "t", "checkpoint_ns": ns}}
+            await rsaver.aput(config, checkpoint, {"ns": ns}, versions)  # type: ignore[arg-type]
+    for ns in ("", "sub\x00ns"):
+        config = {"configurable": {"thread_id": "t", "checkpoint_ns": ns}}
+        listed = [t.config["configurable"]["checkpoint_id"] async for t in rsaver.alist(config)]
+        assert listed == sorted(ids, reverse=True)
+        for checkpoint_id in ids:
+            exact = {"configurable": {"thread_id": "t", "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}}
+            tup = await rsaver.aget_tuple(exact)
+            assert tup is not None and tup.checkpoint["channel_values"]["id"] == checkpoint_id
+            before = {"configurable": {"checkpoint_id": checkpoint_id}}
+            got = [t.config["configurable"]["checkpoint_id"] async for t in rsaver.alist(config, before=before)]
+            assert got == [i for i in sorted(ids, reverse=True) if i < checkpoint_id]
+    everything = [
+        (t.config["configurable"]["checkpoint_id"], t.config["configurable"]["checkpoint_ns"])
+        async for t in rsaver.alist({"configurable": {"thread_id": "t"}})
+    ]
+    assert everything == sorted(((i, ns) for i in ids for ns in ("", "sub\x00ns")), reverse=True)
+
+
+async def test_writes_sent_before_their_checkpoint_and_copies_onto_a_thread(rsaver: RedisSaver) -> None:
+    memory = MemorySaver()
+    for saver in (rsaver, memory):
+        checkpoint, versions = _checkpoint({"a": 1})
+        early = {"configurable": {"thread_id": "t", "checkpoint_ns": "", "checkpoint_id": checkpoint["id"]}}
+        await saver.aput_writes(early, [("a", "early"), ("b", ["x" * 90])], "task-0")  # type: ignore[arg-type]
+        stored = await saver.aput(early, checkpoint, {"source": "input", "step": 0}, versions)  # type: ignore[arg-type]
+        await saver.aput_writes(stored, [("a", "late")], "task-1")
+        await saver.aput_writes(stored, [("a", "ignored")], "task-1")  # same task and index: kept
+        second = await _put(saver, "t", {"a": 2}, parent=stored["configurable"]["checkpoint_id"])
+        await saver.aput_writes(second, [("a", "second")], "task-2")
+        # The target already holds the first checkpoint, with writes of its own.
+        await saver.aput(
+            {"configurable": {"thread_id": "u", "checkpoint_ns": ""}}, checkpoint,
+            {"source": "input", "step": 0}, versions,  # type: ignore[arg-type]
+        )
+        await saver.aput_writes({"configurable": {"thread_id": "u", "checkpoint_ns": "", "checkpoint_id": checkpoint["id"]}},
+                                [("a", "target")], "task-9")
+        await saver.acopy_thread("t", "u")
+
+    async def seen(saver: UnifiedCheckpointSaver, thread_id: str) -> list[Any]:
+        return [
+            (t.checkpoint["channel_values"], sorted((w[0], w[1], str(w[2])) for w in t.pending_writes or []))
+            async for t in saver.alist({"configurable": {"thread_id": thread_id}})
+        ]
+
+    assert await seen(rsaver, "t") == await seen(memory, "t")
+    first = (await seen(rsaver, "t"))[1][1]
+    assert [w[2] for w in first] == ["early", "['" + "x" * 90 + "']", "late"]
+    assert await seen(rsaver, "u") == await seen(memory, "u")
+    assert "target" in str(await seen(rsaver, "u"))
+    await rsaver.aprune(["u"])
+    assert len(await seen(rsaver, "u")) == 1
+
+
 # -- filters, order, before, limit ----------------------------------------------------------
 
 FILTER_VALUES: list[Any] = ["*", "?", "a*", "[a]", "{x}", "1", 1, 1.0, 1.5, True, False, 0, "", "ü", 2**60, 2**60 + 1]

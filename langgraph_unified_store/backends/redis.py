@@ -11,18 +11,24 @@ pipeline, a separate step. Readers treat them as hints: a listed thread that no 
 exists is skipped. With a TTL a run index could expire before threads that still hold the
 run, so ``delete_for_runs`` walks the thread index instead.
 
-Keys of one thread (``B`` = ``<prefix>:{t<tag>}``; ``M`` = ``<hex ns>:<checkpoint id>``):
+Keys of one thread (``B`` = ``<prefix>:{t<tag>}``). A checkpoint is known by
+``P`` = ``<hex ns>:<escaped id>`` (UTF-8 with NUL as 01 01 and 01 as 01 02: no NUL, and
+it sorts as the id does) and by ``n``, its number in the thread, which names it in the
+hashes: a short field keeps small values listpack-encoded and large ones cheap.
 
 ==========  =====  ==================================================================
-``B:i``     zset   every M, so one namespace's checkpoints are one lexical range
-``B:a``     zset   ``<hex id>.<hex ns>`` of other namespaces than the root one, so
-                   all namespaces come newest first merged with the root's range of B:i
-``B:c``     hash   M -> frame(head JSON: parent and channel versions, type, record bytes,
+``B:i``     zset   ``P NUL n`` of every checkpoint: one namespace's checkpoints are one
+                   lexical range, and a checkpoint's number is one range lookup away
+``B:a``     zset   ``<escaped id> NUL <hex ns>`` of checkpoints outside the root
+                   namespace; merged with the root's range of B:i, all namespaces
+                   come newest first
+``B:c``     hash   n -> frame(head JSON: parent and channel versions, type, record bytes,
                    deflated with a fixed dictionary when that is smaller: see below)
-``B:m``     hash   M -> metadata JSON (what list filters read, server-side)
-``B:r``     hash   M -> run id
+``B:m``     hash   n -> metadata JSON (what list filters read, server-side)
+``B:r``     hash   n -> run id; ``#`` -> the last number given (numbers are never reused)
 ``B:b``     hash   ``<hex ns>:<hex channel>:<version>`` -> frame(item refs, type, bytes)
-``B:w``     hash   ``M NUL <n>`` -> frame(item refs, head JSON, bytes), n = 0, 1, ...
+``B:w``     hash   ``n NUL k`` -> frame(item refs, head JSON, bytes), k = 0, 1, ...;
+                   writes to a checkpoint not stored yet wait as ``P NUL k``
 ``B:t``     hash   item ref -> frame(item refs, type, bytes)
 ==========  =====  ==================================================================
 
@@ -30,9 +36,6 @@ A checkpoint's blob fields follow from the channel versions in its head, so scri
 derive them (nothing lists them twice). Its writes are numbered from 0 without a gap, so
 scripts find them by probing (no index); a write's head begins with its task id and
 index, which is what a second write of the same key is matched on.
-
-Hex keeps byte order, and the id is last in M, so lexical ranges sort ids exactly as
-Python sorts the strings.
 """
 
 from __future__ import annotations
@@ -194,28 +197,46 @@ local function refresh(B, ttl)
   end
 end
 
-local function tohex(s)
-  return (string.gsub(s, '.', function(c) return string.format('%02x', string.byte(c)) end))
+-- B:i members are P NUL S: P = '<hex ns>:<escaped id>' (NUL and \1 escaped, so P holds
+-- no NUL and sorts as the id does), S = the checkpoint's number in the thread, the field
+-- that names it in B:c, B:m, B:r and B:w.  B:a entries are '<escaped id> NUL <hex ns>'.
+local function split_member(m)
+  local z = string.find(m, '\0', 1, true)
+  if not z then return m, nil end
+  return string.sub(m, 1, z - 1), string.sub(m, z + 1)
 end
 
-local function unhex(h)
-  return (string.gsub(h, '%x%x', function(x) return string.char(tonumber(x, 16)) end))
+local function seq_of(m)
+  local _, s = split_member(m)
+  return s
 end
 
--- A checkpoint's member M is '<hex ns>:<id>'; its B:a entry is '<hex id>.<hex ns>'.
 local function ns_of(m)
   local colon = string.find(m, ':', 1, true) or (#m + 1)
   return string.sub(m, 1, colon - 1)
 end
 
-local function by_id_member(m)
-  local colon = string.find(m, ':', 1, true)
-  return tohex(string.sub(m, colon + 1)) .. '.' .. string.sub(m, 1, colon - 1)
+-- The B:i member of P, or nil.
+local function lookup(B, P)
+  return redis.call('ZRANGEBYLEX', B .. ':i', '[' .. P .. '\0', '(' .. P .. '\1', 'LIMIT', 0, 1)[1]
 end
 
-local function member_of(a)
-  local dot = string.find(a, '.', 1, true)
-  return string.sub(a, dot + 1) .. ':' .. unhex(string.sub(a, 1, dot - 1))
+-- The B:a entry of a member outside the root namespace ('' for the root one).
+local function by_id_entry(m)
+  local P = split_member(m)
+  local colon = string.find(P, ':', 1, true)
+  if colon == 1 then return '' end
+  return string.sub(P, colon + 1) .. '\0' .. string.sub(P, 1, colon - 1)
+end
+
+-- The P a B:a entry stands for.
+local function entry_key(a)
+  local z = string.find(a, '\0', 1, true)
+  return string.sub(a, z + 1) .. ':' .. string.sub(a, 1, z - 1)
+end
+
+local function tohex(s)
+  return (string.gsub(s, '.', function(c) return string.format('%02x', string.byte(c)) end))
 end
 
 -- The blob fields a checkpoint names, from the channel versions in its record's head;
@@ -233,12 +254,13 @@ local function blob_fields(m, rec)
   return out
 end
 
--- The writes of checkpoint M are the fields '<M>\0<n>', n = 0, 1, ... with no gap.
-local function writes_of(B, m)
+-- The writes of a checkpoint are the fields '<S> NUL <n>' of B:w, n = 0, 1, ... with no
+-- gap (writes to a checkpoint not stored yet wait under '<P> NUL <n>').
+local function writes_of(B, owner)
   local fields, vals, n = {}, {}, 0
   while true do
     local batch = {}
-    for i = 0, 7 do batch[i + 1] = m .. '\0' .. (n + i) end
+    for i = 0, 7 do batch[i + 1] = owner .. '\0' .. (n + i) end
     local got = redis.call('HMGET', B .. ':w', unpack(batch))
     for i = 1, 8 do
       if not got[i] then return fields, vals end
@@ -249,7 +271,7 @@ local function writes_of(B, m)
   end
 end
 
--- The checkpoint member a write field belongs to: all before its last NUL.
+-- Whose a write field is: all before its last NUL.
 local function write_owner(w)
   local last, p = nil, 0
   while true do
@@ -261,16 +283,23 @@ local function write_owner(w)
   return string.sub(w, 1, last - 1)
 end
 
+-- A new checkpoint number (B:r field '#' counts them; numbers are never reused).
+local function next_seq(B)
+  return tostring(redis.call('HINCRBY', B .. ':r', '#', 1))
+end
+
 -- One checkpoint with its blobs, writes, their items and the items those name.  Item
 -- values come without their refs: the reader walks the same values in the same order to
 -- know them (half the bulk strings; building one framed string in Lua costs the server
 -- more than the client saves).
 local function assemble(B, m)
-  local rec = redis.call('HGET', B .. ':c', m)
+  local s = seq_of(m)
+  if not s then return false end
+  local rec = redis.call('HGET', B .. ':c', s)
   if not rec then return false end
   local bfields = blob_fields(m, rec) or {}
   local bvals = hmget_all(B .. ':b', bfields)
-  local _, wvals = writes_of(B, m)
+  local _, wvals = writes_of(B, s)
   local refs, seen = {}, {}
   for i = 1, #bvals do collect_refs(bvals[i], refs, seen) end
   for i = 1, #wvals do collect_refs(wvals[i], refs, seen) end
@@ -279,13 +308,13 @@ local function assemble(B, m)
   for i = 1, #ivals do collect_refs(ivals[i], inner, seen) end
   local inner_vals = hmget_all(B .. ':t', inner)
   for i = 1, #inner_vals do ivals[#ivals + 1] = inner_vals[i] end
-  return {m, rec, redis.call('HGET', B .. ':m', m), redis.call('HGET', B .. ':r', m),
+  return {m, rec, redis.call('HGET', B .. ':m', s), redis.call('HGET', B .. ':r', s),
           bfields, bvals, wvals, ivals}
 end
 
 -- JSON-typed equality on top-level metadata keys: true is not 1, "1" is not 1.
 local function matches(B, m, flt)
-  local raw = redis.call('HGET', B .. ':m', m)
+  local raw = redis.call('HGET', B .. ':m', seq_of(m) or '')
   if not raw then return false end
   local ok, md = pcall(cjson.decode, raw)
   if not ok or type(md) ~= 'table' then return false end
@@ -298,7 +327,7 @@ end
 """
 
 PUT_CHECKPOINT_LUA: Final = LUA_HELPERS + r"""
--- KEYS[1] = B:i.  ARGV: B, M, by-id member, record, metadata, has run, run, ttl ms,
+-- KEYS[1] = B:i.  ARGV: B, P, B:a entry or '', record, metadata, has run, run, ttl ms,
 -- blob count, then the global index step (threads key or '' when the caller indexes,
 -- score, thread id, run key or ''), then (blob field, value) pairs, then (item ref,
 -- value) pairs.  The index step names keys of other slots: on a single server it runs
@@ -322,29 +351,42 @@ if ARGV[10] ~= '' then
 end
 for p = first_blob, first_item - 1, 2 do redis.call('HSETNX', B .. ':b', ARGV[p], ARGV[p + 1]) end
 for p = first_item, #ARGV, 2 do redis.call('HSETNX', B .. ':t', ARGV[p], ARGV[p + 1]) end
-local m = ARGV[2]
-redis.call('HSET', B .. ':c', m, ARGV[4])
-redis.call('HSET', B .. ':m', m, ARGV[5])
-if ARGV[6] == '1' then
-  redis.call('HSET', B .. ':r', m, ARGV[7])
+local P = ARGV[2]
+local m = lookup(B, P)
+local s
+if m then
+  s = seq_of(m)
 else
-  redis.call('HDEL', B .. ':r', m)
+  s = next_seq(B)
+  redis.call('ZADD', KEYS[1], 0, P .. '\0' .. s)
+  if ARGV[3] ~= '' then redis.call('ZADD', B .. ':a', 0, ARGV[3]) end
+  -- writes sent before the checkpoint move under its number
+  local pending, values = writes_of(B, P)
+  for i = 1, #pending do redis.call('HSET', B .. ':w', s .. '\0' .. (i - 1), values[i]) end
+  call_chunked('HDEL', B .. ':w', pending)
 end
-redis.call('ZADD', KEYS[1], 0, m)
-if ARGV[3] ~= '' then redis.call('ZADD', B .. ':a', 0, ARGV[3]) end
+redis.call('HSET', B .. ':c', s, ARGV[4])
+redis.call('HSET', B .. ':m', s, ARGV[5])
+if ARGV[6] == '1' then
+  redis.call('HSET', B .. ':r', s, ARGV[7])
+else
+  redis.call('HDEL', B .. ':r', s)
+end
 refresh(B, tonumber(ARGV[8]))
 return 1
 """
 
 PUT_WRITES_LUA: Final = LUA_HELPERS + r"""
--- KEYS[1] = B:w.  ARGV: B, replace, ttl ms, M, write count, then (key, value) pairs,
+-- KEYS[1] = B:w.  ARGV: B, replace, ttl ms, P, write count, then (key, value) pairs,
 -- then (item ref, value) pairs.  A write's key is how its value's head begins (task id
 -- and index): a write whose key is stored already is replaced, or kept when not replacing.
 local B = ARGV[1]
 local replace = ARGV[2] == '1'
-local m = ARGV[4]
+local m = lookup(B, ARGV[4])
+local owner = ARGV[4]
+if m then owner = seq_of(m) end
 local nwrites = tonumber(ARGV[5])
-local fields, vals = writes_of(B, m)
+local fields, vals = writes_of(B, owner)
 local p = 6
 for _ = 1, nwrites do
   local key, value = ARGV[p], ARGV[p + 1]
@@ -357,7 +399,7 @@ for _ = 1, nwrites do
     end
   end
   if not found then
-    local field = m .. '\0' .. #fields
+    local field = owner .. '\0' .. #fields
     redis.call('HSET', KEYS[1], field, value)
     fields[#fields + 1] = field
     vals[#vals + 1] = value
@@ -376,15 +418,16 @@ return 1
 """
 
 FETCH_LUA: Final = LUA_HELPERS + r"""
--- KEYS[1] = B:i.  ARGV: B, 'id' or 'latest', M (or the hex namespace for latest), ttl ms.
+-- KEYS[1] = B:i.  ARGV: B, 'id' or 'latest', P (or the hex namespace for latest), ttl ms.
 local B = ARGV[1]
-local m = ARGV[3]
+local m
 if ARGV[2] == 'latest' then
-  local top = redis.call('ZREVRANGEBYLEX', KEYS[1], '(' .. m .. ';', '[' .. m .. ':',
-                         'LIMIT', 0, 1)
-  if #top == 0 then return false end
-  m = top[1]
+  m = redis.call('ZREVRANGEBYLEX', KEYS[1], '(' .. ARGV[3] .. ';', '[' .. ARGV[3] .. ':',
+                 'LIMIT', 0, 1)[1]
+else
+  m = lookup(B, ARGV[3])
 end
+if not m then return false end
 local found = assemble(B, m)
 if found then refresh(B, tonumber(ARGV[4])) end
 return found
@@ -392,11 +435,11 @@ return found
 
 LIST_LUA: Final = LUA_HELPERS + r"""
 -- KEYS[1] = B:i (one namespace) or B:a (all).  ARGV: B, 'i' or 'a', max, min, want,
--- budget, filter JSON or '', '1' to assemble matches (else their M only), ttl ms.
--- For 'i' the bounds are members of B:i; for 'a' they are by-id entries
--- ('<hex id>.<hex ns>'), and the root namespace's checkpoints (in B:i only) are merged
--- in: a root checkpoint's by-id entry would be '<hex id>.'.
--- Returns {cursor, matches}; a non-empty cursor means "go on below this entry".
+-- budget, filter JSON or '', '1' to assemble matches (else their member only), ttl ms.
+-- For 'i' the bounds are on B:i members; for 'a' on B:a entries, and the root
+-- namespace's checkpoints (in B:i only) are merged in: a root checkpoint's entry would
+-- be '<escaped id> NUL'.  Returns {cursor, matches}; a non-empty cursor means "go on
+-- below this entry".
 local B = ARGV[1]
 local by_id = ARGV[2] == 'a'
 local want, budget = tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -408,16 +451,16 @@ local with_data = ARGV[8] == '1'
 local function stream(key, maxb, minb)
   return {key = key, maxb = maxb, minb = minb, buf = {}, at = 1, done = false}
 end
-local function peek(s)
-  if s.at > #s.buf then
-    if s.done then return nil end
-    s.buf = redis.call('ZREVRANGEBYLEX', s.key, s.maxb, s.minb, 'LIMIT', 0, 100)
-    s.at = 1
-    if #s.buf < 100 then s.done = true end
-    if #s.buf == 0 then return nil end
-    s.maxb = '(' .. s.buf[#s.buf]
+local function peek(st)
+  if st.at > #st.buf then
+    if st.done then return nil end
+    st.buf = redis.call('ZREVRANGEBYLEX', st.key, st.maxb, st.minb, 'LIMIT', 0, 100)
+    st.at = 1
+    if #st.buf < 100 then st.done = true end
+    if #st.buf == 0 then return nil end
+    st.maxb = '(' .. st.buf[#st.buf]
   end
-  return s.buf[s.at]
+  return st.buf[st.at]
 end
 
 -- Byte order (Lua's < follows the server's collation locale).
@@ -429,24 +472,21 @@ local function below(x, y)
   return #x < #y
 end
 
--- A by-id bound as a bound on root members ':<id>' (hex ids order as the ids do, and
--- '.' or '/' after them sorts before any hex digit).
-local function root_bound(b, upper)
+-- A B:a bound as a bound on root members ':<escaped id> NUL <S>'.  Only a cursor left
+-- at another namespace's entry ('<id> NUL <ns>') needs care: the root entry of that id
+-- sorts below it, so the root's members of the id are still to come.
+local function root_bound(b)
   if b == '+' then return '(;' end
   if b == '-' then return '[:' end
-  local op, rest = string.sub(b, 1, 1), string.sub(b, 2)
-  local sep = string.find(rest, '[./]') or (#rest + 1)
-  local id = unhex(string.sub(rest, 1, sep - 1))
-  -- the root entry of this id, compared with the bound: equal, or below it
-  local equal = string.sub(rest, sep) == '.'
-  local include
-  if upper then include = not equal or op == '[' else include = equal and op == '[' end
-  return (include and '[' or '(') .. ':' .. id
+  local rest = string.sub(b, 2)
+  local z = string.find(rest, '\0', 1, true)
+  if z and z < #rest then return '(:' .. string.sub(rest, 1, z - 1) .. '\1' end
+  return string.sub(b, 1, 1) .. ':' .. rest
 end
 
 local root, others
 if by_id then
-  root = stream(B .. ':i', root_bound(ARGV[3], true), root_bound(ARGV[4], false))
+  root = stream(B .. ':i', root_bound(ARGV[3]), root_bound(ARGV[4]))
   others = stream(KEYS[1], ARGV[3], ARGV[4])
 else
   root = stream(KEYS[1], ARGV[3], ARGV[4])
@@ -459,17 +499,17 @@ while true do
   if not r and not a then break end
   local m, entry
   -- newest id first; for one id the root namespace ('') comes last
-  if a and (not r or not below(unhex(string.sub(a, 1, string.find(a, '.', 1, true) - 1)),
-                               string.sub(r, 2))) then
+  if a and (not r or not below(string.sub(a, 1, string.find(a, '\0', 1, true) - 1),
+                               string.sub(split_member(r), 2))) then
     others.at = others.at + 1
-    m, entry = member_of(a), a
+    m, entry = lookup(B, entry_key(a)), a
   else
     root.at = root.at + 1
     m, entry = r, r
-    if by_id then entry = nil end
+    if by_id then entry = string.sub(split_member(r), 2) .. '\0' end
   end
   scanned = scanned + 1
-  if flt == nil or matches(B, m, flt) then
+  if m and (flt == nil or matches(B, m, flt)) then
     if with_data then
       local found = assemble(B, m)
       if found then out[#out + 1] = found end
@@ -478,7 +518,7 @@ while true do
     end
   end
   if (want > 0 and #out >= want) or (budget > 0 and scanned >= budget) then
-    cursor = entry or (tohex(string.sub(m, 2)) .. '.')
+    cursor = entry
     break
   end
 end
@@ -487,16 +527,17 @@ return {cursor, out}
 """
 
 HEADS_LUA: Final = LUA_HELPERS + r"""
--- KEYS[1] = B:i.  ARGV: B.  The newest checkpoint of each namespace: {M, record, metadata, run}.
+-- KEYS[1] = B:i.  ARGV: B.  The newest checkpoint of each namespace:
+-- {member, record, metadata, run}.
 local B = ARGV[1]
 local out = {}
 local maxb = '+'
 while true do
-  local top = redis.call('ZREVRANGEBYLEX', KEYS[1], maxb, '-', 'LIMIT', 0, 1)
-  if #top == 0 then break end
-  local m = top[1]
-  out[#out + 1] = {m, redis.call('HGET', B .. ':c', m), redis.call('HGET', B .. ':m', m),
-                   redis.call('HGET', B .. ':r', m)}
+  local m = redis.call('ZREVRANGEBYLEX', KEYS[1], maxb, '-', 'LIMIT', 0, 1)[1]
+  if not m then break end
+  local s = seq_of(m) or ''
+  out[#out + 1] = {m, redis.call('HGET', B .. ':c', s), redis.call('HGET', B .. ':m', s),
+                   redis.call('HGET', B .. ':r', s)}
   maxb = '(' .. ns_of(m) .. ':'
 end
 return out
@@ -506,8 +547,10 @@ DELETE_THREAD_LUA: Final = LUA_HELPERS + r"""
 -- KEYS[1] = B:i.  ARGV: B.  Returns the thread's run ids so the caller can unindex them.
 local B = ARGV[1]
 local runs, seen = {}, {}
-for _, run in ipairs(redis.call('HVALS', B .. ':r')) do
-  if not seen[run] then
+local pairs_ = redis.call('HGETALL', B .. ':r')
+for i = 1, #pairs_, 2 do
+  local run = pairs_[i + 1]
+  if pairs_[i] ~= '#' and not seen[run] then
     seen[run] = true
     runs[#runs + 1] = run
   end
@@ -519,18 +562,35 @@ return runs
 """
 
 RETAIN_LUA: Final = LUA_HELPERS + r"""
--- KEYS[1] = B:i.  ARGV: B, 'keep' then the M to keep, or 'runs' then the run ids to delete.
+-- KEYS[1] = B:i.  ARGV: B, 'keep' then the P to keep, or 'runs' then the run ids to delete.
 -- Deletes the other checkpoints, their writes, then blobs no survivor names, then items
 -- no surviving blob, write or segment names (not when a survivor's record cannot be
 -- read: what it names is unknown then).  Returns {gone, deleted, runs no longer here}.
 local B = ARGV[1]
 local all = redis.call('ZRANGE', KEYS[1], 0, -1)
-local run_pairs = redis.call('HGETALL', B .. ':r')
+local run_pairs = {}
+local stored_runs = redis.call('HGETALL', B .. ':r')
+for i = 1, #stored_runs, 2 do
+  if stored_runs[i] ~= '#' then
+    run_pairs[#run_pairs + 1] = stored_runs[i]
+    run_pairs[#run_pairs + 1] = stored_runs[i + 1]
+  end
+end
 local dead, alive, keep_writes = {}, {}, {}
 if ARGV[2] == 'keep' then
-  for i = 3, #ARGV do keep_writes[ARGV[i]] = true end
+  local keep = {}
+  for i = 3, #ARGV do
+    keep[ARGV[i]] = true
+    keep_writes[ARGV[i]] = true  -- writes waiting for a kept checkpoint
+  end
   for _, m in ipairs(all) do
-    if keep_writes[m] then alive[#alive + 1] = m else dead[#dead + 1] = m end
+    local P, s = split_member(m)
+    if keep[P] then
+      alive[#alive + 1] = m
+      keep_writes[s or ''] = true
+    else
+      dead[#dead + 1] = m
+    end
   end
 else
   local runs, doomed = {}, {}
@@ -539,19 +599,22 @@ else
     if runs[run_pairs[i + 1]] then doomed[run_pairs[i]] = true end
   end
   for _, m in ipairs(all) do
-    if doomed[m] then dead[#dead + 1] = m else alive[#alive + 1] = m end
+    local s = seq_of(m) or ''
+    if doomed[s] then dead[#dead + 1] = m else alive[#alive + 1] = m end
   end
   if #dead == 0 then return {0, 0} end
-  for _, m in ipairs(alive) do keep_writes[m] = true end
+  for _, m in ipairs(alive) do keep_writes[seq_of(m) or ''] = true end
 end
 if #dead > 0 then
-  local by_id = {}
+  local entries, seqs = {}, {}
   for _, m in ipairs(dead) do
-    if ns_of(m) ~= '' then by_id[#by_id + 1] = by_id_member(m) end
+    local entry = by_id_entry(m)
+    if entry ~= '' then entries[#entries + 1] = entry end
+    seqs[#seqs + 1] = seq_of(m) or ''
   end
   call_chunked('ZREM', KEYS[1], dead)
-  call_chunked('ZREM', B .. ':a', by_id)
-  for _, s in ipairs({':c', ':m', ':r'}) do call_chunked('HDEL', B .. s, dead) end
+  call_chunked('ZREM', B .. ':a', entries)
+  for _, suffix in ipairs({':c', ':m', ':r'}) do call_chunked('HDEL', B .. suffix, seqs) end
 end
 -- writes of checkpoints that are not kept (or were never stored)
 local live_writes, dead_writes = {}, {}
@@ -566,7 +629,9 @@ end
 call_chunked('HDEL', B .. ':w', dead_writes)
 -- blobs no surviving checkpoint names
 local live_blobs, live_blob_list, unsure = {}, {}, false
-local recs = hmget_all(B .. ':c', alive)
+local alive_seqs = {}
+for i, m in ipairs(alive) do alive_seqs[i] = seq_of(m) or '' end
+local recs = hmget_all(B .. ':c', alive_seqs)
 for i = 1, #recs do
   if recs[i] then
     local fields = blob_fields(alive[i], recs[i])
@@ -602,7 +667,7 @@ if not unsure then
 end
 -- run ids no surviving checkpoint carries any more
 local alive_set, still, gone_runs, reported = {}, {}, {}, {}
-for _, m in ipairs(alive) do alive_set[m] = true end
+for _, s in ipairs(alive_seqs) do alive_set[s] = true end
 for i = 1, #run_pairs, 2 do
   if alive_set[run_pairs[i]] then still[run_pairs[i + 1]] = true end
 end
@@ -616,7 +681,7 @@ end
 local gone = 0
 if redis.call('ZCARD', KEYS[1]) == 0 then
   local keys = {}
-  for i, s in ipairs(SUFFIXES) do keys[i] = B .. s end
+  for i, suffix in ipairs(SUFFIXES) do keys[i] = B .. suffix end
   redis.call('UNLINK', unpack(keys))
   gone = 1
 end
@@ -626,23 +691,22 @@ return out
 """
 
 SNAPSHOT_LUA: Final = LUA_HELPERS + r"""
--- KEYS[1] = B:i.  ARGV: B.  The whole thread, for copy_thread: hashes as flat
--- field/value lists, then the two indexes.
+-- KEYS[1] = B:i.  ARGV: B.  The whole thread, for copy_thread: B:i, then the hashes as
+-- flat field/value lists, then B:a.
 local B = ARGV[1]
-local out = {}
-for _, s in ipairs({':c', ':m', ':r', ':b', ':w', ':t'}) do
-  out[#out + 1] = redis.call('HGETALL', B .. s)
+local out = {redis.call('ZRANGE', KEYS[1], 0, -1)}
+for _, suffix in ipairs({':c', ':m', ':r', ':b', ':w', ':t'}) do
+  out[#out + 1] = redis.call('HGETALL', B .. suffix)
 end
-out[#out + 1] = redis.call('ZRANGE', KEYS[1], 0, -1)
 out[#out + 1] = redis.call('ZRANGE', B .. ':a', 0, -1)
 return out
 """
 
 RESTORE_LUA: Final = LUA_HELPERS + r"""
 -- KEYS[1] = B:i of the target.  ARGV: B, ttl ms, then eight sections, each a count and
--- that many values, in SNAPSHOT's order.  Checkpoints overwrite, and so do the writes
--- of each checkpoint copied (the target's writes of it go first); blobs and items are
--- insert-if-absent, as everywhere.
+-- that many values, in SNAPSHOT's order.  A checkpoint the target has keeps its number
+-- there, a new one gets a new number; checkpoints overwrite, and so do writes (of the
+-- same checkpoint, task and index); blobs and items are insert-if-absent, as everywhere.
 local B = ARGV[1]
 local p = 3
 local function section()
@@ -651,53 +715,70 @@ local function section()
   p = first + n
   return first, n
 end
-local function hset_range(key, nx, first, n)
-  if nx then
-    for i = first, first + n - 1, 2 do redis.call('HSETNX', key, ARGV[i], ARGV[i + 1]) end
-  else
-    for i = first, first + n - 1, 2 * CHUNK do
-      redis.call('HSET', key, unpack(ARGV, i, math.min(i + 2 * CHUNK - 1, first + n - 1)))
+local number = {}  -- source number -> target number
+local first, n = section()
+for i = first, first + n - 1 do
+  local P, s = split_member(ARGV[i])
+  if s then
+    local m = lookup(B, P)
+    if m then
+      number[s] = seq_of(m)
+    else
+      number[s] = next_seq(B)
+      redis.call('ZADD', KEYS[1], 0, P .. '\0' .. number[s])
     end
+    redis.call('HDEL', B .. ':r', number[s])
   end
 end
-local function hset_section(key, nx)
-  local first, n = section()
-  hset_range(key, nx, first, n)
-  return first, n
-end
-local function zadd_section(key)
-  local first, n = section()
-  local args = {}
-  for i = first, first + n - 1 do
-    args[#args + 1] = 0
-    args[#args + 1] = ARGV[i]
-    if #args >= 2 * CHUNK then
-      redis.call('ZADD', key, unpack(args))
-      args = {}
-    end
+for _, suffix in ipairs({':c', ':m', ':r'}) do
+  first, n = section()
+  for i = first, first + n - 1, 2 do
+    local target = number[ARGV[i]]
+    if target then redis.call('HSET', B .. suffix, target, ARGV[i + 1]) end
   end
-  if #args > 0 then redis.call('ZADD', key, unpack(args)) end
 end
-local c_first, c_n = hset_section(B .. ':c', false)
-local old = {}
-for i = c_first, c_first + c_n - 1, 2 do old[#old + 1] = ARGV[i] end
-call_chunked('HDEL', B .. ':r', old)
-hset_section(B .. ':m', false)
-hset_section(B .. ':r', false)
-hset_section(B .. ':b', true)
-local w_first, w_n = section()
-local owners = {}
-for i = w_first, w_first + w_n - 1, 2 do
+first, n = section()
+for i = first, first + n - 1, 2 do redis.call('HSETNX', B .. ':b', ARGV[i], ARGV[i + 1]) end
+-- A write's task id and index, from its head.
+local function write_key(v)
+  local ok, head = pcall(cjson.decode, part(v, 2) or '')
+  if not ok or type(head) ~= 'table' or type(head[1]) ~= 'string' then return nil end
+  return head[1] .. '\0' .. tostring(head[2])
+end
+first, n = section()
+local targets = {}  -- target owner -> {count, key -> field}
+for i = first, first + n - 1, 2 do
   local owner = write_owner(ARGV[i])
-  if owner and not owners[owner] then
-    owners[owner] = true
-    call_chunked('HDEL', B .. ':w', (writes_of(B, owner)))
+  if owner then
+    -- a number names a checkpoint; anything else is a P whose writes wait for it
+    local target = number[owner]
+    if not target and string.find(owner, ':', 1, true) then target = owner end
+    if target then
+      local t = targets[target]
+      if not t then
+        local fields, vals = writes_of(B, target)
+        t = {count = #fields, by_key = {}}
+        for j = 1, #fields do
+          local key = write_key(vals[j])
+          if key then t.by_key[key] = fields[j] end
+        end
+        targets[target] = t
+      end
+      local key = write_key(ARGV[i + 1])
+      local field = key and t.by_key[key]
+      if not field then
+        field = target .. '\0' .. t.count
+        t.count = t.count + 1
+        if key then t.by_key[key] = field end
+      end
+      redis.call('HSET', B .. ':w', field, ARGV[i + 1])
+    end
   end
 end
-hset_range(B .. ':w', false, w_first, w_n)
-hset_section(B .. ':t', true)
-zadd_section(KEYS[1])
-zadd_section(B .. ':a')
+first, n = section()
+for i = first, first + n - 1, 2 do redis.call('HSETNX', B .. ':t', ARGV[i], ARGV[i + 1]) end
+first, n = section()
+for i = first, first + n - 1 do redis.call('ZADD', B .. ':a', 0, ARGV[i]) end
 refresh(B, tonumber(ARGV[2]))
 return 1
 """
@@ -793,15 +874,29 @@ def blob_field(ns_hex: str, channel: str, version: str) -> bytes:
     return f"{ns_hex}:{_hex(channel)}:".encode() + _utf8(version)
 
 
+def _escape(text: str) -> bytes:
+    """UTF-8 without NUL (NUL is 01 01, 01 is 01 02): sorts as the text does."""
+    return _utf8(text).replace(b"\x01", b"\x01\x02").replace(b"\x00", b"\x01\x01")
+
+
+def _unescape(data: bytes) -> str:
+    return _text(data.replace(b"\x01\x01", b"\x00").replace(b"\x01\x02", b"\x01"))
+
+
 def member(checkpoint_ns: str, checkpoint_id: str) -> bytes:
-    """A checkpoint's index member and hash field: ``<hex ns>:<id>``."""
-    return f"{_hex(checkpoint_ns)}:".encode() + _utf8(checkpoint_id)
+    """A checkpoint's key P, ``<hex ns>:<escaped id>``; its B:i member is P NUL number."""
+    return f"{_hex(checkpoint_ns)}:".encode() + _escape(checkpoint_id)
+
+
+def _by_id_entry(checkpoint_ns: str, checkpoint_id: str) -> bytes:
+    """A checkpoint's B:a entry (outside the root namespace): escaped id NUL hex ns."""
+    return _escape(checkpoint_id) + b"\x00" + _hex(checkpoint_ns).encode()
 
 
 def _split_member(m: bytes) -> tuple[str, str]:
-    """(namespace, checkpoint id) of a member; ValueError when it is not one."""
-    ns_hex, id_bytes = m.split(b":", 1)
-    return _unhex(ns_hex), _text(id_bytes)
+    """(namespace, checkpoint id) of a B:i member or a P; ValueError when it is neither."""
+    ns_hex, rest = m.split(b":", 1)
+    return _unhex(ns_hex), _unescape(rest.split(b"\x00", 1)[0])
 
 
 def deflate_record(type_: str, data: bytes) -> tuple[bytes, bytes]:
@@ -1219,7 +1314,7 @@ class RedisBackend(Backend):
         args: list[ScriptArg] = [
             base,
             member(record.checkpoint_ns, record.checkpoint_id),
-            f"{_hex(record.checkpoint_id)}.{ns_hex}" if ns_hex else "",
+            _by_id_entry(record.checkpoint_ns, record.checkpoint_id) if ns_hex else b"",
             frame(head, *deflate_record(record.type, record.data)),
             record.metadata,
             "0" if record.run_id is None else "1",
@@ -1409,16 +1504,15 @@ class RedisBackend(Backend):
         if query.checkpoint_ns is not None:
             ns_hex = _hex(query.checkpoint_ns)
             if query.checkpoint_id is not None:
-                exact = b"[" + member(query.checkpoint_ns, query.checkpoint_id)
-                return "i", exact, exact
+                key = member(query.checkpoint_ns, query.checkpoint_id)
+                return "i", b"(" + key + b"\x01", b"[" + key + b"\x00"
             if query.before is not None:
                 return "i", b"(" + member(query.checkpoint_ns, query.before), f"[{ns_hex}:"
             return "i", f"({ns_hex};", f"[{ns_hex}:"
         if query.checkpoint_id is not None:
-            id_hex = _hex(query.checkpoint_id)
-            return "a", f"({id_hex}/", f"[{id_hex}."
-        top = f"({_hex(query.before)}." if query.before is not None else "+"
-        return "a", top, "-"
+            escaped = _escape(query.checkpoint_id)
+            return "a", b"(" + escaped + b"\x01", b"[" + escaped + b"\x00"
+        return "a", b"(" + _escape(query.before) if query.before is not None else "+", "-"
 
     async def list_checkpoints(self, query: ListQuery) -> AsyncIterator[StoredCheckpoint]:
         if (
@@ -1508,7 +1602,8 @@ class RedisBackend(Backend):
             calls = []
             for _, thread_id, _, fcp in chunk_found:
                 base = self._base(thread_id)
-                calls.append(_Call(FETCH, (f"{base}:i",), [base, "id", fcp, self._read_ttl_ms]))
+                key = fcp.split(b"\x00", 1)[0]
+                calls.append(_Call(FETCH, (f"{base}:i",), [base, "id", key, self._read_ttl_ms]))
             refreshes = [
                 call
                 for thread_id in dict.fromkeys(t for _, t, _, _ in chunk_found)
@@ -1591,9 +1686,15 @@ class RedisBackend(Backend):
             args.append(len(section))
             args.extend(section)
         calls = [_Call(RESTORE, (f"{target}:i",), args)]
-        if snapshot[6]:
-            # Run ids are the values of the copied B:r hash (snapshot section 2).
-            runs = [_text(v) for v in snapshot[2][1::2]]
+        if snapshot[0]:
+            # Run ids are the values of the copied B:r hash (snapshot section 3), but
+            # for its counter of checkpoint numbers.
+            stored_runs = snapshot[3]
+            runs = [
+                _text(run)
+                for field, run in zip(stored_runs[::2], stored_runs[1::2], strict=True)
+                if field != b"#"
+            ]
             calls = [*self._index_thread(target_thread_id, runs), *calls]
         await self._execute("copy_thread", calls)
 
