@@ -12,7 +12,7 @@ import logging
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Final, Self, TypeVar, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -81,6 +81,10 @@ def _require_configurable(config: RunnableConfig | None, what: str) -> dict[str,
     if checkpoint_id is not None and not isinstance(checkpoint_id, str):
         raise InvalidConfigError(f"{what}: checkpoint_id must be a string")
     return configurable
+
+
+# Skeleton key listing the channels whose value is None (see _encode_checkpoint).
+NONE_CHANNELS_KEY: Final = "lus_none"
 
 
 def _checkpoint_config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
@@ -250,15 +254,23 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         codec = self.codec
         if not isinstance(record.channel_versions, dict):
             raise CorruptDataError(f"{where}: stored channel_versions is not a mapping")
-        checkpoint: Checkpoint = codec.decode_value(record.type, record.data, {}, where)
-        if not isinstance(checkpoint, dict):
+        decoded = codec.decode_value(record.type, record.data, {}, where)
+        if not isinstance(decoded, dict):
             raise CorruptDataError(f"{where}: stored checkpoint is not a mapping")
+        none_channels = decoded.pop(NONE_CHANNELS_KEY, [])
+        if not isinstance(none_channels, list):
+            raise CorruptDataError(f"{where}: stored list of None-valued channels is damaged")
+        checkpoint = cast(Checkpoint, decoded)
         # The id and string versions are stored once, in the record (see _encode_checkpoint).
         checkpoint["id"] = record.checkpoint_id
         if "channel_versions" not in checkpoint:
             checkpoint["channel_versions"] = dict(record.channel_versions)
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = {
+            c: None for c in none_channels if isinstance(c, str) and c in record.channel_versions
+        }
         for channel in record.channel_versions:
+            if channel in values:
+                continue
             blob = stored.blobs.get(channel)
             if blob is None or blob.type == EMPTY_TYPE:
                 continue
@@ -393,11 +405,16 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         ) else ("channel_values", "id")
         skeleton = {k: v for k, v in checkpoint.items() if k not in dropped}
         values = checkpoint.get("channel_values") or {}
+        # None values (LangGraph's branch:to:* triggers, every step) ride in the skeleton,
+        # where they cost a few deflated bytes, instead of a blob row each.
+        none_channels = sorted(c for c in versions if c in values and values[c] is None)
+        if none_channels:
+            skeleton[NONE_CHANNELS_KEY] = none_channels
         blobs: list[BlobRecord] = []
         items: list[ItemRecord] = []
         for channel, version in new_versions.items():
             # A new version with no value is an emptied channel: no blob is how it reads back.
-            if channel in values:
+            if channel in values and values[channel] is not None:
                 memo_count = len(memos)
                 type_, data, refs, new_items = codec.encode_value(
                     values[channel],
