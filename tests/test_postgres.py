@@ -173,10 +173,12 @@ async def test_schema_layout_and_indexes(pg: PostgresSaver, admin: Any) -> None:
     assert found[("lus_checkpoints", "channel_versions")] == "jsonb"
     assert found[("lus_checkpoints", "data")] == "bytea"
     assert found[("lus_checkpoints", "run_id")] == "text"
-    assert found[("lus_blobs", "item_refs")] == "ARRAY"
-    assert found[("lus_writes", "task_path")] == "text"
-    assert found[("lus_writes", "item_refs")] == "ARRAY"
-    assert found[("lus_items", "ref")] == "bytea"
+    assert found[("lus_data", "key")] == "bytea"
+    assert found[("lus_data", "data")] == "bytea"
+    assert found[("lus_data", "refs")] == "bytea"
+    assert found[("lus_data", "channel")] == "text"
+    assert found[("lus_data", "task_path")] == "text"
+    assert {table for table, _ in found} == {"lus_checkpoints", "lus_data", "lus_migrations"}
     indexes = {
         r["indexname"]: r["indexdef"]
         for r in await admin.fetch("SELECT * FROM pg_indexes WHERE schemaname = $1", schema)
@@ -747,31 +749,57 @@ async def test_statement_past_command_timeout_is_unavailable_then_recovers(admin
 # -- deleting, pruning, copying: nothing left dangling, nothing needed removed ---------------
 
 
+# Written apart from the saver's own statements: each row of lus_data is told by the
+# first byte of its key (b"b" blob, b"i" item, b"w" write); blob keys and write-key
+# prefixes are rebuilt from the checkpoints as the schema describes them.
 ORPHANS = """
-WITH live_blob_keys AS (
-    SELECT c.thread_id, c.checkpoint_ns, v.key AS channel, v.value AS version
+WITH rows AS (
+    SELECT x.*, get_byte(x.key, 0) AS kind
+    FROM {s}.lus_data x
+),
+refs AS (
+    SELECT r.thread_id, r.kind, r.key,
+        substring(r.refs FROM n * 16 + 1 FOR 16) AS ref
+    FROM rows r, generate_series(0, coalesce(length(r.refs), 0) / 16 - 1) AS n
+),
+live_blob_keys AS (
+    SELECT c.thread_id, '\\x62'::bytea || convert_to(c.checkpoint_ns, 'UTF8') || '\\x00'::bytea
+        || convert_to(v.value, 'UTF8') || '\\x00'::bytea || convert_to(v.key, 'UTF8') AS key
     FROM {s}.lus_checkpoints c, jsonb_each_text(c.channel_versions) v
 ),
+write_owners AS (
+    SELECT w.thread_id, w.key, c.checkpoint_id
+    FROM rows w LEFT JOIN {s}.lus_checkpoints c ON c.thread_id = w.thread_id
+        AND position(('\\x77'::bytea || convert_to(c.checkpoint_ns, 'UTF8') || '\\x00'::bytea
+            || CASE WHEN c.checkpoint_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                THEN '\\x01'::bytea || decode(replace(c.checkpoint_id, '-', ''), 'hex')
+                ELSE '\\x02'::bytea || convert_to(c.checkpoint_id, 'UTF8') || '\\x00'::bytea END)
+            IN w.key) = 1
+    WHERE w.kind = 119
+),
 named AS (
-    SELECT thread_id, unnest(item_refs) AS ref FROM {s}.lus_blobs
-    UNION SELECT thread_id, unnest(item_refs) FROM {s}.lus_writes
+    SELECT r.thread_id, r.ref FROM refs r
+    WHERE r.kind = 98 AND EXISTS (SELECT 1 FROM live_blob_keys l
+        WHERE l.thread_id = r.thread_id AND l.key = r.key)
+    UNION SELECT r.thread_id, r.ref FROM refs r
+    WHERE r.kind = 119 AND EXISTS (SELECT 1 FROM write_owners o
+        WHERE o.thread_id = r.thread_id AND o.key = r.key AND o.checkpoint_id IS NOT NULL)
 ),
 live_items AS (
     SELECT thread_id, ref FROM named
-    UNION SELECT i.thread_id, unnest(i.item_refs) FROM {s}.lus_items i
-        JOIN named n USING (thread_id, ref)
+    UNION SELECT r.thread_id, r.ref FROM refs r JOIN named n
+        ON r.thread_id = n.thread_id AND r.key = '\\x69'::bytea || n.ref
+    WHERE r.kind = 105
 )
 SELECT
-    (SELECT count(*) FROM {s}.lus_blobs b WHERE NOT EXISTS (SELECT 1 FROM live_blob_keys l
-        WHERE (l.thread_id, l.checkpoint_ns, l.channel, l.version)
-            = (b.thread_id, b.checkpoint_ns, b.channel, b.version))) AS blobs,
-    (SELECT count(*) FROM {s}.lus_writes w WHERE NOT EXISTS (SELECT 1 FROM {s}.lus_checkpoints c
-        WHERE (c.thread_id, c.checkpoint_ns, c.checkpoint_id)
-            = (w.thread_id, w.checkpoint_ns, w.checkpoint_id))) AS writes,
-    (SELECT count(*) FROM {s}.lus_items i WHERE NOT EXISTS (SELECT 1 FROM live_items l
-        WHERE (l.thread_id, l.ref) = (i.thread_id, i.ref))) AS items,
-    (SELECT count(*) FROM live_items l WHERE NOT EXISTS (SELECT 1 FROM {s}.lus_items i
-        WHERE (l.thread_id, l.ref) = (i.thread_id, i.ref))) AS missing_items
+    (SELECT count(*) FROM rows b WHERE b.kind = 98 AND NOT EXISTS (SELECT 1 FROM live_blob_keys l
+        WHERE (l.thread_id, l.key) = (b.thread_id, b.key))) AS blobs,
+    (SELECT count(*) FROM write_owners o WHERE o.checkpoint_id IS NULL) AS writes,
+    (SELECT count(*) FROM rows i WHERE i.kind = 105 AND NOT EXISTS (SELECT 1 FROM live_items l
+        WHERE (l.thread_id, '\\x69'::bytea || l.ref) = (i.thread_id, i.key))) AS items,
+    (SELECT count(*) FROM live_items l WHERE NOT EXISTS (SELECT 1 FROM rows i
+        WHERE (l.thread_id, '\\x69'::bytea || l.ref) = (i.thread_id, i.key))) AS missing_items,
+    (SELECT count(*) FROM rows x WHERE x.kind NOT IN (98, 105, 119)) AS unknown
 """
 
 
@@ -795,7 +823,9 @@ async def test_prune_keeps_the_latest_whole_and_leaves_no_orphans(pg: PostgresSa
     await pg.aprune(["t"])
     assert (await graph.aget_state(config("t"))).values["messages"] == before
     assert len([t async for t in pg.alist(config("t"))]) == 1
-    assert await _orphans(admin, schema) == {"blobs": 0, "writes": 0, "items": 0, "missing_items": 0}
+    assert await _orphans(admin, schema) == {
+        "blobs": 0, "writes": 0, "items": 0, "missing_items": 0, "unknown": 0
+    }
     assert len((await graph.aget_state(config("other"))).values["messages"]) == 9
     await graph.ainvoke(turn("after prune"), config("t"))
     assert len((await graph.aget_state(config("t"))).values["messages"]) == 63
@@ -815,10 +845,12 @@ async def test_delete_for_runs_and_thread_leave_no_orphans(pg: PostgresSaver, ad
     assert remaining == set(runs[:2])
     assert len([t async for t in pg.alist(config("t"))]) == 8
     assert len((await graph.aget_state(config("t"))).values["messages"]) == 6
-    assert await _orphans(admin, schema) == {"blobs": 0, "writes": 0, "items": 0, "missing_items": 0}
+    assert await _orphans(admin, schema) == {
+        "blobs": 0, "writes": 0, "items": 0, "missing_items": 0, "unknown": 0
+    }
     await pg.adelete_thread("t")
     assert await pg.alist_workflows() == ["keep"]
-    assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".lus_items WHERE thread_id = $1', "t") == 0
+    assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".lus_data WHERE thread_id = $1', "t") == 0
     assert len((await graph.aget_state(config("keep"))).values["messages"]) == 3
 
 
@@ -830,7 +862,9 @@ async def test_copy_thread_is_independent_of_its_source(pg: PostgresSaver, admin
     assert (await graph.aget_state(config("dst"))).values["messages"] == source
     assert len([t async for t in pg.alist(config("dst"))]) == 20
     await graph.ainvoke(turn("more"), config("dst"))
-    assert await _orphans(admin, pg.backend.schema) == {"blobs": 0, "writes": 0, "items": 0, "missing_items": 0}
+    assert await _orphans(admin, pg.backend.schema) == {
+        "blobs": 0, "writes": 0, "items": 0, "missing_items": 0, "unknown": 0
+    }
 
 
 async def test_encrypted_saver_round_trips(admin: Any) -> None:
@@ -839,7 +873,7 @@ async def test_encrypted_saver_round_trips(admin: Any) -> None:
         async with PostgresSaver(POSTGRES_DSN, schema=schema, encryption_key=b"k" * 32) as saver:
             graph = await _long_chat(saver, "t", 3)
             assert len((await graph.aget_state(config("t"))).values["messages"]) == 9
-            raw = await admin.fetch(f'SELECT data FROM "{schema}".lus_items')
+            raw = await admin.fetch(f'SELECT data FROM "{schema}".lus_data WHERE get_byte(key, 0) = 105')
             assert raw and all(b"aaaa" not in bytes(r["data"]) for r in raw)
     finally:
         await drop_schema(admin, schema)

@@ -5,6 +5,9 @@ Why it is shaped this way:
   is ONE statement, and so is every ``put`` and ``put_writes``: data-modifying CTEs make
   a put atomic without BEGIN/COMMIT round trips, including the check that a list it
   extends (``BlobRecord.base_version``) is still stored.
+- Two tables: checkpoints, and everything else (blobs, items, pending writes) in
+  ``lus_data`` under compact binary keys, as each table and each index entry has a fixed
+  cost that dominated a long thread's footprint (see MIGRATION_1).
 - Operations from different threads and tasks run side by side on a connection pool;
   there is one pool per event loop (``LoopLocal``) because asyncpg pools belong to a loop.
   Our own pools skip asyncpg's per-release reset query and keep cached generic plans.
@@ -93,7 +96,7 @@ IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 MIGRATIONS_TABLE_DDL: Final = """
 CREATE TABLE IF NOT EXISTS {schema}.lus_migrations (
-    version integer PRIMARY KEY,
+    version integer NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now()
 )"""
 SELECT_MIGRATIONS_TABLE: Final = "SELECT to_regclass($1) IS NOT NULL"
@@ -103,8 +106,25 @@ SELECT_SCHEMA_VERSION: Final = "SELECT coalesce(max(version), 0) FROM {schema}.l
 INSERT_SCHEMA_VERSION: Final = "INSERT INTO {schema}.lus_migrations (version) VALUES ($1)"
 LOCK_MIGRATIONS: Final = "SELECT pg_advisory_xact_lock($1::integer, $2::integer)"
 
-# Version 1. Key columns use the "C" collation: byte order, the order checkpoint ids
-# and thread ids sort in Python, and the cheapest comparison there is.
+# Version 1: two tables, as each table costs ~40 KB before its first row is paid for
+# (free space map, TOAST index, index root pages).
+# - lus_checkpoints: one row per checkpoint. Key columns use the "C" collation: byte
+#   order, the order checkpoint ids and thread ids sort in Python.
+# - lus_data: blobs, items and pending writes, one row each under a compact binary
+#   ``key`` (see ``_blob_key``, ``_item_key``, ``_write_key`` and the SQL fragments
+#   below, which build the same bytes):
+#     blob   b"b" ns 0x00 version 0x00 channel
+#     item   b"i" ref
+#     write  b"w" ns 0x00 id(checkpoint_id) id(task_id) idx+2**31 (4 bytes, big-endian)
+#   where id(s) is 0x01 and the 16 bytes of a canonical lowercase UUID, else 0x02, the
+#   UTF-8 text and 0x00 (so a checkpoint's writes are one key range). Text never holds
+#   NUL, so the separators are unambiguous. ``refs`` holds item references
+#   concatenated (ITEM_REF_SIZE bytes each, NULL for none); ``channel`` and
+#   ``task_path`` are set on writes only (task_path NULL for '').
+#   Rows up to a page stay inline (toast_tuple_target): segments of many references
+#   do not compress, and a TOAST detour would only add pages.
+# Index pages are filled completely: rows are only ever inserted or deleted, never
+# updated in place (but for re-put checkpoints and replaced writes).
 MIGRATION_1: Final = """
 CREATE TABLE {schema}.lus_checkpoints (
     thread_id text COLLATE "C" NOT NULL,
@@ -116,119 +136,112 @@ CREATE TABLE {schema}.lus_checkpoints (
     channel_versions jsonb NOT NULL,
     metadata jsonb NOT NULL,
     run_id text,
-    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id) WITH (fillfactor = 100)
 );
 CREATE INDEX lus_checkpoints_run_id_idx ON {schema}.lus_checkpoints (run_id)
     WHERE run_id IS NOT NULL;
 CREATE INDEX lus_checkpoints_metadata_idx ON {schema}.lus_checkpoints
     USING gin (metadata jsonb_path_ops);
-CREATE TABLE {schema}.lus_blobs (
+CREATE TABLE {schema}.lus_data (
     thread_id text COLLATE "C" NOT NULL,
-    checkpoint_ns text COLLATE "C" NOT NULL,
-    channel text COLLATE "C" NOT NULL,
-    version text COLLATE "C" NOT NULL,
+    key bytea NOT NULL,
     type text NOT NULL,
     data bytea NOT NULL,
-    item_refs bytea[] NOT NULL DEFAULT '{}',
-    PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
-);
-CREATE TABLE {schema}.lus_writes (
-    thread_id text COLLATE "C" NOT NULL,
-    checkpoint_ns text COLLATE "C" NOT NULL,
-    checkpoint_id text COLLATE "C" NOT NULL,
-    task_id text COLLATE "C" NOT NULL,
-    idx integer NOT NULL,
-    channel text NOT NULL,
-    type text NOT NULL,
-    data bytea NOT NULL,
-    task_path text NOT NULL DEFAULT '',
-    item_refs bytea[] NOT NULL DEFAULT '{}',
-    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
-);
-CREATE TABLE {schema}.lus_items (
-    thread_id text COLLATE "C" NOT NULL,
-    ref bytea NOT NULL,
-    type text NOT NULL,
-    data bytea NOT NULL,
-    item_refs bytea[] NOT NULL DEFAULT '{}',
-    PRIMARY KEY (thread_id, ref)
-);
+    refs bytea,
+    channel text,
+    task_path text,
+    PRIMARY KEY (thread_id, key) WITH (fillfactor = 100)
+) WITH (toast_tuple_target = 8160);
 """
 MIGRATIONS: Final = (MIGRATION_1,)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 DROP_SCHEMA: Final = "DROP SCHEMA IF EXISTS {schema} CASCADE"
 DROP_TABLES: Final = """
-DROP TABLE IF EXISTS {schema}.lus_checkpoints, {schema}.lus_blobs, {schema}.lus_writes,
-    {schema}.lus_items, {schema}.lus_migrations"""
+DROP TABLE IF EXISTS {schema}.lus_checkpoints, {schema}.lus_data, {schema}.lus_migrations"""
+
+# -- keys of lus_data -------------------------------------------------------------------------
+
+BLOB_KIND: Final = b"b"
+ITEM_KIND: Final = b"i"
+WRITE_KIND: Final = b"w"
+UUID_ID: Final = b"\x01"
+TEXT_ID: Final = b"\x02"
+# Every key of one checkpoint's writes lies in [prefix, prefix || WRITES_END).
+WRITES_END: Final = b"\x03"
+WRITE_IDX_OFFSET: Final = 2**31
+CANONICAL_UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+# The same keys built in SQL (``{ns}``, ``{cid}``, ... are column expressions).
+ID_BYTES_SQL: Final = (
+    "CASE WHEN {id} ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' "
+    "THEN '\\x01'::bytea || decode(replace({id}, '-', ''), 'hex') "
+    "ELSE '\\x02'::bytea || convert_to({id}, 'UTF8') || '\\x00'::bytea END"
+)
+WRITE_PREFIX_SQL: Final = (
+    "('\\x77'::bytea || convert_to({ns}, 'UTF8') || '\\x00'::bytea || "
+    + ID_BYTES_SQL.replace("{id}", "{cid}")
+    + ")"
+)
+BLOB_KEY_SQL: Final = (
+    "('\\x62'::bytea || convert_to({ns}, 'UTF8') || '\\x00'::bytea || "
+    "convert_to({version}, 'UTF8') || '\\x00'::bytea || convert_to({channel}, 'UTF8'))"
+)
+ITEM_KEY_SQL: Final = "('\\x69'::bytea || {ref})"
+WRITES_END_SQL: Final = "'\\x03'::bytea"
+# The item references packed in a bytea, as rows (``ref``). unnest() of an array makes
+# the planner expect a few rows, where generate_series() alone would make it expect a
+# thousand per row and cost generic plans high enough to be JIT-compiled (seconds).
+REFS_OF: Final = (
+    "(SELECT unnest(ARRAY(SELECT substring({refs} FROM n * " + str(ITEM_REF_SIZE) + " + 1 FOR "
+    + str(ITEM_REF_SIZE) + ") "
+    "FROM generate_series(0, length({refs}) / " + str(ITEM_REF_SIZE) + " - 1) AS n)) AS ref)"
+)
+
+
+def _sql(template: str, **columns: str) -> str:
+    for name, column in columns.items():
+        template = template.replace("{" + name + "}", column)
+    return template
+
 
 # -- statements -----------------------------------------------------------------------------
 
-# Item references travel as one bytea per row (the refs concatenated, ITEM_REF_SIZE
-# bytes each) because SQL arrays cannot be ragged; this splits one back into bytea[],
-# keeping their order and repeats (the codec reads them positionally).
-SPLIT_REFS: Final = (
-    "ARRAY(SELECT substring({column} FROM n * {size} + 1 FOR {size}) "
-    "FROM generate_series(0, length({column}) / {size} - 1) AS n ORDER BY n)"
-)
-
-# The reverse, for reading: bytea[] inside an anonymous record has no decoder on a
-# fresh asyncpg connection, so records carry the refs concatenated in order.
-JOIN_REFS: Final = (
-    "(SELECT string_agg(r, ''::bytea ORDER BY o) "
-    "FROM unnest({column}) WITH ORDINALITY AS u(r, o))"
-)
-
-INSERT_ITEMS_CTE: Final = """
-new_items AS (
-    INSERT INTO {schema}.lus_items (thread_id, ref, type, data, item_refs)
-    SELECT $2::text, i.ref, i.type, i.data, """ + SPLIT_REFS.format(
-    column="i.refs", size=ITEM_REF_SIZE
-) + """
-    FROM thread_lock, unnest($5::bytea[], $6::text[], $7::bytea[], $8::bytea[])
-        AS i(ref, type, data, refs)
-    {guard}
-    ON CONFLICT DO NOTHING
-)"""
 ALL_BASES_STORED: Final = "WHERE NOT EXISTS (SELECT 1 FROM missing)"
 
 # One statement: shared thread lock, the check that every blob a list extends is still
-# stored, then (only if so) new items, new blobs and the checkpoint; it returns the
-# missing bases, so a non-empty result means nothing was written.
+# stored, then (only if so) new items and blobs (one insert: both are insert-if-absent
+# rows of lus_data) and the checkpoint; it returns the missing bases, so a non-empty
+# result means nothing was written.
 # The check locks the base blobs (FOR KEY SHARE): unlike the statement's snapshot, a
 # locking read sees a delete committed while this statement waited for the thread
 # lock, and it holds off any delete until this put commits.
-# $1 lock key, $2 thread, $3 ns, $4 checkpoint id, $5-$8 items, $9-$13 blobs,
-# $14 parent, $15 type, $16 data, $17 channel_versions, $18 metadata, $19 run_id,
-# $20 each blob's base version (NULL when it extends none).
+# $1 lock key, $2 thread, $3 ns, $4 checkpoint id, $5-$8 rows (key, type, data, refs)
+# of items and blobs, $9-$11 the bases (channel, version, key) of blobs extending one,
+# $12 parent, $13 type, $14 data, $15 channel_versions, $16 metadata, $17 run_id.
 PUT_CHECKPOINT: Final = """
 WITH thread_lock AS (SELECT pg_advisory_xact_lock_shared($1::bigint){commit_mode}),
 missing AS (
     SELECT b.channel, b.base
-    FROM thread_lock, unnest($9::text[], $20::text[]) AS b(channel, base)
-    WHERE b.base IS NOT NULL AND NOT EXISTS (
-        SELECT 1 FROM {schema}.lus_blobs x
-        WHERE x.thread_id = $2::text AND x.checkpoint_ns = $3::text
-            AND x.channel = b.channel AND x.version = b.base
+    FROM thread_lock, unnest($9::text[], $10::text[], $11::bytea[]) AS b(channel, base, key)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM {schema}.lus_data x
+        WHERE x.thread_id = $2::text AND x.key = b.key
         FOR KEY SHARE)
 ),
-""" + INSERT_ITEMS_CTE.replace("{guard}", ALL_BASES_STORED) + """,
-new_blobs AS (
-    INSERT INTO {schema}.lus_blobs
-        (thread_id, checkpoint_ns, channel, version, type, data, item_refs)
-    SELECT $2::text, $3::text, b.channel, b.version, b.type, b.data, """ + SPLIT_REFS.format(
-    column="b.refs", size=ITEM_REF_SIZE
-) + """
-    FROM thread_lock, unnest($9::text[], $10::text[], $11::text[], $12::bytea[], $13::bytea[])
-        AS b(channel, version, type, data, refs)
+new_data AS (
+    INSERT INTO {schema}.lus_data (thread_id, key, type, data, refs)
+    SELECT $2::text, d.key, d.type, d.data, d.refs
+    FROM thread_lock, unnest($5::bytea[], $6::text[], $7::bytea[], $8::bytea[])
+        AS d(key, type, data, refs)
     """ + ALL_BASES_STORED + """
     ON CONFLICT DO NOTHING
 ),
 new_checkpoint AS (
     INSERT INTO {schema}.lus_checkpoints (thread_id, checkpoint_ns, checkpoint_id,
         parent_checkpoint_id, type, data, channel_versions, metadata, run_id)
-    SELECT $2::text, $3::text, $4::text, $14::text, $15::text, $16::bytea, $17::jsonb,
-        $18::jsonb, $19::text
+    SELECT $2::text, $3::text, $4::text, $12::text, $13::text, $14::bytea, $15::jsonb,
+        $16::jsonb, $17::text
     FROM thread_lock
     """ + ALL_BASES_STORED + """
     ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
@@ -241,23 +254,27 @@ new_checkpoint AS (
 )
 SELECT channel, base FROM missing"""
 
-# $1 lock key, $2 thread, $3 ns, $4 checkpoint id, $5-$8 items, $9-$15 writes.
+# $1 lock key, $2 thread, $3-$6 items (key, type, data, refs),
+# $7-$12 writes (key, type, data, refs, channel, task_path).
 PUT_WRITES: Final = """
 WITH thread_lock AS (SELECT pg_advisory_xact_lock_shared($1::bigint){commit_mode}),
-""" + INSERT_ITEMS_CTE.replace("{guard}", "") + """
-INSERT INTO {schema}.lus_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx,
-    channel, type, data, task_path, item_refs)
-SELECT $2::text, $3::text, $4::text, w.task_id, w.idx, w.channel, w.type, w.data,
-    w.task_path, """ + SPLIT_REFS.format(column="w.refs", size=ITEM_REF_SIZE) + """
-FROM thread_lock, unnest($9::text[], $10::integer[], $11::text[], $12::text[],
-    $13::bytea[], $14::text[], $15::bytea[])
-    AS w(task_id, idx, channel, type, data, task_path, refs)
-ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO {conflict}"""
+new_items AS (
+    INSERT INTO {schema}.lus_data (thread_id, key, type, data, refs)
+    SELECT $2::text, i.key, i.type, i.data, i.refs
+    FROM thread_lock, unnest($3::bytea[], $4::text[], $5::bytea[], $6::bytea[])
+        AS i(key, type, data, refs)
+    ON CONFLICT DO NOTHING
+)
+INSERT INTO {schema}.lus_data (thread_id, key, type, data, refs, channel, task_path)
+SELECT $2::text, w.key, w.type, w.data, w.refs, w.channel, w.task_path
+FROM thread_lock, unnest($7::bytea[], $8::text[], $9::bytea[], $10::bytea[], $11::text[],
+    $12::text[]) AS w(key, type, data, refs, channel, task_path)
+ON CONFLICT (thread_id, key) DO {conflict}"""
 PUT_WRITES_KEEP: Final = PUT_WRITES.replace("{conflict}", "NOTHING")
 PUT_WRITES_REPLACE: Final = PUT_WRITES.replace(
     "{conflict}",
     "UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, data = EXCLUDED.data, "
-    "task_path = EXCLUDED.task_path, item_refs = EXCLUDED.item_refs",
+    "task_path = EXCLUDED.task_path, refs = EXCLUDED.refs",
 )
 
 CHECKPOINT_COLUMNS: Final = (
@@ -272,22 +289,23 @@ VERSIONS_OBJECT: Final = (
 )
 
 # One index probe per key. LIMIT 1 (the key is unique anyway) keeps the planner from
-# turning these into hash joins over a whole thread's blobs or the whole items table.
+# turning these into hash joins over a whole thread's rows.
 LOOKUP_BLOB: Final = """
-        SELECT x.type, x.data, x.item_refs FROM {schema}.lus_blobs x
-        WHERE x.thread_id = p.thread_id AND x.checkpoint_ns = p.checkpoint_ns
-            AND x.channel = v.channel AND x.version = v.version
+        SELECT x.type, x.data, x.refs FROM {schema}.lus_data x
+        WHERE x.thread_id = p.thread_id AND x.key = """ + _sql(
+    BLOB_KEY_SQL, ns="p.checkpoint_ns", version="v.version", channel="v.channel"
+) + """
         LIMIT 1"""
-# OFFSET 0 does the same for a checkpoint's writes (several rows, so no LIMIT 1).
+# A checkpoint's writes are one key range; OFFSET 0 keeps it an index range scan per row.
 LOOKUP_WRITES: Final = """
-        SELECT x.task_id, x.idx, x.channel, x.type, x.data, x.task_path, x.item_refs
-        FROM {schema}.lus_writes x
-        WHERE x.thread_id = p.thread_id AND x.checkpoint_ns = p.checkpoint_ns
-            AND x.checkpoint_id = p.checkpoint_id
+        SELECT x.key, x.channel, x.type, x.data, x.task_path, x.refs
+        FROM {schema}.lus_data x
+        WHERE x.thread_id = p.thread_id AND x.key >= k.prefix
+            AND x.key < k.prefix || """ + WRITES_END_SQL + """
         OFFSET 0"""
 LOOKUP_ITEM: Final = """
-        SELECT x.type, x.data, x.item_refs FROM {schema}.lus_items x
-        WHERE x.thread_id = n.thread_id AND x.ref = n.ref
+        SELECT x.type, x.data, x.refs FROM {schema}.lus_data x
+        WHERE x.thread_id = n.thread_id AND x.key = """ + _sql(ITEM_KEY_SQL, ref="n.ref") + """
         LIMIT 1"""
 
 # Checkpoints with their blobs and writes, one row each, in one statement; the items
@@ -302,52 +320,53 @@ WITH page AS (
     LIMIT {limit}
 ),
 page_blobs AS (
-    SELECT p.position, p.thread_id, v.channel, v.version, b.type, b.data, b.item_refs
+    SELECT p.position, p.thread_id, v.channel, v.version, b.type, b.data, b.refs
     FROM page p
     CROSS JOIN LATERAL jsonb_each_text({versions_of_p}) AS v(channel, version)
     CROSS JOIN LATERAL ({lookup_blob}) b
 ),
 page_writes AS (
-    SELECT p.position, p.thread_id, w.task_id, w.idx, w.channel, w.type, w.data,
-        w.task_path, w.item_refs
+    SELECT p.position, p.thread_id, w.key, w.channel, w.type, w.data, w.task_path, w.refs
     FROM page p
+    CROSS JOIN LATERAL (SELECT {write_prefix_of_p} AS prefix) k
     CROSS JOIN LATERAL ({lookup_writes}) w
 ),
 named AS (
     SELECT DISTINCT r.thread_id, r.ref FROM (
-        SELECT thread_id, unnest(item_refs) AS ref FROM page_blobs
+        SELECT b.thread_id, u.ref FROM page_blobs b CROSS JOIN LATERAL {refs_of_b} u
         UNION ALL
-        SELECT thread_id, unnest(item_refs) AS ref FROM page_writes
+        SELECT w.thread_id, u.ref FROM page_writes w CROSS JOIN LATERAL {refs_of_w} u
     ) r
 ),
 first_items AS (
-    SELECT n.thread_id, n.ref, i.type, i.data, i.item_refs
+    SELECT n.thread_id, n.ref, i.type, i.data, i.refs
     FROM named n CROSS JOIN LATERAL ({lookup_item}) i
 ),
 inner_items AS (
-    SELECT n.thread_id, n.ref, i.type, i.data, i.item_refs
-    FROM (SELECT DISTINCT thread_id, unnest(item_refs) AS ref FROM first_items) n
+    SELECT n.thread_id, n.ref, i.type, i.data, i.refs
+    FROM (
+        SELECT DISTINCT f.thread_id, u.ref
+        FROM first_items f CROSS JOIN LATERAL {refs_of_f} u
+    ) n
     CROSS JOIN LATERAL ({lookup_item}) i
     WHERE NOT EXISTS (
         SELECT 1 FROM named m WHERE m.thread_id = n.thread_id AND m.ref = n.ref)
 ),
 blob_lists AS (
-    SELECT position,
-        array_agg((channel, version, type, data, {packed_refs})) AS blobs
+    SELECT position, array_agg((channel, version, type, data, refs)) AS blobs
     FROM page_blobs GROUP BY position
 ),
 write_lists AS (
-    SELECT position,
-        array_agg((task_id, idx, channel, type, data, task_path, {packed_refs})) AS writes
+    SELECT position, array_agg((key, channel, type, data, task_path, refs)) AS writes
     FROM page_writes GROUP BY position
 )
 SELECT p.thread_id, p.checkpoint_ns, p.checkpoint_id, p.parent_checkpoint_id, p.type,
     p.data, p.channel_versions, p.metadata, p.run_id, bl.blobs, wl.writes,
     CASE WHEN p.position = 1 THEN (
-        SELECT array_agg((a.thread_id, a.ref, a.type, a.data, {packed_refs})) FROM (
-            SELECT thread_id, ref, type, data, item_refs FROM first_items
+        SELECT array_agg((a.thread_id, a.ref, a.type, a.data, a.refs)) FROM (
+            SELECT thread_id, ref, type, data, refs FROM first_items
             UNION ALL
-            SELECT thread_id, ref, type, data, item_refs FROM inner_items
+            SELECT thread_id, ref, type, data, refs FROM inner_items
         ) a
     ) END AS items
 FROM page p
@@ -359,7 +378,10 @@ READ_CHECKPOINTS: Final = (
     .replace("{lookup_blob}", LOOKUP_BLOB)
     .replace("{lookup_item}", LOOKUP_ITEM)
     .replace("{lookup_writes}", LOOKUP_WRITES)
-    .replace("{packed_refs}", JOIN_REFS.format(column="item_refs"))
+    .replace("{write_prefix_of_p}", _sql(WRITE_PREFIX_SQL, ns="p.checkpoint_ns", cid="p.checkpoint_id"))
+    .replace("{refs_of_b}", _sql(REFS_OF, refs="b.refs"))
+    .replace("{refs_of_w}", _sql(REFS_OF, refs="w.refs"))
+    .replace("{refs_of_f}", _sql(REFS_OF, refs="f.refs"))
     .replace("{versions_of_p}", VERSIONS_OBJECT.replace("{column}", "p.channel_versions"))
 )
 
@@ -400,7 +422,8 @@ DOOMED_BY_RUN: Final = """
 
 # Delete the doomed checkpoints and everything only they needed: their writes, blobs no
 # survivor names, items no surviving blob, write or named segment references. One
-# statement, so every part sees the same snapshot (taken after the thread locks).
+# statement, so every part sees the same snapshot (taken after the thread locks):
+# it gathers the keys of every lus_data row a survivor needs, then deletes the rest.
 COLLECT_GARBAGE: Final = """
 WITH doomed AS ({doomed}),
 gone_checkpoints AS (
@@ -417,66 +440,63 @@ survivors AS (
             AND d.checkpoint_ns = c.checkpoint_ns AND d.checkpoint_id = c.checkpoint_id)
 ),
 live_blob_keys AS (
-    SELECT DISTINCT s.thread_id, s.checkpoint_ns, v.channel, v.version
+    SELECT DISTINCT s.thread_id, {blob_key_of_s} AS key
     FROM survivors s
     CROSS JOIN LATERAL jsonb_each_text({versions_of_s}) AS v(channel, version)
 ),
-live_blobs AS (
-    SELECT b.thread_id, b.item_refs FROM {schema}.lus_blobs b JOIN live_blob_keys l
-        ON b.thread_id = l.thread_id AND b.checkpoint_ns = l.checkpoint_ns
-        AND b.channel = l.channel AND b.version = l.version
-),
-live_writes AS (
-    SELECT w.thread_id, w.item_refs FROM {schema}.lus_writes w JOIN survivors s
-        ON w.thread_id = s.thread_id AND w.checkpoint_ns = s.checkpoint_ns
-        AND w.checkpoint_id = s.checkpoint_id
+live_rows AS (
+    SELECT x.thread_id, x.key, x.refs FROM {schema}.lus_data x JOIN live_blob_keys l
+        ON x.thread_id = l.thread_id AND x.key = l.key
+    UNION ALL
+    SELECT x.thread_id, x.key, x.refs
+    FROM survivors s
+    CROSS JOIN LATERAL (SELECT {write_prefix_of_s} AS prefix) k
+    JOIN {schema}.lus_data x ON x.thread_id = s.thread_id AND x.key >= k.prefix
+        AND x.key < k.prefix || {writes_end}
 ),
 named AS (
-    SELECT thread_id, unnest(item_refs) AS ref FROM live_blobs
+    SELECT DISTINCT r.thread_id, {item_key_of_u} AS key
+    FROM live_rows r CROSS JOIN LATERAL {refs_of_r} u
+),
+live_keys AS (
+    SELECT thread_id, key FROM live_rows
     UNION
-    SELECT thread_id, unnest(item_refs) AS ref FROM live_writes
-),
-live_items AS (
-    SELECT thread_id, ref FROM named
+    SELECT thread_id, key FROM named
     UNION
-    SELECT i.thread_id, unnest(i.item_refs) FROM {schema}.lus_items i
-        JOIN named n ON i.thread_id = n.thread_id AND i.ref = n.ref
+    SELECT i.thread_id, {item_key_of_u} FROM {schema}.lus_data i
+        JOIN named n ON i.thread_id = n.thread_id AND i.key = n.key
+        CROSS JOIN LATERAL {refs_of_i} u
 ),
-gone_writes AS (
-    DELETE FROM {schema}.lus_writes w
-    WHERE w.thread_id = ANY($1::text[]) AND NOT EXISTS (
-        SELECT 1 FROM survivors s WHERE s.thread_id = w.thread_id
-            AND s.checkpoint_ns = w.checkpoint_ns AND s.checkpoint_id = w.checkpoint_id)
-    RETURNING 1
-),
-gone_blobs AS (
-    DELETE FROM {schema}.lus_blobs b
-    WHERE b.thread_id = ANY($1::text[]) AND NOT EXISTS (
-        SELECT 1 FROM live_blob_keys l WHERE l.thread_id = b.thread_id
-            AND l.checkpoint_ns = b.checkpoint_ns AND l.channel = b.channel
-            AND l.version = b.version)
-    RETURNING 1
-),
-gone_items AS (
-    DELETE FROM {schema}.lus_items i
-    WHERE i.thread_id = ANY($1::text[]) AND NOT EXISTS (
-        SELECT 1 FROM live_items l WHERE l.thread_id = i.thread_id AND l.ref = i.ref)
+gone_data AS (
+    DELETE FROM {schema}.lus_data x
+    WHERE x.thread_id = ANY($1::text[]) AND NOT EXISTS (
+        SELECT 1 FROM live_keys l WHERE l.thread_id = x.thread_id AND l.key = x.key)
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM gone_checkpoints)"""
-COLLECT_GARBAGE_SAFE: Final = COLLECT_GARBAGE.replace(
-    "{versions_of_s}", VERSIONS_OBJECT.replace("{column}", "s.channel_versions")
+COLLECT_GARBAGE_SAFE: Final = (
+    COLLECT_GARBAGE.replace(
+        "{versions_of_s}", VERSIONS_OBJECT.replace("{column}", "s.channel_versions")
+    )
+    .replace(
+        "{blob_key_of_s}",
+        _sql(BLOB_KEY_SQL, ns="s.checkpoint_ns", version="v.version", channel="v.channel"),
+    )
+    .replace("{write_prefix_of_s}", _sql(WRITE_PREFIX_SQL, ns="s.checkpoint_ns", cid="s.checkpoint_id"))
+    .replace("{writes_end}", WRITES_END_SQL)
+    .replace("{item_key_of_u}", _sql(ITEM_KEY_SQL, ref="u.ref"))
+    .replace("{refs_of_r}", _sql(REFS_OF, refs="r.refs"))
+    .replace("{refs_of_i}", _sql(REFS_OF, refs="i.refs"))
 )
 RETAIN: Final = COLLECT_GARBAGE_SAFE.replace("{doomed}", DOOMED_EXCEPT_KEPT)
 DELETE_RUNS: Final = COLLECT_GARBAGE_SAFE.replace("{doomed}", DOOMED_BY_RUN)
 
 DELETE_THREAD: Final = """
-WITH gone_checkpoints AS (DELETE FROM {schema}.lus_checkpoints WHERE thread_id = $1),
-gone_blobs AS (DELETE FROM {schema}.lus_blobs WHERE thread_id = $1),
-gone_writes AS (DELETE FROM {schema}.lus_writes WHERE thread_id = $1)
-DELETE FROM {schema}.lus_items WHERE thread_id = $1"""
+WITH gone_checkpoints AS (DELETE FROM {schema}.lus_checkpoints WHERE thread_id = $1)
+DELETE FROM {schema}.lus_data WHERE thread_id = $1"""
 
-# $1 source, $2 target, $3 target's lock key. Target rows are overwritten like a put.
+# $1 source, $2 target, $3 target's lock key. Target checkpoints and writes are
+# overwritten like a put; blobs and items are insert-if-absent (a key names one content).
 COPY_THREAD: Final = """
 WITH thread_lock AS (SELECT pg_advisory_xact_lock_shared($3::bigint){commit_mode}),
 copied_checkpoints AS (
@@ -489,28 +509,14 @@ copied_checkpoints AS (
         parent_checkpoint_id = EXCLUDED.parent_checkpoint_id, type = EXCLUDED.type,
         data = EXCLUDED.data, channel_versions = EXCLUDED.channel_versions,
         metadata = EXCLUDED.metadata, run_id = EXCLUDED.run_id
-),
-copied_blobs AS (
-    INSERT INTO {schema}.lus_blobs
-        (thread_id, checkpoint_ns, channel, version, type, data, item_refs)
-    SELECT $2::text, b.checkpoint_ns, b.channel, b.version, b.type, b.data, b.item_refs
-    FROM thread_lock, {schema}.lus_blobs b WHERE b.thread_id = $1::text
-    ON CONFLICT DO NOTHING
-),
-copied_writes AS (
-    INSERT INTO {schema}.lus_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx,
-        channel, type, data, task_path, item_refs)
-    SELECT $2::text, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.idx, w.channel, w.type,
-        w.data, w.task_path, w.item_refs
-    FROM thread_lock, {schema}.lus_writes w WHERE w.thread_id = $1::text
-    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET
-        channel = EXCLUDED.channel, type = EXCLUDED.type, data = EXCLUDED.data,
-        task_path = EXCLUDED.task_path, item_refs = EXCLUDED.item_refs
 )
-INSERT INTO {schema}.lus_items (thread_id, ref, type, data, item_refs)
-SELECT $2::text, i.ref, i.type, i.data, i.item_refs
-FROM thread_lock, {schema}.lus_items i WHERE i.thread_id = $1::text
-ON CONFLICT DO NOTHING"""
+INSERT INTO {schema}.lus_data (thread_id, key, type, data, refs, channel, task_path)
+SELECT $2::text, x.key, x.type, x.data, x.refs, x.channel, x.task_path
+FROM thread_lock, {schema}.lus_data x WHERE x.thread_id = $1::text
+ON CONFLICT (thread_id, key) DO UPDATE SET
+    channel = EXCLUDED.channel, type = EXCLUDED.type, data = EXCLUDED.data,
+    task_path = EXCLUDED.task_path, refs = EXCLUDED.refs
+    WHERE substring(EXCLUDED.key FOR 1) = '\\x77'::bytea"""
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -636,13 +642,61 @@ def _check_metadata(metadata: bytes) -> None:
             )
 
 
-def _items_args(items: Sequence[ItemRecord]) -> tuple[list[bytes], list[str], list[bytes], list[bytes]]:
+def _id_bytes(value: str) -> bytes:
+    """An id inside a key: a canonical UUID in 17 bytes, any other text NUL-terminated."""
+    if len(value) == 36 and CANONICAL_UUID.fullmatch(value):
+        return UUID_ID + bytes.fromhex(value.replace("-", ""))
+    return TEXT_ID + value.encode() + b"\x00"
+
+
+def _read_id(key: bytes, start: int) -> tuple[str, int]:
+    """The id encoded by ``_id_bytes`` at ``start`` of a key, and where it ends."""
+    if key[start : start + 1] == UUID_ID:
+        h = key[start + 1 : start + 17].hex()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}", start + 17
+    end = key.index(0, start + 1)
+    return key[start + 1 : end].decode(), end + 1
+
+
+def _blob_key(checkpoint_ns: str, channel: str, version: str) -> bytes:
+    return BLOB_KIND + checkpoint_ns.encode() + b"\x00" + version.encode() + b"\x00" + channel.encode()
+
+
+def _item_key(ref: bytes) -> bytes:
+    return ITEM_KIND + ref
+
+
+def _write_prefix(checkpoint_ns: str, checkpoint_id: str) -> bytes:
+    return WRITE_KIND + checkpoint_ns.encode() + b"\x00" + _id_bytes(checkpoint_id)
+
+
+def _write_key(prefix: bytes, task_id: str, idx: int) -> bytes:
+    if not -WRITE_IDX_OFFSET <= idx < WRITE_IDX_OFFSET:
+        raise InvalidConfigError(f"write index {idx!r} does not fit in 32 bits")
+    return prefix + _id_bytes(task_id) + (idx + WRITE_IDX_OFFSET).to_bytes(4, "big")
+
+
+def _read_write_key(key: bytes, prefix_length: int) -> tuple[str, int]:
+    """(task_id, idx) of a write's key."""
+    task_id, end = _read_id(key, prefix_length)
+    return task_id, int.from_bytes(key[end : end + 4], "big") - WRITE_IDX_OFFSET
+
+
+def _packed(refs: Sequence[bytes]) -> bytes | None:
+    return b"".join(refs) if refs else None
+
+
+Rows = tuple[list[bytes], list[str], list[bytes], list[bytes | None]]
+
+
+def _item_rows(items: Iterable[ItemRecord]) -> Rows:
+    """lus_data rows (key, type, data, refs) of items, each once."""
     unique = {item.ref: item for item in items}.values()
     return (
-        [i.ref for i in unique],
+        [_item_key(i.ref) for i in unique],
         [i.type for i in unique],
         [i.data for i in unique],
-        [b"".join(i.item_refs) for i in unique],
+        [_packed(i.item_refs) for i in unique],
     )
 
 
@@ -681,10 +735,14 @@ def _stored_page(rows: Sequence[Any]) -> list[StoredCheckpoint]:
                 for channel, version, type_, data, refs in row[9]
             }
         if row[10]:
-            stored.writes = [
-                WriteRecord(task_id, idx, channel, type_, data, task_path, _split_refs(refs))
-                for task_id, idx, channel, type_, data, task_path, refs in row[10]
-            ]
+            prefix_length = len(_write_prefix(row[1], row[2]))
+            writes = []
+            for key, channel, type_, data, task_path, refs in row[10]:
+                task_id, idx = _read_write_key(key, prefix_length)
+                writes.append(
+                    WriteRecord(task_id, idx, channel, type_, data, task_path or "", _split_refs(refs))
+                )
+            stored.writes = writes
         stored.items = by_thread.get(row[0], {})
         page.append(stored)
     return page
@@ -989,24 +1047,32 @@ class PostgresBackend(Backend):
                 ]
             )
         _check_metadata(record.metadata)
+        ns = record.checkpoint_ns
+        keys, types, datas, refs = _item_rows(items)
+        for b in blobs:
+            keys.append(_blob_key(ns, b.channel, b.version))
+            types.append(b.type)
+            datas.append(b.data)
+            refs.append(_packed(b.item_refs))
+        bases = [b for b in blobs if b.base_version is not None]
         args = (
             self._key(record.thread_id),
             record.thread_id,
-            record.checkpoint_ns,
+            ns,
             record.checkpoint_id,
-            *_items_args(items),
-            [b.channel for b in blobs],
-            [b.version for b in blobs],
-            [b.type for b in blobs],
-            [b.data for b in blobs],
-            [b"".join(b.item_refs) for b in blobs],
+            keys,
+            types,
+            datas,
+            refs,
+            [b.channel for b in bases],
+            [b.base_version for b in bases],
+            [_blob_key(ns, b.channel, b.base_version) for b in bases if b.base_version is not None],
             record.parent_checkpoint_id,
             record.type,
             record.data,
             orjson.dumps(record.channel_versions).decode(),
             record.metadata.decode(),
             record.run_id,
-            [b.base_version for b in blobs],
         )
         statement = self._statements.put_checkpoint
 
@@ -1049,19 +1115,17 @@ class PostgresBackend(Backend):
                     *(("task_path", w.task_path) for w in unique),
                 ]
             )
+        prefix = _write_prefix(checkpoint_ns, checkpoint_id)
         args = (
             self._key(thread_id),
             thread_id,
-            checkpoint_ns,
-            checkpoint_id,
-            *_items_args(items),
-            [w.task_id for w in unique],
-            [w.idx for w in unique],
-            [w.channel for w in unique],
+            *_item_rows(items),
+            [_write_key(prefix, w.task_id, w.idx) for w in unique],
             [w.type for w in unique],
             [w.data for w in unique],
-            [w.task_path for w in unique],
-            [b"".join(w.item_refs) for w in unique],
+            [_packed(w.item_refs) for w in unique],
+            [w.channel for w in unique],
+            [w.task_path or None for w in unique],
         )
         statement = self._statements.put_writes_replace if replace else self._statements.put_writes_keep
 

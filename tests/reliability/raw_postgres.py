@@ -1,7 +1,9 @@
 """Raw access to a PostgresSaver's tables (see ``raw.py`` for the targets).
 
 Tables live in the saver's schema: ``lus_checkpoints`` (data bytea, channel_versions and
-metadata jsonb), ``lus_blobs``, ``lus_writes`` and ``lus_items`` (type text, data bytea).
+metadata jsonb) and ``lus_data`` (type text, data bytea): blobs, items and writes, told
+apart by the first byte of ``key`` (b"b", b"i", b"w"; a blob key ends with 0x00 and its
+channel, a write has a ``channel`` column).
 """
 
 from __future__ import annotations
@@ -36,12 +38,18 @@ def _target(saver: UnifiedCheckpointSaver, target: str) -> tuple[str, str, str, 
     if target in ("versions", "versions-shape"):
         return f"{schema}.lus_checkpoints", "channel_versions", "", []
     if target.startswith("blob:"):
-        return f"{schema}.lus_blobs", "data", " AND channel = $3", [target[5:]]
+        return (
+            f"{schema}.lus_data",
+            "data",
+            " AND get_byte(key, 0) = 98 AND substring(key FROM length(key)"
+            " - length(convert_to($3, 'UTF8'))) = '\\x00'::bytea || convert_to($3, 'UTF8')",
+            [target[5:]],
+        )
     if target.startswith("write:"):
-        return f"{schema}.lus_writes", "data", " AND channel = $3", [target[6:]]
+        return f"{schema}.lus_data", "data", " AND get_byte(key, 0) = 119 AND channel = $3", [target[6:]]
     if target in ("item", "segment"):
         op = "=" if target == "segment" else "<>"
-        return f"{schema}.lus_items", "data", f" AND type {op} $3", [SEGMENT_TYPE]
+        return f"{schema}.lus_data", "data", f" AND get_byte(key, 0) = 105 AND type {op} $3", [SEGMENT_TYPE]
     raise ValueError(target)
 
 
