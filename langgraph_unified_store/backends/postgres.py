@@ -46,8 +46,13 @@ import orjson
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from ..core.backend import Backend, LoopLocal
+from ..core.codec import COMPRESSED_CHECKPOINT, COMPRESSED_ITEM
 from ..core.records import (
+    EMPTY_TYPE,
+    ITEM_DICT_TYPE,
+    ITEM_LIST_TYPE,
     ITEM_REF_SIZE,
+    SEGMENT_TYPE,
     BlobRecord,
     CheckpointRecord,
     ItemRecord,
@@ -109,7 +114,8 @@ LOCK_MIGRATIONS: Final = "SELECT pg_advisory_xact_lock($1::integer, $2::integer)
 # Version 1: two tables, as each table costs ~40 KB before its first row is paid for
 # (free space map, TOAST index, index root pages).
 # - lus_checkpoints: one row per checkpoint. Key columns use the "C" collation: byte
-#   order, the order checkpoint ids and thread ids sort in Python.
+#   order, the order checkpoint ids and thread ids sort in Python. The parent id, which
+#   nothing sorts or searches by, is stored as ``id()`` below (17 bytes for a UUID).
 # - lus_data: blobs, items and pending writes, one row each under a compact binary
 #   ``key`` (see ``_blob_key``, ``_item_key``, ``_write_key`` and the SQL fragments
 #   below, which build the same bytes):
@@ -121,6 +127,7 @@ LOCK_MIGRATIONS: Final = "SELECT pg_advisory_xact_lock($1::integer, $2::integer)
 #   NUL, so the separators are unambiguous. ``refs`` holds item references
 #   concatenated (ITEM_REF_SIZE bytes each, NULL for none); ``channel`` and
 #   ``task_path`` are set on writes only (task_path NULL for '').
+# - ``type`` columns hold the common serde type tags as one character (``TYPE_CODES``).
 #   Rows up to a page stay inline (toast_tuple_target): segments of many references
 #   do not compress, and a TOAST detour would only add pages.
 # Index pages are filled completely: rows are only ever inserted or deleted, never
@@ -130,7 +137,7 @@ CREATE TABLE {schema}.lus_checkpoints (
     thread_id text COLLATE "C" NOT NULL,
     checkpoint_ns text COLLATE "C" NOT NULL DEFAULT '',
     checkpoint_id text COLLATE "C" NOT NULL,
-    parent_checkpoint_id text COLLATE "C",
+    parent_checkpoint_id bytea,
     type text NOT NULL,
     data bytea NOT NULL,
     channel_versions jsonb NOT NULL,
@@ -171,6 +178,23 @@ TEXT_ID: Final = b"\x02"
 WRITES_END: Final = b"\x03"
 WRITE_IDX_OFFSET: Final = 2**31
 CANONICAL_UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# Serde type tags stored as one control character (every row has one, and these few are
+# nearly all of them); any other tag is stored as it is, behind TYPE_ESCAPE if it starts
+# with a control character itself. Append only: the codes are stored.
+TYPE_CODES: Final = (
+    "msgpack",
+    "null",
+    "json",
+    "bytes",
+    EMPTY_TYPE,
+    ITEM_LIST_TYPE,
+    ITEM_DICT_TYPE,
+    SEGMENT_TYPE,
+    COMPRESSED_ITEM + "msgpack",
+    COMPRESSED_CHECKPOINT + "msgpack",
+)
+TYPE_ESCAPE: Final = "\x1f"
+_TYPE_CODE: Final = {type_: chr(1 + number) for number, type_ in enumerate(TYPE_CODES)}
 
 # The same keys built in SQL (``{ns}``, ``{cid}``, ... are column expressions).
 ID_BYTES_SQL: Final = (
@@ -240,7 +264,7 @@ new_data AS (
 new_checkpoint AS (
     INSERT INTO {schema}.lus_checkpoints (thread_id, checkpoint_ns, checkpoint_id,
         parent_checkpoint_id, type, data, channel_versions, metadata, run_id)
-    SELECT $2::text, $3::text, $4::text, $12::text, $13::text, $14::bytea, $15::jsonb,
+    SELECT $2::text, $3::text, $4::text, $12::bytea, $13::text, $14::bytea, $15::jsonb,
         $16::jsonb, $17::text
     FROM thread_lock
     """ + ALL_BASES_STORED + """
@@ -658,6 +682,30 @@ def _read_id(key: bytes, start: int) -> tuple[str, int]:
     return key[start + 1 : end].decode(), end + 1
 
 
+def _stored_type(type_: str) -> str:
+    code = _TYPE_CODE.get(type_)
+    if code is not None:
+        return code
+    return TYPE_ESCAPE + type_ if type_ and type_[0] < " " else type_
+
+
+def _read_type(stored: str) -> str:
+    if stored and stored[0] < " ":
+        if stored[0] == TYPE_ESCAPE:
+            return stored[1:]
+        if len(stored) == 1 and ord(stored) <= len(TYPE_CODES):
+            return TYPE_CODES[ord(stored) - 1]
+    return stored
+
+
+def _stored_id(value: str | None) -> bytes | None:
+    return None if value is None else _id_bytes(value)
+
+
+def _read_stored_id(stored: bytes | None) -> str | None:
+    return None if stored is None else _read_id(stored, 0)[0]
+
+
 def _blob_key(checkpoint_ns: str, channel: str, version: str) -> bytes:
     return BLOB_KIND + checkpoint_ns.encode() + b"\x00" + version.encode() + b"\x00" + channel.encode()
 
@@ -694,7 +742,7 @@ def _item_rows(items: Iterable[ItemRecord]) -> Rows:
     unique = {item.ref: item for item in items}.values()
     return (
         [_item_key(i.ref) for i in unique],
-        [i.type for i in unique],
+        [_stored_type(i.type) for i in unique],
         [i.data for i in unique],
         [_packed(i.item_refs) for i in unique],
     )
@@ -711,8 +759,8 @@ def _record(row: Any) -> CheckpointRecord:
         thread_id=row[0],
         checkpoint_ns=row[1],
         checkpoint_id=row[2],
-        parent_checkpoint_id=row[3],
-        type=row[4],
+        parent_checkpoint_id=_read_stored_id(row[3]),
+        type=_read_type(row[4]),
         data=row[5],
         channel_versions=load_channel_versions(row[6], row[0], row[1], row[2]),
         metadata=row[7].encode(),
@@ -725,13 +773,15 @@ def _stored_page(rows: Sequence[Any]) -> list[StoredCheckpoint]:
     by_thread: dict[str, dict[bytes, ItemRecord]] = {}
     if rows and rows[0][11]:
         for thread_id, ref, type_, data, refs in rows[0][11]:
-            by_thread.setdefault(thread_id, {})[ref] = ItemRecord(ref, type_, data, _split_refs(refs))
+            by_thread.setdefault(thread_id, {})[ref] = ItemRecord(
+                ref, _read_type(type_), data, _split_refs(refs)
+            )
     page = []
     for row in rows:
         stored = StoredCheckpoint(_record(row))
         if row[9]:
             stored.blobs = {
-                channel: BlobRecord(channel, version, type_, data, _split_refs(refs))
+                channel: BlobRecord(channel, version, _read_type(type_), data, _split_refs(refs))
                 for channel, version, type_, data, refs in row[9]
             }
         if row[10]:
@@ -740,7 +790,9 @@ def _stored_page(rows: Sequence[Any]) -> list[StoredCheckpoint]:
             for key, channel, type_, data, task_path, refs in row[10]:
                 task_id, idx = _read_write_key(key, prefix_length)
                 writes.append(
-                    WriteRecord(task_id, idx, channel, type_, data, task_path or "", _split_refs(refs))
+                    WriteRecord(
+                        task_id, idx, channel, _read_type(type_), data, task_path or "", _split_refs(refs)
+                    )
                 )
             stored.writes = writes
         stored.items = by_thread.get(row[0], {})
@@ -1051,7 +1103,7 @@ class PostgresBackend(Backend):
         keys, types, datas, refs = _item_rows(items)
         for b in blobs:
             keys.append(_blob_key(ns, b.channel, b.version))
-            types.append(b.type)
+            types.append(_stored_type(b.type))
             datas.append(b.data)
             refs.append(_packed(b.item_refs))
         bases = [b for b in blobs if b.base_version is not None]
@@ -1067,8 +1119,8 @@ class PostgresBackend(Backend):
             [b.channel for b in bases],
             [b.base_version for b in bases],
             [_blob_key(ns, b.channel, b.base_version) for b in bases if b.base_version is not None],
-            record.parent_checkpoint_id,
-            record.type,
+            _stored_id(record.parent_checkpoint_id),
+            _stored_type(record.type),
             record.data,
             orjson.dumps(record.channel_versions).decode(),
             record.metadata.decode(),
@@ -1121,7 +1173,7 @@ class PostgresBackend(Backend):
             thread_id,
             *_item_rows(items),
             [_write_key(prefix, w.task_id, w.idx) for w in unique],
-            [w.type for w in unique],
+            [_stored_type(w.type) for w in unique],
             [w.data for w in unique],
             [_packed(w.item_refs) for w in unique],
             [w.channel for w in unique],

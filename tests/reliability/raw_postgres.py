@@ -1,9 +1,9 @@
 """Raw access to a PostgresSaver's tables (see ``raw.py`` for the targets).
 
 Tables live in the saver's schema: ``lus_checkpoints`` (data bytea, channel_versions and
-metadata jsonb) and ``lus_data`` (type text, data bytea): blobs, items and writes, told
-apart by the first byte of ``key`` (b"b", b"i", b"w"; a blob key ends with 0x00 and its
-channel, a write has a ``channel`` column).
+metadata jsonb) and ``lus_data`` (type text as ``_stored_type`` writes it, data bytea):
+blobs, items and writes, told apart by the first byte of ``key`` (b"b", b"i", b"w"; a
+blob key ends with 0x00 and its channel, a write has a ``channel`` column).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from langgraph_unified_store.backends.postgres import _stored_type
 from langgraph_unified_store.core.records import SEGMENT_TYPE
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 
@@ -49,7 +50,7 @@ def _target(saver: UnifiedCheckpointSaver, target: str) -> tuple[str, str, str, 
         return f"{schema}.lus_data", "data", " AND get_byte(key, 0) = 119 AND channel = $3", [target[6:]]
     if target in ("item", "segment"):
         op = "=" if target == "segment" else "<>"
-        return f"{schema}.lus_data", "data", f" AND get_byte(key, 0) = 105 AND type {op} $3", [SEGMENT_TYPE]
+        return f"{schema}.lus_data", "data", f" AND get_byte(key, 0) = 105 AND type {op} $3", [_stored_type(SEGMENT_TYPE)]
     raise ValueError(target)
 
 
@@ -66,7 +67,9 @@ async def overwrite(
     sql = f"UPDATE {table} SET {column} = $1::{cast}{type_sql} WHERE thread_id = $2{extra}"
     db = await _connect(saver)
     try:
-        status = await db.execute(sql, value, thread_id, *params, *([type_] if type_ else []))
+        status = await db.execute(
+            sql, value, thread_id, *params, *([_stored_type(type_)] if type_ else [])
+        )
     finally:
         await db.close()
     return int(status.split()[-1])
