@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import base64
 import inspect
+import re
 import struct
 import time
 import zlib
@@ -129,6 +130,8 @@ _RECORD_INFLATE_MAX: Final = 1 << 24
 LUA_HELPERS: Final = r"""
 local SUFFIXES = {':i', ':a', ':c', ':m', ':r', ':b', ':w', ':t'}
 local CHUNK = 500
+-- Redis's default hash-max-listpack-entries: smaller hashes are usually one listpack.
+local LISTPACK_ENTRIES = 512
 
 -- Stored frames are trusted for nothing: a garbled length is clamped to the value,
 -- so a corrupt value costs no more work than an intact one (Python reports it).
@@ -207,8 +210,8 @@ local function split_member(m)
 end
 
 local function seq_of(m)
-  local _, s = split_member(m)
-  return s
+  local z = string.find(m, '\0', 1, true)
+  return z and string.sub(m, z + 1)
 end
 
 local function ns_of(m)
@@ -235,8 +238,20 @@ local function entry_key(a)
   return string.sub(a, z + 1) .. ':' .. string.sub(a, 1, z - 1)
 end
 
+-- Hex of a channel name, remembered for the rest of the call (a walk assembles many
+-- checkpoints over the same channels).
+local HEXED = {}
 local function tohex(s)
-  return (string.gsub(s, '.', function(c) return string.format('%02x', string.byte(c)) end))
+  local hexed = HEXED[s]
+  if hexed then return hexed end
+  local out = {}
+  for i = 1, #s, 64 do
+    local j = math.min(i + 63, #s)
+    out[#out + 1] = string.format(string.rep('%02x', j - i + 1), string.byte(s, i, j))
+  end
+  hexed = table.concat(out)
+  HEXED[s] = hexed
+  return hexed
 end
 
 -- The blob fields a checkpoint names, from the channel versions in its record's head;
@@ -257,17 +272,18 @@ end
 -- The writes of a checkpoint are the fields '<S> NUL <n>' of B:w, n = 0, 1, ... with no
 -- gap (writes to a checkpoint not stored yet wait under '<P> NUL <n>').
 local function writes_of(B, owner)
-  local fields, vals, n = {}, {}, 0
+  local fields, vals, n, size = {}, {}, 0, 4
   while true do
     local batch = {}
-    for i = 0, 7 do batch[i + 1] = owner .. '\0' .. (n + i) end
+    for i = 0, size - 1 do batch[i + 1] = owner .. '\0' .. (n + i) end
     local got = redis.call('HMGET', B .. ':w', unpack(batch))
-    for i = 1, 8 do
+    for i = 1, size do
       if not got[i] then return fields, vals end
       fields[#fields + 1] = batch[i]
       vals[#vals + 1] = got[i]
     end
-    n = n + 8
+    n = n + size
+    size = math.min(2 * size, 256)
   end
 end
 
@@ -312,9 +328,15 @@ local function assemble(B, m)
           bfields, bvals, wvals, ivals}
 end
 
--- JSON-typed equality on top-level metadata keys: true is not 1, "1" is not 1.
-local function matches(B, m, flt)
-  local raw = redis.call('HGET', B .. ':m', seq_of(m) or '')
+-- JSON-typed equality on top-level metadata keys: true is not 1, "1" is not 1.  With
+-- metadata (B:m as a table, when the walk read it whole) or one HGET per checkpoint.
+local function matches(B, m, flt, metadata)
+  local raw
+  if metadata then
+    raw = metadata[seq_of(m) or '']
+  else
+    raw = redis.call('HGET', B .. ':m', seq_of(m) or '')
+  end
   if not raw then return false end
   local ok, md = pcall(cjson.decode, raw)
   if not ok or type(md) ~= 'table' then return false end
@@ -326,7 +348,25 @@ local function matches(B, m, flt)
 end
 """
 
-PUT_CHECKPOINT_LUA: Final = LUA_HELPERS + r"""
+
+def _with_helpers(body: str) -> str:
+    """A script: the helpers its body uses (and theirs), then the body. Every helper a
+    script defines costs each call a closure, so a script carries only what it needs."""
+    blocks = LUA_HELPERS.strip().split("\n\n")
+    names = [set(re.findall(r"^local (?:function )?(\w+)", block, re.M)) for block in blocks]
+    chosen: set[int] = set()
+    text = body
+    grew = True
+    while grew:
+        grew = False
+        for index, defined in enumerate(names):
+            if index not in chosen and any(re.search(rf"\b{name}\b", text) for name in defined):
+                chosen.add(index)
+                text += blocks[index]
+                grew = True
+    return "\n\n".join(blocks[i] for i in sorted(chosen)) + "\n" + body
+
+PUT_CHECKPOINT_LUA: Final = _with_helpers(r"""
 -- KEYS[1] = B:i.  ARGV: B, P, B:a entry or '', record, metadata, has run, run, ttl ms,
 -- blob count, then the global index step (threads key or '' when the caller indexes,
 -- score, thread id, run key or ''), then (blob field, value) pairs, then (item ref,
@@ -374,9 +414,9 @@ else
 end
 refresh(B, tonumber(ARGV[8]))
 return 1
-"""
+""")
 
-PUT_WRITES_LUA: Final = LUA_HELPERS + r"""
+PUT_WRITES_LUA: Final = _with_helpers(r"""
 -- KEYS[1] = B:w.  ARGV: B, replace, ttl ms, P, write count, then (key, value) pairs,
 -- then (item ref, value) pairs.  A write's key is how its value's head begins (task id
 -- and index): a write whose key is stored already is replaced, or kept when not replacing.
@@ -415,15 +455,18 @@ while p <= #ARGV do
 end
 refresh(B, tonumber(ARGV[3]))
 return 1
-"""
+""")
 
-FETCH_LUA: Final = LUA_HELPERS + r"""
--- KEYS[1] = B:i.  ARGV: B, 'id' or 'latest', P (or the hex namespace for latest), ttl ms.
+FETCH_LUA: Final = _with_helpers(r"""
+-- KEYS[1] = B:i.  ARGV: B, 'id', 'member' or 'latest', then P, a B:i member (a listing
+-- found it; gone if its number has no record now) or the hex namespace, then ttl ms.
 local B = ARGV[1]
 local m
 if ARGV[2] == 'latest' then
   m = redis.call('ZREVRANGEBYLEX', KEYS[1], '(' .. ARGV[3] .. ';', '[' .. ARGV[3] .. ':',
                  'LIMIT', 0, 1)[1]
+elseif ARGV[2] == 'member' then
+  m = ARGV[3]
 else
   m = lookup(B, ARGV[3])
 end
@@ -431,9 +474,9 @@ if not m then return false end
 local found = assemble(B, m)
 if found then refresh(B, tonumber(ARGV[4])) end
 return found
-"""
+""")
 
-LIST_LUA: Final = LUA_HELPERS + r"""
+LIST_LUA: Final = _with_helpers(r"""
 -- KEYS[1] = B:i (one namespace) or B:a (all).  ARGV: B, 'i' or 'a', max, min, want,
 -- budget, filter JSON or '', '1' to assemble matches (else their member only), ttl ms.
 -- For 'i' the bounds are on B:i members; for 'a' on B:a entries, and the root
@@ -446,6 +489,15 @@ local want, budget = tonumber(ARGV[5]), tonumber(ARGV[6])
 local flt = nil
 if ARGV[7] ~= '' then flt = cjson.decode(ARGV[7]) end
 local with_data = ARGV[8] == '1'
+-- A small B:m is one listpack, which HGET scans: a filtered walk reads it whole instead
+-- (unless it is tiny).
+local metadata = nil
+local entries = flt and redis.call('HLEN', B .. ':m') or 0
+if entries > 32 and entries <= LISTPACK_ENTRIES then
+  metadata = {}
+  local flat = redis.call('HGETALL', B .. ':m')
+  for i = 1, #flat, 2 do metadata[flat[i]] = flat[i + 1] end
+end
 
 -- A descending walk of one index between two bounds, 100 entries per call.
 local function stream(key, maxb, minb)
@@ -506,10 +558,9 @@ while true do
   else
     root.at = root.at + 1
     m, entry = r, r
-    if by_id then entry = string.sub(split_member(r), 2) .. '\0' end
   end
   scanned = scanned + 1
-  if m and (flt == nil or matches(B, m, flt)) then
+  if m and (flt == nil or matches(B, m, flt, metadata)) then
     if with_data then
       local found = assemble(B, m)
       if found then out[#out + 1] = found end
@@ -519,14 +570,16 @@ while true do
   end
   if (want > 0 and #out >= want) or (budget > 0 and scanned >= budget) then
     cursor = entry
+    -- a root member's place among B:a entries
+    if by_id and entry == r then cursor = string.sub(split_member(r), 2) .. '\0' end
     break
   end
 end
 if #out > 0 then refresh(B, tonumber(ARGV[9])) end
 return {cursor, out}
-"""
+""")
 
-HEADS_LUA: Final = LUA_HELPERS + r"""
+HEADS_LUA: Final = _with_helpers(r"""
 -- KEYS[1] = B:i.  ARGV: B.  The newest checkpoint of each namespace:
 -- {member, record, metadata, run}.
 local B = ARGV[1]
@@ -541,9 +594,9 @@ while true do
   maxb = '(' .. ns_of(m) .. ':'
 end
 return out
-"""
+""")
 
-DELETE_THREAD_LUA: Final = LUA_HELPERS + r"""
+DELETE_THREAD_LUA: Final = _with_helpers(r"""
 -- KEYS[1] = B:i.  ARGV: B.  Returns the thread's run ids so the caller can unindex them.
 local B = ARGV[1]
 local runs, seen = {}, {}
@@ -559,9 +612,9 @@ local keys = {}
 for i, s in ipairs(SUFFIXES) do keys[i] = B .. s end
 redis.call('UNLINK', unpack(keys))
 return runs
-"""
+""")
 
-RETAIN_LUA: Final = LUA_HELPERS + r"""
+RETAIN_LUA: Final = _with_helpers(r"""
 -- KEYS[1] = B:i.  ARGV: B, 'keep' then the P to keep, or 'runs' then the run ids to delete.
 -- Deletes the other checkpoints, their writes, then blobs no survivor names, then items
 -- no surviving blob, write or segment names (not when a survivor's record cannot be
@@ -688,9 +741,9 @@ end
 local out = {gone, #dead}
 for _, run in ipairs(gone_runs) do out[#out + 1] = run end
 return out
-"""
+""")
 
-SNAPSHOT_LUA: Final = LUA_HELPERS + r"""
+SNAPSHOT_LUA: Final = _with_helpers(r"""
 -- KEYS[1] = B:i.  ARGV: B.  The whole thread, for copy_thread: B:i, then the hashes as
 -- flat field/value lists, then B:a.
 local B = ARGV[1]
@@ -700,9 +753,9 @@ for _, suffix in ipairs({':c', ':m', ':r', ':b', ':w', ':t'}) do
 end
 out[#out + 1] = redis.call('ZRANGE', B .. ':a', 0, -1)
 return out
-"""
+""")
 
-RESTORE_LUA: Final = LUA_HELPERS + r"""
+RESTORE_LUA: Final = _with_helpers(r"""
 -- KEYS[1] = B:i of the target.  ARGV: B, ttl ms, then eight sections, each a count and
 -- that many values, in SNAPSHOT's order.  A checkpoint the target has keeps its number
 -- there, a new one gets a new number; checkpoints overwrite, and so do writes (of the
@@ -781,7 +834,7 @@ first, n = section()
 for i = first, first + n - 1 do redis.call('ZADD', B .. ':a', 0, ARGV[i]) end
 refresh(B, tonumber(ARGV[2]))
 return 1
-"""
+""")
 
 
 @dataclass(frozen=True, slots=True)
@@ -1602,8 +1655,7 @@ class RedisBackend(Backend):
             calls = []
             for _, thread_id, _, fcp in chunk_found:
                 base = self._base(thread_id)
-                key = fcp.split(b"\x00", 1)[0]
-                calls.append(_Call(FETCH, (f"{base}:i",), [base, "id", key, self._read_ttl_ms]))
+                calls.append(_Call(FETCH, (f"{base}:i",), [base, "member", fcp, self._read_ttl_ms]))
             refreshes = [
                 call
                 for thread_id in dict.fromkeys(t for _, t, _, _ in chunk_found)
