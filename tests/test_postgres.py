@@ -26,7 +26,20 @@ from langgraph_unified_store import (
     SerializationError,
     create_saver,
 )
-from langgraph_unified_store.backends.postgres import SCHEMA_VERSION, _lock_key
+from langgraph_unified_store.backends.postgres import (
+    BLOB_KEY_SQL,
+    SCHEMA_VERSION,
+    TYPE_CODES,
+    WRITE_PREFIX_SQL,
+    _blob_key,
+    _lock_key,
+    _read_id,
+    _read_type,
+    _read_write_key,
+    _stored_type,
+    _write_key,
+    _write_prefix,
+)
 
 from .support import POSTGRES_DSN, unique
 
@@ -187,6 +200,47 @@ async def test_schema_layout_and_indexes(pg: PostgresSaver, admin: Any) -> None:
     assert "(run_id)" in indexes["lus_checkpoints_run_id_idx"]
     versions = await admin.fetch(f'SELECT version FROM "{schema}".lus_migrations')
     assert [r["version"] for r in versions] == list(range(1, SCHEMA_VERSION + 1))
+
+
+IDS = [
+    "1f1e63c2-4797-6c5f-bfff-4ca26e0da69b",  # canonical: 17 bytes
+    "1F1E63C2-4797-6C5F-BFFF-4CA26E0DA69B",  # upper case: kept as text
+    "1f1e63c24797-6c5f-bfff-4ca26e0da69b-",
+    "",
+    "1",
+    "ck\u00e9\U0001f600",
+    "\x01\x02",
+]
+
+
+async def test_keys_built_in_python_and_in_sql_agree(admin: Any) -> None:
+    """Reads and garbage collection rebuild keys in SQL from the checkpoint rows; puts
+    build them in Python. A mismatch would hide stored rows."""
+    for ns in ["", "sub:1", "n\u00e9"]:
+        for cid in IDS:
+            sql = WRITE_PREFIX_SQL.replace("{ns}", "$1::text").replace("{cid}", "$2::text")
+            assert await admin.fetchval(f"SELECT {sql}", ns, cid) == _write_prefix(ns, cid)
+            for task_id in IDS:
+                for idx in (-4, -1, 0, 7, 2**31 - 1, -(2**31)):
+                    key = _write_key(_write_prefix(ns, cid), task_id, idx)
+                    assert _read_write_key(key, len(_write_prefix(ns, cid))) == (task_id, idx)
+            assert _read_id(_write_prefix(ns, cid), len(ns.encode()) + 2) == (cid, len(_write_prefix(ns, cid)))
+        sql = (
+            BLOB_KEY_SQL.replace("{ns}", "$1::text")
+            .replace("{version}", "$2::text")
+            .replace("{channel}", "$3::text")
+        )
+        assert await admin.fetchval(f"SELECT {sql}", ns, "a1.3f", "branch:to:x") == _blob_key(
+            ns, "branch:to:x", "a1.3f"
+        )
+    with pytest.raises(InvalidConfigError):
+        _write_key(b"w", IDS[0], 2**31)
+
+
+def test_type_tags_round_trip() -> None:
+    for type_ in [*TYPE_CODES, "", "x", "pickle", "\x01", "\x1f", "\x1fmsgpack", "\x0bz", "msgpack2"]:
+        assert _read_type(_stored_type(type_)) == type_
+    assert all(len(_stored_type(t)) == 1 for t in TYPE_CODES)
 
 
 async def test_concurrent_setups_in_one_process(admin: Any) -> None:

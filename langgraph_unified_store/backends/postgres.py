@@ -126,12 +126,12 @@ LOCK_MIGRATIONS: Final = "SELECT pg_advisory_xact_lock($1::integer, $2::integer)
 #   UTF-8 text and 0x00 (so a checkpoint's writes are one key range). Text never holds
 #   NUL, so the separators are unambiguous. ``refs`` holds item references
 #   concatenated (ITEM_REF_SIZE bytes each, NULL for none); ``channel`` and
-#   ``task_path`` are set on writes only (task_path NULL for '').
+#   ``task_path`` are set on writes only (task_path NULL for ''). Rows up to a page
+#   stay inline (toast_tuple_target): segments of many references do not compress,
+#   and a TOAST detour would only add pages.
 # - ``type`` columns hold the common serde type tags as one character (``TYPE_CODES``).
-#   Rows up to a page stay inline (toast_tuple_target): segments of many references
-#   do not compress, and a TOAST detour would only add pages.
-# Index pages are filled completely: rows are only ever inserted or deleted, never
-# updated in place (but for re-put checkpoints and replaced writes).
+# Primary key pages are filled completely when appended to (fillfactor 100): rows are
+# inserted and deleted, and updated only when a checkpoint is re-put or a write replaced.
 MIGRATION_1: Final = """
 CREATE TABLE {schema}.lus_checkpoints (
     thread_id text COLLATE "C" NOT NULL,
@@ -174,8 +174,6 @@ ITEM_KIND: Final = b"i"
 WRITE_KIND: Final = b"w"
 UUID_ID: Final = b"\x01"
 TEXT_ID: Final = b"\x02"
-# Every key of one checkpoint's writes lies in [prefix, prefix || WRITES_END).
-WRITES_END: Final = b"\x03"
 WRITE_IDX_OFFSET: Final = 2**31
 CANONICAL_UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # Serde type tags stored as one control character (every row has one, and these few are
@@ -212,6 +210,7 @@ BLOB_KEY_SQL: Final = (
     "convert_to({version}, 'UTF8') || '\\x00'::bytea || convert_to({channel}, 'UTF8'))"
 )
 ITEM_KEY_SQL: Final = "('\\x69'::bytea || {ref})"
+# Every key of one checkpoint's writes lies in [prefix, prefix || WRITES_END_SQL).
 WRITES_END_SQL: Final = "'\\x03'::bytea"
 # The item references packed in a bytea, as rows (``ref``). unnest() of an array makes
 # the planner expect a few rows, where generate_series() alone would make it expect a
