@@ -401,9 +401,11 @@ else
   redis.call('ZADD', KEYS[1], 0, P .. '\0' .. s)
   if ARGV[3] ~= '' then redis.call('ZADD', B .. ':a', 0, ARGV[3]) end
   -- writes sent before the checkpoint move under its number
-  local pending, values = writes_of(B, P)
-  for i = 1, #pending do redis.call('HSET', B .. ':w', s .. '\0' .. (i - 1), values[i]) end
-  call_chunked('HDEL', B .. ':w', pending)
+  if redis.call('HEXISTS', B .. ':w', P .. '\0' .. 0) == 1 then
+    local pending, values = writes_of(B, P)
+    for i = 1, #pending do redis.call('HSET', B .. ':w', s .. '\0' .. (i - 1), values[i]) end
+    call_chunked('HDEL', B .. ':w', pending)
+  end
 end
 redis.call('HSET', B .. ':c', s, ARGV[4])
 redis.call('HSET', B .. ':m', s, ARGV[5])
@@ -959,7 +961,7 @@ def deflate_record(type_: str, data: bytes) -> tuple[bytes, bytes]:
         if reserved:
             raise InvalidConfigError(f"serde type {type_[:40]!r}... uses a reserved prefix")
         return type_.encode(), data
-    deflater = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, _RECORD_ZDICT)
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -15, 4, zlib.Z_DEFAULT_STRATEGY, _RECORD_ZDICT)
     packed = deflater.compress(data) + deflater.flush() + _LENGTH.pack(zlib.crc32(data))
     if len(packed) + len(DEFLATED_RECORD_PREFIX) >= len(data) and not reserved:
         return type_.encode(), data
