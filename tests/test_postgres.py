@@ -192,6 +192,11 @@ async def test_schema_layout_and_indexes(pg: PostgresSaver, admin: Any) -> None:
     assert found[("lus_data", "channel")] == "text"
     assert found[("lus_data", "task_path")] == "text"
     assert {table for table, _ in found} == {"lus_checkpoints", "lus_data", "lus_migrations"}
+    storage = await admin.fetchval(
+        "SELECT attstorage FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'refs'",
+        f'"{schema}".lus_data',
+    )
+    assert storage == b"m"  # "char": segment references stay inline rather than in TOAST
     indexes = {
         r["indexname"]: r["indexdef"]
         for r in await admin.fetch("SELECT * FROM pg_indexes WHERE schemaname = $1", schema)

@@ -126,9 +126,10 @@ LOCK_MIGRATIONS: Final = "SELECT pg_advisory_xact_lock($1::integer, $2::integer)
 #   UTF-8 text and 0x00 (so a checkpoint's writes are one key range). Text never holds
 #   NUL, so the separators are unambiguous. ``refs`` holds item references
 #   concatenated (ITEM_REF_SIZE bytes each, NULL for none); ``channel`` and
-#   ``task_path`` are set on writes only (task_path NULL for ''). Rows up to a page
-#   stay inline (toast_tuple_target): segments of many references do not compress,
-#   and a TOAST detour would only add pages.
+#   ``task_path`` are set on writes only (task_path NULL for ''). ``refs`` stays inline
+#   up to a page (STORAGE MAIN): the references of a long segment do not compress,
+#   and a TOAST detour would only add pages; ``data`` is compressed and moved out of
+#   line as usual.
 # - ``type`` columns hold the common serde type tags as one character (``TYPE_CODES``).
 # Primary key pages are filled completely when appended to (fillfactor 100): rows are
 # inserted and deleted, and updated only when a checkpoint is re-put or a write replaced.
@@ -158,7 +159,8 @@ CREATE TABLE {schema}.lus_data (
     channel text,
     task_path text,
     PRIMARY KEY (thread_id, key) WITH (fillfactor = 100)
-) WITH (toast_tuple_target = 8160);
+);
+ALTER TABLE {schema}.lus_data ALTER COLUMN refs SET STORAGE MAIN;
 """
 MIGRATIONS: Final = (MIGRATION_1,)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
