@@ -301,7 +301,7 @@ end
 
 -- A new checkpoint number (B:r field '#' counts them; numbers are never reused).
 local function next_seq(B)
-  return tostring(redis.call('HINCRBY', B .. ':r', '#', 1))
+  return string.format('%d', redis.call('HINCRBY', B .. ':r', '#', 1))
 end
 
 -- One checkpoint with its blobs, writes, their items and the items those name.  Item
