@@ -211,6 +211,10 @@ IDS = [
     "1f1e63c2-4797-6c5f-bfff-4ca26e0da69b",  # canonical: 17 bytes
     "1F1E63C2-4797-6C5F-BFFF-4CA26E0DA69B",  # upper case: kept as text
     "1f1e63c24797-6c5f-bfff-4ca26e0da69b-",
+    "1f1e63c2x4797-6c5f-bfff-4ca26e0da69b",
+    "1f1e63c2-4797-6c5f-bfff-4ca26e0da-9b",
+    "-" * 36,
+    "1f1e63c2-4797-6c5f-bfff-4ca26e0da69\u00e9",
     "",
     "1",
     "ck\u00e9\U0001f600",

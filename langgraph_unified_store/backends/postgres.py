@@ -197,8 +197,14 @@ TYPE_ESCAPE: Final = "\x1f"
 _TYPE_CODE: Final = {type_: chr(1 + number) for number, type_ in enumerate(TYPE_CODES)}
 
 # The same keys built in SQL (``{ns}``, ``{cid}``, ... are column expressions).
+# A canonical UUID, tested without a regular expression (which would cost several
+# microseconds per checkpoint read): 36 bytes, all of them lowercase hex digits or
+# dashes, dashes where a UUID has them and nowhere else.
 ID_BYTES_SQL: Final = (
-    "CASE WHEN {id} ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' "
+    "CASE WHEN octet_length({id}) = 36 AND btrim(convert_to({id}, 'UTF8'), "
+    "'\\x2d30313233343536373839616263646566'::bytea) = ''::bytea "
+    "AND {id} LIKE '________-____-____-____-____________' "
+    "AND octet_length(replace({id}, '-', '')) = 32 "
     "THEN '\\x01'::bytea || decode(replace({id}, '-', ''), 'hex') "
     "ELSE '\\x02'::bytea || convert_to({id}, 'UTF8') || '\\x00'::bytea END"
 )
@@ -321,7 +327,8 @@ LOOKUP_BLOB: Final = """
     BLOB_KEY_SQL, ns="p.checkpoint_ns", version="v.version", channel="v.channel"
 ) + """
         LIMIT 1"""
-# A checkpoint's writes are one key range; OFFSET 0 keeps it an index range scan per row.
+# A checkpoint's writes are one key range; OFFSET 0 keeps it an index range scan per row
+# (and, on the prefix, computes it once per checkpoint rather than once per bound).
 LOOKUP_WRITES: Final = """
         SELECT x.key, x.channel, x.type, x.data, x.task_path, x.refs
         FROM {schema}.lus_data x
@@ -353,7 +360,7 @@ page_blobs AS (
 page_writes AS (
     SELECT p.position, p.thread_id, w.key, w.channel, w.type, w.data, w.task_path, w.refs
     FROM page p
-    CROSS JOIN LATERAL (SELECT {write_prefix_of_p} AS prefix) k
+    CROSS JOIN LATERAL (SELECT {write_prefix_of_p} AS prefix OFFSET 0) k
     CROSS JOIN LATERAL ({lookup_writes}) w
 ),
 named AS (
@@ -475,7 +482,7 @@ live_rows AS (
     UNION ALL
     SELECT x.thread_id, x.key, x.refs
     FROM survivors s
-    CROSS JOIN LATERAL (SELECT {write_prefix_of_s} AS prefix) k
+    CROSS JOIN LATERAL (SELECT {write_prefix_of_s} AS prefix OFFSET 0) k
     JOIN {schema}.lus_data x ON x.thread_id = s.thread_id AND x.key >= k.prefix
         AND x.key < k.prefix || {writes_end}
 ),
