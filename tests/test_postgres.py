@@ -4,6 +4,7 @@ reconnection, bad input and garbage collection. No mocks; nothing is skipped."""
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import subprocess
 import sys
@@ -16,24 +17,30 @@ import asyncpg
 import pytest
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langgraph.checkpoint.base import Checkpoint, empty_checkpoint
+from langgraph.checkpoint.base.id import uuid6
 from langgraph.graph import START, StateGraph
 from langgraph.graph.message import add_messages
 
 from langgraph_unified_store import (
     BackendUnavailableError,
+    CorruptDataError,
     InvalidConfigError,
     PostgresSaver,
     SerializationError,
     create_saver,
 )
+from langgraph_unified_store.backends._ordered_ids import decode_ordered_id, encode_ordered_id
 from langgraph_unified_store.backends.postgres import (
     BLOB_KEY_SQL,
+    ID_PART_SQL,
+    NS_PART_SQL,
     SCHEMA_VERSION,
     TYPE_CODES,
     WRITE_PREFIX_SQL,
     _blob_key,
+    _checkpoint_key,
     _lock_key,
-    _read_id,
+    _read_checkpoint_key,
     _read_type,
     _read_write_key,
     _stored_type,
@@ -182,27 +189,32 @@ async def test_schema_layout_and_indexes(pg: PostgresSaver, admin: Any) -> None:
         schema,
     )
     found = {(r["table_name"], r["column_name"]): r["data_type"] for r in columns}
-    assert found[("lus_checkpoints", "metadata")] == "jsonb"
-    assert found[("lus_checkpoints", "channel_versions")] == "jsonb"
-    assert found[("lus_checkpoints", "data")] == "bytea"
-    assert found[("lus_checkpoints", "run_id")] == "text"
-    assert found[("lus_data", "key")] == "bytea"
-    assert found[("lus_data", "data")] == "bytea"
-    assert found[("lus_data", "refs")] == "bytea"
-    assert found[("lus_data", "channel")] == "text"
-    assert found[("lus_data", "task_path")] == "text"
-    assert {table for table, _ in found} == {"lus_checkpoints", "lus_data", "lus_migrations"}
+    assert found == {
+        ("lus_store", "thread_id"): "text",
+        ("lus_store", "key"): "bytea",
+        ("lus_store", "type"): "text",
+        ("lus_store", "data"): "bytea",
+        ("lus_store", "refs"): "bytea",
+        ("lus_store", "channel_versions"): "json",
+        ("lus_store", "metadata"): "jsonb",
+        ("lus_store", "run_id"): "text",
+        ("lus_migrations", "version"): "integer",
+        ("lus_migrations", "applied_at"): "timestamp with time zone",
+    }
+    # Eight columns at most: the null bitmap then fits the 24-byte row header.
     storage = await admin.fetchval(
         "SELECT attstorage FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'refs'",
-        f'"{schema}".lus_data',
+        f'"{schema}".lus_store',
     )
     assert storage == b"m"  # "char": segment references stay inline rather than in TOAST
     indexes = {
         r["indexname"]: r["indexdef"]
         for r in await admin.fetch("SELECT * FROM pg_indexes WHERE schemaname = $1", schema)
     }
-    assert "jsonb_path_ops" in indexes["lus_checkpoints_metadata_idx"]
-    assert "(run_id)" in indexes["lus_checkpoints_run_id_idx"]
+    assert "jsonb_path_ops" in indexes["lus_store_metadata_idx"]
+    assert "WHERE (metadata IS NOT NULL)" in indexes["lus_store_metadata_idx"]
+    assert "(run_id)" in indexes["lus_store_run_id_idx"]
+    assert set(indexes) == {"lus_store_pkey", "lus_store_metadata_idx", "lus_store_run_id_idx"}
     versions = await admin.fetch(f'SELECT version FROM "{schema}".lus_migrations')
     assert [r["version"] for r in versions] == list(range(1, SCHEMA_VERSION + 1))
 
@@ -223,27 +235,54 @@ IDS = [
 
 
 async def test_keys_built_in_python_and_in_sql_agree(admin: Any) -> None:
-    """Reads and garbage collection rebuild keys in SQL from the checkpoint rows; puts
-    build them in Python. A mismatch would hide stored rows."""
+    """Reads and garbage collection take checkpoint keys apart in SQL to find blobs and
+    writes; puts build the keys in Python. A mismatch would hide stored rows."""
     for ns in ["", "sub:1", "n\u00e9"]:
         for cid in IDS:
-            sql = WRITE_PREFIX_SQL.replace("{ns}", "$1::text").replace("{cid}", "$2::text")
-            assert await admin.fetchval(f"SELECT {sql}", ns, cid) == _write_prefix(ns, cid)
+            key = _checkpoint_key(ns, cid)
+            assert _read_checkpoint_key("t", key) == (ns, cid)
+            sql = WRITE_PREFIX_SQL.replace("{key}", "$1::bytea")
+            assert await admin.fetchval(f"SELECT {sql}", key) == _write_prefix(ns, cid)
+            sql = NS_PART_SQL.replace("{key}", "$1::bytea")
+            assert await admin.fetchval(f"SELECT {sql}", key) == ns.encode() + b"\x00"
+            sql = ID_PART_SQL.replace("{key}", "$1::bytea")
+            assert await admin.fetchval(f"SELECT {sql}", key) == encode_ordered_id(cid)
             for task_id in IDS:
                 for idx in (-4, -1, 0, 7, 2**31 - 1, -(2**31)):
-                    key = _write_key(_write_prefix(ns, cid), task_id, idx)
-                    assert _read_write_key(key, len(_write_prefix(ns, cid))) == (task_id, idx)
-            assert _read_id(_write_prefix(ns, cid), len(ns.encode()) + 2) == (cid, len(_write_prefix(ns, cid)))
+                    write_key = _write_key(_write_prefix(ns, cid), task_id, idx)
+                    assert _read_write_key(write_key, len(_write_prefix(ns, cid))) == (task_id, idx)
         sql = (
-            BLOB_KEY_SQL.replace("{ns}", "$1::text")
+            BLOB_KEY_SQL.replace("{ns_part}", "$1::bytea")
             .replace("{version}", "$2::text")
             .replace("{channel}", "$3::text")
         )
-        assert await admin.fetchval(f"SELECT {sql}", ns, "a1.3f", "branch:to:x") == _blob_key(
-            ns, "branch:to:x", "a1.3f"
-        )
+        assert await admin.fetchval(
+            f"SELECT {sql}", ns.encode() + b"\x00", "a1.3f", "branch:to:x"
+        ) == _blob_key(ns, "branch:to:x", "a1.3f")
     with pytest.raises(InvalidConfigError):
         _write_key(b"w", IDS[0], 2**31)
+
+
+def test_ordered_ids_keep_text_order_and_round_trip() -> None:
+    """Checkpoint keys list in id order only if the encoding keeps text order, for any
+    id: UUIDs, near-UUIDs, prefixes and extensions of them, and arbitrary text."""
+    rng = random.Random(7)
+    alphabet = "0123456789abcdef-./:AZaz~\u00e9\u4e2d\U0001f600\x01"
+    ids = [str(uuid6()) for _ in range(200)] + [str(uuid.uuid4()) for _ in range(50)] + IDS
+    for base in ids[:150]:
+        at = rng.randrange(len(base) + 1)
+        ids += [base[:at], base[:at] + rng.choice(alphabet) + base[at + 1 :], base + rng.choice(alphabet)]
+    ids += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(40))) for _ in range(1000)]
+    ids = list(dict.fromkeys(ids))
+    for cid in ids:
+        encoded = encode_ordered_id(cid)
+        assert decode_ordered_id(b"ab" + encoded + b"\x01rest", 2) == (cid, 2 + len(encoded))
+    assert sorted(ids, key=lambda i: i.encode()) == sorted(ids, key=encode_ordered_id)
+    assert {len(encode_ordered_id(str(uuid6()))) for _ in range(500)} <= {18, 19}
+    with pytest.raises(ValueError):
+        encode_ordered_id("a\x00b")
+    with pytest.raises(ValueError):
+        decode_ordered_id(b"\xff")
 
 
 def test_type_tags_round_trip() -> None:
@@ -812,32 +851,34 @@ async def test_statement_past_command_timeout_is_unavailable_then_recovers(admin
 # -- deleting, pruning, copying: nothing left dangling, nothing needed removed ---------------
 
 
-# Written apart from the saver's own statements: each row of lus_data is told by the
-# first byte of its key (b"b" blob, b"i" item, b"w" write); blob keys and write-key
-# prefixes are rebuilt from the checkpoints as the schema describes them.
+# Written apart from the saver's own statements: each row of lus_store is told by the
+# first byte of its key (b"c" checkpoint, b"b" blob, b"i" item, b"w" writes); blob keys and
+# write-key prefixes are rebuilt from the checkpoint keys as the schema describes them.
 ORPHANS = """
 WITH rows AS (
     SELECT x.*, get_byte(x.key, 0) AS kind
-    FROM {s}.lus_data x
+    FROM {s}.lus_store x
+),
+checkpoints AS (
+    SELECT c.thread_id, c.key, c.channel_versions,
+        substring(c.key FROM 2 FOR position('\\x00'::bytea IN c.key) - 1) AS ns_part
+    FROM rows c WHERE c.kind = 99
 ),
 refs AS (
     SELECT r.thread_id, r.kind, r.key,
         substring(r.refs FROM n * 16 + 1 FOR 16) AS ref
     FROM rows r, generate_series(0, coalesce(length(r.refs), 0) / 16 - 1) AS n
+    WHERE r.kind <> 99
 ),
 live_blob_keys AS (
-    SELECT c.thread_id, '\\x62'::bytea || convert_to(c.checkpoint_ns, 'UTF8') || '\\x00'::bytea
+    SELECT c.thread_id, '\\x62'::bytea || c.ns_part
         || convert_to(v.value, 'UTF8') || '\\x00'::bytea || convert_to(v.key, 'UTF8') AS key
-    FROM {s}.lus_checkpoints c, jsonb_each_text(c.channel_versions) v
+    FROM checkpoints c, json_each_text(c.channel_versions) v
 ),
 write_owners AS (
-    SELECT w.thread_id, w.key, c.checkpoint_id
-    FROM rows w LEFT JOIN {s}.lus_checkpoints c ON c.thread_id = w.thread_id
-        AND position(('\\x77'::bytea || convert_to(c.checkpoint_ns, 'UTF8') || '\\x00'::bytea
-            || CASE WHEN c.checkpoint_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-                THEN '\\x01'::bytea || decode(replace(c.checkpoint_id, '-', ''), 'hex')
-                ELSE '\\x02'::bytea || convert_to(c.checkpoint_id, 'UTF8') || '\\x00'::bytea END)
-            IN w.key) = 1
+    SELECT w.thread_id, w.key, c.key AS checkpoint_key
+    FROM rows w LEFT JOIN checkpoints c ON c.thread_id = w.thread_id
+        AND position(('\\x77'::bytea || substring(c.key FROM 2)) IN w.key) = 1
     WHERE w.kind = 119
 ),
 named AS (
@@ -846,7 +887,7 @@ named AS (
         WHERE l.thread_id = r.thread_id AND l.key = r.key)
     UNION SELECT r.thread_id, r.ref FROM refs r
     WHERE r.kind = 119 AND EXISTS (SELECT 1 FROM write_owners o
-        WHERE o.thread_id = r.thread_id AND o.key = r.key AND o.checkpoint_id IS NOT NULL)
+        WHERE o.thread_id = r.thread_id AND o.key = r.key AND o.checkpoint_key IS NOT NULL)
 ),
 live_items AS (
     SELECT thread_id, ref FROM named
@@ -857,12 +898,12 @@ live_items AS (
 SELECT
     (SELECT count(*) FROM rows b WHERE b.kind = 98 AND NOT EXISTS (SELECT 1 FROM live_blob_keys l
         WHERE (l.thread_id, l.key) = (b.thread_id, b.key))) AS blobs,
-    (SELECT count(*) FROM write_owners o WHERE o.checkpoint_id IS NULL) AS writes,
+    (SELECT count(*) FROM write_owners o WHERE o.checkpoint_key IS NULL) AS writes,
     (SELECT count(*) FROM rows i WHERE i.kind = 105 AND NOT EXISTS (SELECT 1 FROM live_items l
         WHERE (l.thread_id, '\\x69'::bytea || l.ref) = (i.thread_id, i.key))) AS items,
     (SELECT count(*) FROM live_items l WHERE NOT EXISTS (SELECT 1 FROM rows i
         WHERE (l.thread_id, '\\x69'::bytea || l.ref) = (i.thread_id, i.key))) AS missing_items,
-    (SELECT count(*) FROM rows x WHERE x.kind NOT IN (98, 105, 119)) AS unknown
+    (SELECT count(*) FROM rows x WHERE x.kind NOT IN (98, 99, 105, 119)) AS unknown
 """
 
 
@@ -913,7 +954,7 @@ async def test_delete_for_runs_and_thread_leave_no_orphans(pg: PostgresSaver, ad
     }
     await pg.adelete_thread("t")
     assert await pg.alist_workflows() == ["keep"]
-    assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".lus_data WHERE thread_id = $1', "t") == 0
+    assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".lus_store WHERE thread_id = $1', "t") == 0
     assert len((await graph.aget_state(config("keep"))).values["messages"]) == 3
 
 
@@ -936,7 +977,7 @@ async def test_encrypted_saver_round_trips(admin: Any) -> None:
         async with PostgresSaver(POSTGRES_DSN, schema=schema, encryption_key=b"k" * 32) as saver:
             graph = await _long_chat(saver, "t", 3)
             assert len((await graph.aget_state(config("t"))).values["messages"]) == 9
-            raw = await admin.fetch(f'SELECT data FROM "{schema}".lus_data WHERE get_byte(key, 0) = 105')
+            raw = await admin.fetch(f'SELECT data FROM "{schema}".lus_store WHERE get_byte(key, 0) = 105')
             assert raw and all(b"aaaa" not in bytes(r["data"]) for r in raw)
     finally:
         await drop_schema(admin, schema)
@@ -1021,3 +1062,70 @@ def test_each_asyncio_run_leaves_no_connection_behind() -> None:
             await saver.aclose()
 
         asyncio.run(cleanup())
+
+
+# -- pending writes: one row per call, the semantics of one row per write ---------------------
+
+
+async def _writes_rows(admin: Any, schema: str, thread_id: str) -> int:
+    return int(await admin.fetchval(
+        f'SELECT count(*) FROM "{schema}".lus_store WHERE thread_id = $1 AND get_byte(key, 0) = 119',
+        thread_id,
+    ))
+
+
+async def test_a_tasks_first_call_is_one_row(pg: PostgresSaver, admin: Any) -> None:
+    stored = await put(pg, "t", 1)
+    await pg.aput_writes(stored, [("a", 1), ("b", None), ("c", [HumanMessage("x" * 300)])], "task-1")
+    await pg.aput_writes(stored, [("a", 2)], "task-2")
+    assert await _writes_rows(admin, pg.backend.schema, "t") == 2
+    tuple_ = await pg.aget_tuple(stored)
+    assert tuple_ is not None
+    assert sorted(tuple_.pending_writes, key=repr) == sorted(
+        [("task-1", "a", 1), ("task-1", "b", None), ("task-1", "c", [HumanMessage("x" * 300)]),
+         ("task-2", "a", 2)],
+        key=repr,
+    )
+
+
+async def test_write_calls_keep_and_replace_exactly_like_one_row_per_write(pg: PostgresSaver) -> None:
+    """Random sequences of calls (repeats, longer and shorter repeats, special channels
+    alone and mixed in) leave the same pending writes as MemorySaver, which keeps one
+    entry per (task, index): the first, or the last for a call of special writes only
+    (as LangGraph's PostgresSaver does)."""
+    from langgraph.checkpoint.serde.types import ERROR, INTERRUPT, RESUME, SCHEDULED
+
+    from langgraph_unified_store import MemorySaver
+
+    rng = random.Random(11)
+    reference = MemorySaver()
+    channels = ["a", "b", "c", ERROR, INTERRUPT, RESUME, SCHEDULED]
+    for case in range(40):
+        thread_id = f"w{case}"
+        checkpoint = empty_checkpoint()
+        ours = await pg.aput(config(thread_id), checkpoint, {}, {})
+        theirs = await reference.aput(config(thread_id), checkpoint, {}, {})
+        for call in range(rng.randrange(1, 6)):
+            task = rng.choice(["t1", "t2", "1f1e63c2-4797-6c5f-bfff-4ca26e0da69b"])
+            special = rng.random() < 0.3
+            pool = channels[3:] if special else channels
+            writes = [(rng.choice(pool), f"{case}.{call}.{i}") for i in range(rng.randrange(1, 5))]
+            await pg.aput_writes(ours, writes, task)
+            await reference.aput_writes(theirs, writes, task)
+        got = await pg.aget_tuple(ours)
+        want = await reference.aget_tuple(theirs)
+        assert got is not None and want is not None
+        assert sorted(got.pending_writes, key=repr) == sorted(want.pending_writes, key=repr), case
+
+
+async def test_a_damaged_writes_row_names_thread_and_checkpoint(pg: PostgresSaver, admin: Any) -> None:
+    stored = await put(pg, "t", 1)
+    await pg.aput_writes(stored, [("a", 1), ("b", 2)], "task-1")
+    await admin.execute(
+        f'UPDATE "{pg.backend.schema}".lus_store SET data = $1 WHERE get_byte(key, 0) = 119',
+        b"\xc1not msgpack",
+    )
+    with pytest.raises(CorruptDataError) as caught:
+        await pg.aget_tuple(stored)
+    assert "'t'" in str(caught.value)
+    assert stored["configurable"]["checkpoint_id"] in str(caught.value)

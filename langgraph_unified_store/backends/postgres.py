@@ -43,6 +43,7 @@ from typing import Any, ClassVar, Final, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
+import ormsgpack
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from ..core.backend import Backend, LoopLocal
@@ -64,10 +65,12 @@ from ..core.records import (
 from ..core.saver import UnifiedCheckpointSaver
 from ..errors import (
     BackendUnavailableError,
+    CorruptDataError,
     InvalidConfigError,
     ItemsMissingError,
     missing_extra,
 )
+from ._ordered_ids import decode_ordered_id, encode_ordered_id
 
 try:
     import asyncpg
@@ -111,28 +114,9 @@ SELECT_SCHEMA_VERSION: Final = "SELECT coalesce(max(version), 0) FROM {schema}.l
 INSERT_SCHEMA_VERSION: Final = "INSERT INTO {schema}.lus_migrations (version) VALUES ($1)"
 LOCK_MIGRATIONS: Final = "SELECT pg_advisory_xact_lock($1::integer, $2::integer)"
 
-# Version 1: two tables, as each table costs ~40 KB before its first row is paid for
-# (free space map, TOAST index, index root pages).
-# - lus_checkpoints: one row per checkpoint. Key columns use the "C" collation: byte
-#   order, the order checkpoint ids and thread ids sort in Python. The parent id, which
-#   nothing sorts or searches by, is stored as ``id()`` below (17 bytes for a UUID).
-# - lus_data: blobs, items and pending writes, one row each under a compact binary
-#   ``key`` (see ``_blob_key``, ``_item_key``, ``_write_key`` and the SQL fragments
-#   below, which build the same bytes):
-#     blob   b"b" ns 0x00 version 0x00 channel
-#     item   b"i" ref
-#     write  b"w" ns 0x00 id(checkpoint_id) id(task_id) idx+2**31 (4 bytes, big-endian)
-#   where id(s) is 0x01 and the 16 bytes of a canonical lowercase UUID, else 0x02, the
-#   UTF-8 text and 0x00 (so a checkpoint's writes are one key range). Text never holds
-#   NUL, so the separators are unambiguous. ``refs`` holds item references
-#   concatenated (ITEM_REF_SIZE bytes each, NULL for none); ``channel`` and
-#   ``task_path`` are set on writes only (task_path NULL for ''). ``refs`` stays inline
-#   up to a page (STORAGE MAIN): the references of a long segment do not compress,
-#   and a TOAST detour would only add pages; ``data`` is compressed and moved out of
-#   line as usual.
-# - ``type`` columns hold the common serde type tags as one character (``TYPE_CODES``).
-# Primary key pages are filled completely when appended to (fillfactor 100): rows are
-# inserted and deleted, and updated only when a checkpoint is re-put or a write replaced.
+# Version 1 (release 944f381): checkpoints in lus_checkpoints; blobs, items and one row
+# per pending write in lus_data. Kept as it was, so every database, new or old, takes the
+# same path through the versions.
 MIGRATION_1: Final = """
 CREATE TABLE {schema}.lus_checkpoints (
     thread_id text COLLATE "C" NOT NULL,
@@ -162,25 +146,90 @@ CREATE TABLE {schema}.lus_data (
 );
 ALTER TABLE {schema}.lus_data ALTER COLUMN refs SET STORAGE MAIN;
 """
-MIGRATIONS: Final = (MIGRATION_1,)
-SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+# Version 2: ONE table, lus_store, as every table costs ~40 KB before its first row (free
+# space map, TOAST index, index root pages) and every row and index entry ~60 bytes:
+# - every row has a compact binary ``key`` (built by ``_checkpoint_key``, ``_blob_key``,
+#   ``_item_key`` and ``_write_key``; SQL only ever takes keys apart, never encodes ids):
+#     checkpoint  b"c" ns 0x00 ordered(checkpoint_id)
+#     blob        b"b" ns 0x00 version 0x00 channel
+#     item        b"i" ref
+#     writes      b"w" ns 0x00 ordered(checkpoint_id) id(task_id) idx+2**31 (4 bytes)
+#   where ordered() is ``_ordered_ids.encode_ordered_id`` (18 bytes for a UUID, in text
+#   order, so a thread's checkpoints are one key range in id order) and id() is 0x01 and
+#   the 16 bytes of a canonical UUID, else 0x02, the UTF-8 text and 0x00. Text never
+#   holds NUL, so the separators are unambiguous, and a checkpoint's writes are the key
+#   range b"w" + its key without the b"c", up to 0x03 after that.
+# - a checkpoint row holds its parent's id() in ``refs`` and fills the last three
+#   columns; channel_versions is json (kept as sent: 10% smaller than jsonb and only
+#   ever read whole), metadata jsonb for the GIN-indexed filters. Eight columns keep the
+#   null bitmap in the 24-byte row header.
+# - a writes row is one ``put_writes`` call of one task (or one write, see
+#   ``_write_rows``), packed by ``_pack_writes``; its key has the call's first index.
+# - ``type`` holds the common serde type tags as one character (``TYPE_CODES``); ``refs``
+#   concatenates item references (ITEM_REF_SIZE bytes each) and stays inline up to a
+#   page (STORAGE MAIN): references do not compress, and a TOAST detour only adds pages.
+# Primary key pages are filled completely when appended to (fillfactor 100).
+MIGRATION_2_CREATE: Final = """
+CREATE TABLE {schema}.lus_store (
+    thread_id text COLLATE "C" NOT NULL,
+    key bytea NOT NULL,
+    type text NOT NULL,
+    data bytea NOT NULL,
+    refs bytea,
+    channel_versions json,
+    metadata jsonb,
+    run_id text,
+    PRIMARY KEY (thread_id, key) WITH (fillfactor = 100)
+);
+ALTER TABLE {schema}.lus_store ALTER COLUMN refs SET STORAGE MAIN;
+CREATE INDEX lus_store_run_id_idx ON {schema}.lus_store (run_id) WHERE run_id IS NOT NULL;
+CREATE INDEX lus_store_metadata_idx ON {schema}.lus_store
+    USING gin (metadata jsonb_path_ops) WHERE metadata IS NOT NULL;
+INSERT INTO {schema}.lus_store (thread_id, key, type, data, refs)
+    SELECT thread_id, key, type, data, refs FROM {schema}.lus_data
+    WHERE get_byte(key, 0) <> 119;
+"""
+# Version 1 rows that need Python to move: their keys change (ordered ids) or their
+# rows are packed (writes).
+SELECT_V1_CHECKPOINTS: Final = """
+SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, data,
+    channel_versions::text, metadata::text, run_id
+FROM {schema}.lus_checkpoints"""
+SELECT_V1_WRITES: Final = """
+SELECT thread_id, key, type, data, refs, channel, task_path FROM {schema}.lus_data
+WHERE get_byte(key, 0) = 119"""
+INSERT_ROWS: Final = """
+INSERT INTO {schema}.lus_store (thread_id, key, type, data, refs, channel_versions,
+    metadata, run_id)
+SELECT r.thread_id, r.key, r.type, r.data, r.refs, r.channel_versions::json,
+    r.metadata::jsonb, r.run_id
+FROM unnest($1::text[], $2::bytea[], $3::text[], $4::bytea[], $5::bytea[], $6::text[],
+    $7::text[], $8::text[]) AS r(thread_id, key, type, data, refs, channel_versions,
+    metadata, run_id)"""
+MIGRATION_2_DROP: Final = "DROP TABLE {schema}.lus_checkpoints, {schema}.lus_data"
+MIGRATION_BATCH: Final = 1000
 
 DROP_SCHEMA: Final = "DROP SCHEMA IF EXISTS {schema} CASCADE"
 DROP_TABLES: Final = """
-DROP TABLE IF EXISTS {schema}.lus_checkpoints, {schema}.lus_data, {schema}.lus_migrations"""
+DROP TABLE IF EXISTS {schema}.lus_store, {schema}.lus_checkpoints, {schema}.lus_data,
+    {schema}.lus_migrations"""
 
-# -- keys of lus_data -------------------------------------------------------------------------
+# -- keys of lus_store ------------------------------------------------------------------------
 
+CHECKPOINT_KIND: Final = b"c"
 BLOB_KIND: Final = b"b"
 ITEM_KIND: Final = b"i"
 WRITE_KIND: Final = b"w"
 UUID_ID: Final = b"\x01"
 TEXT_ID: Final = b"\x02"
 WRITE_IDX_OFFSET: Final = 2**31
+WRITE_IDX_MAX: Final = b"\xff\xff\xff\xff"
 CANONICAL_UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # Serde type tags stored as one control character (every row has one, and these few are
 # nearly all of them); any other tag is stored as it is, behind TYPE_ESCAPE if it starts
 # with a control character itself. Append only: the codes are stored.
+WRITES_TYPE: Final = "lus.writes"
 TYPE_CODES: Final = (
     "msgpack",
     "null",
@@ -192,34 +241,25 @@ TYPE_CODES: Final = (
     SEGMENT_TYPE,
     COMPRESSED_ITEM + "msgpack",
     COMPRESSED_CHECKPOINT + "msgpack",
+    WRITES_TYPE,
 )
 TYPE_ESCAPE: Final = "\x1f"
 _TYPE_CODE: Final = {type_: chr(1 + number) for number, type_ in enumerate(TYPE_CODES)}
+STORED_WRITES_TYPE: Final = _TYPE_CODE[WRITES_TYPE]
 
-# The same keys built in SQL (``{ns}``, ``{cid}``, ... are column expressions).
-# A canonical UUID, tested without a regular expression (which would cost several
-# microseconds per checkpoint read): 36 bytes, all of them lowercase hex digits or
-# dashes, dashes where a UUID has them and nowhere else.
-ID_BYTES_SQL: Final = (
-    "CASE WHEN octet_length({id}) = 36 AND btrim(convert_to({id}, 'UTF8'), "
-    "'\\x2d30313233343536373839616263646566'::bytea) = ''::bytea "
-    "AND {id} LIKE '________-____-____-____-____________' "
-    "AND octet_length(replace({id}, '-', '')) = 32 "
-    "THEN '\\x01'::bytea || decode(replace({id}, '-', ''), 'hex') "
-    "ELSE '\\x02'::bytea || convert_to({id}, 'UTF8') || '\\x00'::bytea END"
-)
-WRITE_PREFIX_SQL: Final = (
-    "('\\x77'::bytea || convert_to({ns}, 'UTF8') || '\\x00'::bytea || "
-    + ID_BYTES_SQL.replace("{id}", "{cid}")
-    + ")"
-)
+# Parts of a checkpoint key in SQL (``{key}`` is a column): its namespace with the 0x00
+# after it, and its ordered id.
+NS_PART_SQL: Final = "substring({key} FROM 2 FOR position('\\x00'::bytea IN {key}) - 1)"
+ID_PART_SQL: Final = "substring({key} FROM position('\\x00'::bytea IN {key}) + 1)"
+CHECKPOINT_RANGE_SQL: Final = "{key} >= '\\x63'::bytea AND {key} < '\\x64'::bytea"
+# The writes of the checkpoint with key ``{key}`` lie in [prefix, prefix || WRITES_END_SQL).
+WRITE_PREFIX_SQL: Final = "('\\x77'::bytea || substring({key} FROM 2))"
+WRITES_END_SQL: Final = "'\\x03'::bytea"
 BLOB_KEY_SQL: Final = (
-    "('\\x62'::bytea || convert_to({ns}, 'UTF8') || '\\x00'::bytea || "
-    "convert_to({version}, 'UTF8') || '\\x00'::bytea || convert_to({channel}, 'UTF8'))"
+    "('\\x62'::bytea || {ns_part} || convert_to({version}, 'UTF8') || '\\x00'::bytea || "
+    "convert_to({channel}, 'UTF8'))"
 )
 ITEM_KEY_SQL: Final = "('\\x69'::bytea || {ref})"
-# Every key of one checkpoint's writes lies in [prefix, prefix || WRITES_END_SQL).
-WRITES_END_SQL: Final = "'\\x03'::bytea"
 # The item references packed in a bytea, as rows (``ref``). unnest() of an array makes
 # the planner expect a few rows, where generate_series() alone would make it expect a
 # thousand per row and cost generic plans high enough to be JIT-compiled (seconds).
@@ -241,124 +281,126 @@ def _sql(template: str, **columns: str) -> str:
 ALL_BASES_STORED: Final = "WHERE NOT EXISTS (SELECT 1 FROM missing)"
 
 # One statement: shared thread lock, the check that every blob a list extends is still
-# stored, then (only if so) new items and blobs (one insert: both are insert-if-absent
-# rows of lus_data) and the checkpoint; it returns the missing bases, so a non-empty
-# result means nothing was written.
+# stored, then (only if so) new items and blobs (insert-if-absent rows) and the
+# checkpoint; it returns the missing bases, so a non-empty result means nothing was
+# written.
 # The check locks the base blobs (FOR KEY SHARE): unlike the statement's snapshot, a
 # locking read sees a delete committed while this statement waited for the thread
 # lock, and it holds off any delete until this put commits.
-# $1 lock key, $2 thread, $3 ns, $4 checkpoint id, $5-$8 rows (key, type, data, refs)
-# of items and blobs, $9-$11 the bases (channel, version, key) of blobs extending one,
-# $12 parent, $13 type, $14 data, $15 channel_versions, $16 metadata, $17 run_id.
+# $1 lock key, $2 thread, $3 checkpoint key, $4-$7 rows (key, type, data, refs) of items
+# and blobs, $8-$10 the bases (channel, version, key) of blobs extending one, $11 parent,
+# $12 type, $13 data, $14 channel_versions, $15 metadata, $16 run_id.
 PUT_CHECKPOINT: Final = """
 WITH thread_lock AS (SELECT pg_advisory_xact_lock_shared($1::bigint){commit_mode}),
 missing AS (
     SELECT b.channel, b.base
-    FROM thread_lock, unnest($9::text[], $10::text[], $11::bytea[]) AS b(channel, base, key)
+    FROM thread_lock, unnest($8::text[], $9::text[], $10::bytea[]) AS b(channel, base, key)
     WHERE NOT EXISTS (
-        SELECT 1 FROM {schema}.lus_data x
+        SELECT 1 FROM {schema}.lus_store x
         WHERE x.thread_id = $2::text AND x.key = b.key
         FOR KEY SHARE)
 ),
 new_data AS (
-    INSERT INTO {schema}.lus_data (thread_id, key, type, data, refs)
+    INSERT INTO {schema}.lus_store (thread_id, key, type, data, refs)
     SELECT $2::text, d.key, d.type, d.data, d.refs
-    FROM thread_lock, unnest($5::bytea[], $6::text[], $7::bytea[], $8::bytea[])
+    FROM thread_lock, unnest($4::bytea[], $5::text[], $6::bytea[], $7::bytea[])
         AS d(key, type, data, refs)
     """ + ALL_BASES_STORED + """
     ON CONFLICT DO NOTHING
 ),
 new_checkpoint AS (
-    INSERT INTO {schema}.lus_checkpoints (thread_id, checkpoint_ns, checkpoint_id,
-        parent_checkpoint_id, type, data, channel_versions, metadata, run_id)
-    SELECT $2::text, $3::text, $4::text, $12::bytea, $13::text, $14::bytea, $15::jsonb,
-        $16::jsonb, $17::text
+    INSERT INTO {schema}.lus_store (thread_id, key, type, data, refs, channel_versions,
+        metadata, run_id)
+    SELECT $2::text, $3::bytea, $12::text, $13::bytea, $11::bytea, $14::json, $15::jsonb,
+        $16::text
     FROM thread_lock
     """ + ALL_BASES_STORED + """
-    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
-        parent_checkpoint_id = EXCLUDED.parent_checkpoint_id,
+    ON CONFLICT (thread_id, key) DO UPDATE SET
         type = EXCLUDED.type,
         data = EXCLUDED.data,
+        refs = EXCLUDED.refs,
         channel_versions = EXCLUDED.channel_versions,
         metadata = EXCLUDED.metadata,
         run_id = EXCLUDED.run_id
 )
 SELECT channel, base FROM missing"""
 
-# $1 lock key, $2 thread, $3-$6 items (key, type, data, refs),
-# $7-$12 writes (key, type, data, refs, channel, task_path).
+# $1 lock key, $2 thread, $3-$6 items (key, type, data, refs), $7-$10 writes rows (key,
+# type, data, refs), $11-$13 each row's condition (``_write_rows``): mode 0 always, mode 1
+# only if the task's range [$12, $13] holds no row yet, mode 2 only if it does.
 PUT_WRITES: Final = """
 WITH thread_lock AS (SELECT pg_advisory_xact_lock_shared($1::bigint){commit_mode}),
 new_items AS (
-    INSERT INTO {schema}.lus_data (thread_id, key, type, data, refs)
+    INSERT INTO {schema}.lus_store (thread_id, key, type, data, refs)
     SELECT $2::text, i.key, i.type, i.data, i.refs
     FROM thread_lock, unnest($3::bytea[], $4::text[], $5::bytea[], $6::bytea[])
         AS i(key, type, data, refs)
     ON CONFLICT DO NOTHING
 )
-INSERT INTO {schema}.lus_data (thread_id, key, type, data, refs, channel, task_path)
-SELECT $2::text, w.key, w.type, w.data, w.refs, w.channel, w.task_path
-FROM thread_lock, unnest($7::bytea[], $8::text[], $9::bytea[], $10::bytea[], $11::text[],
-    $12::text[]) AS w(key, type, data, refs, channel, task_path)
+INSERT INTO {schema}.lus_store (thread_id, key, type, data, refs)
+SELECT $2::text, w.key, w.type, w.data, w.refs
+FROM thread_lock, unnest($7::bytea[], $8::text[], $9::bytea[], $10::bytea[], $11::int[],
+    $12::bytea[], $13::bytea[]) AS w(key, type, data, refs, mode, low, high)
+WHERE w.mode = 0 OR (w.mode = 2) = EXISTS (
+    SELECT 1 FROM {schema}.lus_store x
+    WHERE x.thread_id = $2::text AND x.key >= w.low AND x.key <= w.high)
 ON CONFLICT (thread_id, key) DO {conflict}"""
 PUT_WRITES_KEEP: Final = PUT_WRITES.replace("{conflict}", "NOTHING")
 PUT_WRITES_REPLACE: Final = PUT_WRITES.replace(
-    "{conflict}",
-    "UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, data = EXCLUDED.data, "
-    "task_path = EXCLUDED.task_path, refs = EXCLUDED.refs",
+    "{conflict}", "UPDATE SET type = EXCLUDED.type, data = EXCLUDED.data, refs = EXCLUDED.refs"
 )
 
 CHECKPOINT_COLUMNS: Final = (
-    "c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.type, c.data, "
-    "c.channel_versions, c.metadata, c.run_id"
+    "c.thread_id, c.key, c.refs, c.type, c.data, c.channel_versions, c.metadata, c.run_id"
 )
 
 # A damaged channel_versions that is not a JSON object names no blobs here, so the row
 # still reaches Python, where load_channel_versions reports it as CorruptDataError.
 VERSIONS_OBJECT: Final = (
-    "CASE WHEN jsonb_typeof({column}) = 'object' THEN {column} ELSE '{}'::jsonb END"
+    "CASE WHEN json_typeof({column}) = 'object' THEN {column} ELSE '{}'::json END"
 )
 
 # One index probe per key. LIMIT 1 (the key is unique anyway) keeps the planner from
 # turning these into hash joins over a whole thread's rows.
 LOOKUP_BLOB: Final = """
-        SELECT x.type, x.data, x.refs FROM {schema}.lus_data x
+        SELECT x.type, x.data, x.refs FROM {schema}.lus_store x
         WHERE x.thread_id = p.thread_id AND x.key = """ + _sql(
-    BLOB_KEY_SQL, ns="p.checkpoint_ns", version="v.version", channel="v.channel"
+    BLOB_KEY_SQL, ns_part="p.ns_part", version="v.version", channel="v.channel"
 ) + """
         LIMIT 1"""
 # A checkpoint's writes are one key range; OFFSET 0 keeps it an index range scan per row
 # (and, on the prefix, computes it once per checkpoint rather than once per bound).
 LOOKUP_WRITES: Final = """
-        SELECT x.key, x.channel, x.type, x.data, x.task_path, x.refs
-        FROM {schema}.lus_data x
+        SELECT x.key, x.type, x.data, x.refs
+        FROM {schema}.lus_store x
         WHERE x.thread_id = p.thread_id AND x.key >= k.prefix
             AND x.key < k.prefix || """ + WRITES_END_SQL + """
         OFFSET 0"""
 LOOKUP_ITEM: Final = """
-        SELECT x.type, x.data, x.refs FROM {schema}.lus_data x
+        SELECT x.type, x.data, x.refs FROM {schema}.lus_store x
         WHERE x.thread_id = n.thread_id AND x.key = """ + _sql(ITEM_KEY_SQL, ref="n.ref") + """
         LIMIT 1"""
 
 # Checkpoints with their blobs and writes, one row each, in one statement; the items
 # they need (and the items those name) come once per page, on the first row.
-# ``{where}`` and ``{order}`` are fixed fragments chosen by ``_page_statement``.
+# ``{where}`` and ``{order}`` are fixed fragments chosen by ``_Statements.page``.
 READ_CHECKPOINTS_TEMPLATE: Final = """
 WITH page AS (
-    SELECT {columns}, row_number() OVER (ORDER BY {order}) AS position
-    FROM {schema}.lus_checkpoints c
-    WHERE {where}
+    SELECT {columns}, {ns_part_of_c} AS ns_part,
+        row_number() OVER (ORDER BY {order}) AS position
+    FROM {schema}.lus_store c
+    WHERE {checkpoint_range_of_c} AND {where}
     ORDER BY {order}
     LIMIT {limit}
 ),
 page_blobs AS (
     SELECT p.position, p.thread_id, v.channel, v.version, b.type, b.data, b.refs
     FROM page p
-    CROSS JOIN LATERAL jsonb_each_text({versions_of_p}) AS v(channel, version)
+    CROSS JOIN LATERAL json_each_text({versions_of_p}) AS v(channel, version)
     CROSS JOIN LATERAL ({lookup_blob}) b
 ),
 page_writes AS (
-    SELECT p.position, p.thread_id, w.key, w.channel, w.type, w.data, w.task_path, w.refs
+    SELECT p.position, p.thread_id, w.key, w.type, w.data, w.refs
     FROM page p
     CROSS JOIN LATERAL (SELECT {write_prefix_of_p} AS prefix OFFSET 0) k
     CROSS JOIN LATERAL ({lookup_writes}) w
@@ -389,11 +431,11 @@ blob_lists AS (
     FROM page_blobs GROUP BY position
 ),
 write_lists AS (
-    SELECT position, array_agg((key, channel, type, data, task_path, refs)) AS writes
+    SELECT position, array_agg((key, type, data, refs)) AS writes
     FROM page_writes GROUP BY position
 )
-SELECT p.thread_id, p.checkpoint_ns, p.checkpoint_id, p.parent_checkpoint_id, p.type,
-    p.data, p.channel_versions, p.metadata, p.run_id, bl.blobs, wl.writes,
+SELECT p.thread_id, p.key, p.refs, p.type, p.data, p.channel_versions, p.metadata,
+    p.run_id, bl.blobs, wl.writes,
     CASE WHEN p.position = 1 THEN (
         SELECT array_agg((a.thread_id, a.ref, a.type, a.data, a.refs)) FROM (
             SELECT thread_id, ref, type, data, refs FROM first_items
@@ -407,26 +449,34 @@ LEFT JOIN write_lists wl ON wl.position = p.position
 ORDER BY p.position"""
 READ_CHECKPOINTS: Final = (
     READ_CHECKPOINTS_TEMPLATE.replace("{columns}", CHECKPOINT_COLUMNS)
+    .replace("{ns_part_of_c}", _sql(NS_PART_SQL, key="c.key"))
+    .replace("{checkpoint_range_of_c}", _sql(CHECKPOINT_RANGE_SQL, key="c.key"))
     .replace("{lookup_blob}", LOOKUP_BLOB)
     .replace("{lookup_item}", LOOKUP_ITEM)
     .replace("{lookup_writes}", LOOKUP_WRITES)
-    .replace("{write_prefix_of_p}", _sql(WRITE_PREFIX_SQL, ns="p.checkpoint_ns", cid="p.checkpoint_id"))
+    .replace("{write_prefix_of_p}", _sql(WRITE_PREFIX_SQL, key="p.key"))
     .replace("{refs_of_b}", _sql(REFS_OF, refs="b.refs"))
     .replace("{refs_of_w}", _sql(REFS_OF, refs="w.refs"))
     .replace("{refs_of_f}", _sql(REFS_OF, refs="f.refs"))
     .replace("{versions_of_p}", VERSIONS_OBJECT.replace("{column}", "p.channel_versions"))
 )
+# Sort keys of a listing (expressions of ``c``), when the namespace is not pinned.
+ORDER_BY_ID: Final = _sql(ID_PART_SQL, key="c.key")
+ORDER_BY_NS: Final = _sql(NS_PART_SQL, key="c.key")
 
 SELECT_HEADS: Final = (
-    "SELECT DISTINCT ON (c.checkpoint_ns) " + CHECKPOINT_COLUMNS + """
-FROM {schema}.lus_checkpoints c WHERE c.thread_id = $1
-ORDER BY c.checkpoint_ns, c.checkpoint_id DESC"""
+    "SELECT DISTINCT ON (" + ORDER_BY_NS + ") " + CHECKPOINT_COLUMNS + """
+FROM {schema}.lus_store c
+WHERE c.thread_id = $1 AND """ + _sql(CHECKPOINT_RANGE_SQL, key="c.key") + """
+ORDER BY """ + ORDER_BY_NS + ", c.key DESC"
 )
 SELECT_THREAD_IDS: Final = (
-    "SELECT DISTINCT thread_id FROM {schema}.lus_checkpoints ORDER BY thread_id"
+    "SELECT DISTINCT thread_id FROM {schema}.lus_store c WHERE "
+    + _sql(CHECKPOINT_RANGE_SQL, key="c.key")
+    + " ORDER BY thread_id"
 )
 SELECT_THREADS_OF_RUNS: Final = (
-    "SELECT DISTINCT thread_id FROM {schema}.lus_checkpoints WHERE run_id = ANY($1::text[])"
+    "SELECT DISTINCT thread_id FROM {schema}.lus_store WHERE run_id = ANY($1::text[])"
 )
 # Locks are taken in array order; callers sort the keys so deleters never deadlock.
 LOCK_THREADS: Final = (
@@ -440,50 +490,42 @@ RELAXED_COMMIT: Final = ", set_config('synchronous_commit', 'off', true)"
 # afresh on every call, as unnest() of parameter arrays looks dear to a generic plan.
 GENERIC_PLANS: Final = "SET plan_cache_mode = force_generic_plan"
 
-# What retain and delete_for_runs delete; ``$1`` is always the thread ids in scope.
+# The checkpoint rows retain and delete_for_runs delete; ``$1`` is always the thread ids
+# in scope.
 DOOMED_EXCEPT_KEPT: Final = """
-    SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id
-    FROM {schema}.lus_checkpoints c
-    WHERE c.thread_id = ANY($1::text[]) AND NOT EXISTS (
-        SELECT 1 FROM unnest($2::text[], $3::text[]) AS k(checkpoint_ns, checkpoint_id)
-        WHERE k.checkpoint_ns = c.checkpoint_ns AND k.checkpoint_id = c.checkpoint_id)"""
+    SELECT c.thread_id, c.key FROM {schema}.lus_store c
+    WHERE c.thread_id = ANY($1::text[]) AND """ + _sql(CHECKPOINT_RANGE_SQL, key="c.key") + """
+        AND c.key <> ALL($2::bytea[])"""
 DOOMED_BY_RUN: Final = """
-    SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id
-    FROM {schema}.lus_checkpoints c
+    SELECT c.thread_id, c.key FROM {schema}.lus_store c
     WHERE c.thread_id = ANY($1::text[]) AND c.run_id = ANY($2::text[])"""
 
 # Delete the doomed checkpoints and everything only they needed: their writes, blobs no
 # survivor names, items no surviving blob, write or named segment references. One
 # statement, so every part sees the same snapshot (taken after the thread locks):
-# it gathers the keys of every lus_data row a survivor needs, then deletes the rest.
+# it gathers the keys of every row a survivor needs, then deletes the rest. It returns
+# how many checkpoints it deleted.
 COLLECT_GARBAGE: Final = """
 WITH doomed AS ({doomed}),
-gone_checkpoints AS (
-    DELETE FROM {schema}.lus_checkpoints c USING doomed d
-    WHERE c.thread_id = d.thread_id AND c.checkpoint_ns = d.checkpoint_ns
-        AND c.checkpoint_id = d.checkpoint_id
-    RETURNING 1
-),
 survivors AS (
-    SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.channel_versions
-    FROM {schema}.lus_checkpoints c
-    WHERE c.thread_id = ANY($1::text[]) AND NOT EXISTS (
-        SELECT 1 FROM doomed d WHERE d.thread_id = c.thread_id
-            AND d.checkpoint_ns = c.checkpoint_ns AND d.checkpoint_id = c.checkpoint_id)
+    SELECT c.thread_id, c.key, c.channel_versions
+    FROM {schema}.lus_store c
+    WHERE c.thread_id = ANY($1::text[]) AND {checkpoint_range_of_c} AND NOT EXISTS (
+        SELECT 1 FROM doomed d WHERE d.thread_id = c.thread_id AND d.key = c.key)
 ),
 live_blob_keys AS (
     SELECT DISTINCT s.thread_id, {blob_key_of_s} AS key
     FROM survivors s
-    CROSS JOIN LATERAL jsonb_each_text({versions_of_s}) AS v(channel, version)
+    CROSS JOIN LATERAL json_each_text({versions_of_s}) AS v(channel, version)
 ),
 live_rows AS (
-    SELECT x.thread_id, x.key, x.refs FROM {schema}.lus_data x JOIN live_blob_keys l
+    SELECT x.thread_id, x.key, x.refs FROM {schema}.lus_store x JOIN live_blob_keys l
         ON x.thread_id = l.thread_id AND x.key = l.key
     UNION ALL
     SELECT x.thread_id, x.key, x.refs
     FROM survivors s
     CROSS JOIN LATERAL (SELECT {write_prefix_of_s} AS prefix OFFSET 0) k
-    JOIN {schema}.lus_data x ON x.thread_id = s.thread_id AND x.key >= k.prefix
+    JOIN {schema}.lus_store x ON x.thread_id = s.thread_id AND x.key >= k.prefix
         AND x.key < k.prefix || {writes_end}
 ),
 named AS (
@@ -491,30 +533,36 @@ named AS (
     FROM live_rows r CROSS JOIN LATERAL {refs_of_r} u
 ),
 live_keys AS (
+    SELECT thread_id, key FROM survivors
+    UNION
     SELECT thread_id, key FROM live_rows
     UNION
     SELECT thread_id, key FROM named
     UNION
-    SELECT i.thread_id, {item_key_of_u} FROM {schema}.lus_data i
+    SELECT i.thread_id, {item_key_of_u} FROM {schema}.lus_store i
         JOIN named n ON i.thread_id = n.thread_id AND i.key = n.key
         CROSS JOIN LATERAL {refs_of_i} u
 ),
-gone_data AS (
-    DELETE FROM {schema}.lus_data x
+gone AS (
+    DELETE FROM {schema}.lus_store x
     WHERE x.thread_id = ANY($1::text[]) AND NOT EXISTS (
         SELECT 1 FROM live_keys l WHERE l.thread_id = x.thread_id AND l.key = x.key)
-    RETURNING 1
+    RETURNING x.key
 )
-SELECT (SELECT count(*) FROM gone_checkpoints)"""
+SELECT count(*) FROM gone WHERE get_byte(key, 0) = 99"""
 COLLECT_GARBAGE_SAFE: Final = (
-    COLLECT_GARBAGE.replace(
-        "{versions_of_s}", VERSIONS_OBJECT.replace("{column}", "s.channel_versions")
-    )
+    COLLECT_GARBAGE.replace("{checkpoint_range_of_c}", _sql(CHECKPOINT_RANGE_SQL, key="c.key"))
+    .replace("{versions_of_s}", VERSIONS_OBJECT.replace("{column}", "s.channel_versions"))
     .replace(
         "{blob_key_of_s}",
-        _sql(BLOB_KEY_SQL, ns="s.checkpoint_ns", version="v.version", channel="v.channel"),
+        _sql(
+            BLOB_KEY_SQL,
+            ns_part=_sql(NS_PART_SQL, key="s.key"),
+            version="v.version",
+            channel="v.channel",
+        ),
     )
-    .replace("{write_prefix_of_s}", _sql(WRITE_PREFIX_SQL, ns="s.checkpoint_ns", cid="s.checkpoint_id"))
+    .replace("{write_prefix_of_s}", _sql(WRITE_PREFIX_SQL, key="s.key"))
     .replace("{writes_end}", WRITES_END_SQL)
     .replace("{item_key_of_u}", _sql(ITEM_KEY_SQL, ref="u.ref"))
     .replace("{refs_of_r}", _sql(REFS_OF, refs="r.refs"))
@@ -523,32 +571,21 @@ COLLECT_GARBAGE_SAFE: Final = (
 RETAIN: Final = COLLECT_GARBAGE_SAFE.replace("{doomed}", DOOMED_EXCEPT_KEPT)
 DELETE_RUNS: Final = COLLECT_GARBAGE_SAFE.replace("{doomed}", DOOMED_BY_RUN)
 
-DELETE_THREAD: Final = """
-WITH gone_checkpoints AS (DELETE FROM {schema}.lus_checkpoints WHERE thread_id = $1)
-DELETE FROM {schema}.lus_data WHERE thread_id = $1"""
+DELETE_THREAD: Final = "DELETE FROM {schema}.lus_store WHERE thread_id = $1"
 
 # $1 source, $2 target, $3 target's lock key. Target checkpoints and writes are
 # overwritten like a put; blobs and items are insert-if-absent (a key names one content).
 COPY_THREAD: Final = """
-WITH thread_lock AS (SELECT pg_advisory_xact_lock_shared($3::bigint){commit_mode}),
-copied_checkpoints AS (
-    INSERT INTO {schema}.lus_checkpoints (thread_id, checkpoint_ns, checkpoint_id,
-        parent_checkpoint_id, type, data, channel_versions, metadata, run_id)
-    SELECT $2::text, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.type,
-        c.data, c.channel_versions, c.metadata, c.run_id
-    FROM thread_lock, {schema}.lus_checkpoints c WHERE c.thread_id = $1::text
-    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
-        parent_checkpoint_id = EXCLUDED.parent_checkpoint_id, type = EXCLUDED.type,
-        data = EXCLUDED.data, channel_versions = EXCLUDED.channel_versions,
-        metadata = EXCLUDED.metadata, run_id = EXCLUDED.run_id
-)
-INSERT INTO {schema}.lus_data (thread_id, key, type, data, refs, channel, task_path)
-SELECT $2::text, x.key, x.type, x.data, x.refs, x.channel, x.task_path
-FROM thread_lock, {schema}.lus_data x WHERE x.thread_id = $1::text
+WITH thread_lock AS (SELECT pg_advisory_xact_lock_shared($3::bigint){commit_mode})
+INSERT INTO {schema}.lus_store (thread_id, key, type, data, refs, channel_versions,
+    metadata, run_id)
+SELECT $2::text, x.key, x.type, x.data, x.refs, x.channel_versions, x.metadata, x.run_id
+FROM thread_lock, {schema}.lus_store x WHERE x.thread_id = $1::text
 ON CONFLICT (thread_id, key) DO UPDATE SET
-    channel = EXCLUDED.channel, type = EXCLUDED.type, data = EXCLUDED.data,
-    task_path = EXCLUDED.task_path, refs = EXCLUDED.refs
-    WHERE substring(EXCLUDED.key FOR 1) = '\\x77'::bytea"""
+    type = EXCLUDED.type, data = EXCLUDED.data, refs = EXCLUDED.refs,
+    channel_versions = EXCLUDED.channel_versions, metadata = EXCLUDED.metadata,
+    run_id = EXCLUDED.run_id
+    WHERE get_byte(EXCLUDED.key, 0) IN (99, 119)"""
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -722,18 +759,47 @@ def _item_key(ref: bytes) -> bytes:
     return ITEM_KIND + ref
 
 
+def _checkpoint_prefix(checkpoint_ns: str) -> bytes:
+    """The keys of a namespace's checkpoints all start with this."""
+    return CHECKPOINT_KIND + checkpoint_ns.encode() + b"\x00"
+
+
+def _checkpoint_key(checkpoint_ns: str, checkpoint_id: str) -> bytes:
+    return _checkpoint_prefix(checkpoint_ns) + encode_ordered_id(checkpoint_id)
+
+
+def _read_checkpoint_key(thread_id: str, key: bytes) -> tuple[str, str]:
+    """(checkpoint_ns, checkpoint_id) of a checkpoint row's key."""
+    try:
+        end = key.index(0, 1)
+        return key[1:end].decode(), decode_ordered_id(key, end + 1)[0]
+    except ValueError:
+        raise CorruptDataError(
+            f"thread {thread_id!r}: a stored checkpoint key is damaged ({bytes(key)!r})"
+        ) from None
+
+
+def _prefix_end(prefix: bytes) -> bytes:
+    """The least key above every key starting with ``prefix`` (which ends in 0x00)."""
+    return prefix[:-1] + b"\x01"
+
+
 def _write_prefix(checkpoint_ns: str, checkpoint_id: str) -> bytes:
-    return WRITE_KIND + checkpoint_ns.encode() + b"\x00" + _id_bytes(checkpoint_id)
+    return WRITE_KIND + checkpoint_ns.encode() + b"\x00" + encode_ordered_id(checkpoint_id)
+
+
+def _write_index(idx: int) -> bytes:
+    if not -WRITE_IDX_OFFSET <= idx < WRITE_IDX_OFFSET:
+        raise InvalidConfigError(f"write index {idx!r} does not fit in 32 bits")
+    return (idx + WRITE_IDX_OFFSET).to_bytes(4, "big")
 
 
 def _write_key(prefix: bytes, task_id: str, idx: int) -> bytes:
-    if not -WRITE_IDX_OFFSET <= idx < WRITE_IDX_OFFSET:
-        raise InvalidConfigError(f"write index {idx!r} does not fit in 32 bits")
-    return prefix + _id_bytes(task_id) + (idx + WRITE_IDX_OFFSET).to_bytes(4, "big")
+    return prefix + _id_bytes(task_id) + _write_index(idx)
 
 
 def _read_write_key(key: bytes, prefix_length: int) -> tuple[str, int]:
-    """(task_id, idx) of a write's key."""
+    """(task_id, first idx) of a writes row's key."""
     task_id, end = _read_id(key, prefix_length)
     return task_id, int.from_bytes(key[end : end + 4], "big") - WRITE_IDX_OFFSET
 
@@ -742,11 +808,84 @@ def _packed(refs: Sequence[bytes]) -> bytes | None:
     return b"".join(refs) if refs else None
 
 
+def _pack_writes(task_path: str, writes: Sequence[WriteRecord]) -> tuple[bytes, bytes | None]:
+    """The data and refs of a writes row: msgpack of the task path and, per write, its
+    index, channel, stored type, data and number of item references."""
+    entries = [[w.idx, w.channel, _stored_type(w.type), w.data, len(w.item_refs)] for w in writes]
+    return (
+        ormsgpack.packb([task_path, entries]),
+        _packed([ref for w in writes for ref in w.item_refs]),
+    )
+
+
+def _unpack_writes(task_id: str, data: bytes, refs: bytes | None) -> list[WriteRecord]:
+    task_path, entries = ormsgpack.unpackb(data)
+    every_ref = _split_refs(refs)
+    writes = []
+    used = 0
+    for idx, channel, type_, payload, count in entries:
+        writes.append(
+            WriteRecord(
+                task_id, idx, channel, _read_type(type_), payload, task_path,
+                every_ref[used : used + count],
+            )
+        )
+        used += count
+    if used != len(every_ref) or not isinstance(task_path, str):
+        raise ValueError("references do not match the writes")
+    return writes
+
+
+WriteRow = tuple[bytes, str, bytes, bytes | None, int, bytes | None, bytes | None]
+ALWAYS, IF_TASK_HAS_NONE, IF_TASK_HAS_SOME = 0, 1, 2
+
+
+def _write_rows(prefix: bytes, writes: Sequence[WriteRecord], *, replace: bool) -> list[WriteRow]:
+    """The rows of one ``put_writes`` call (see PUT_WRITES for the modes).
+
+    Regular writes (index >= 0) of a task become one row when the task has none stored
+    yet, which is every task's first call: a chat turn's writes then cost one row, not
+    one per channel. Otherwise, and for special writes (negative indexes, which replace
+    each other), each write is its own row, so the first stored write per (task, index)
+    is kept and a replaced special write replaces only itself. A reader takes each
+    (task, index) from the first row in key order that holds it (``_stored_page``).
+    """
+    rows: list[WriteRow] = []
+    groups: dict[tuple[str, str], list[WriteRecord]] = {}
+    for write in writes:
+        groups.setdefault((write.task_id, write.task_path), []).append(write)
+    for (task_id, task_path), group in groups.items():
+        task_prefix = prefix + _id_bytes(task_id)
+        together = [] if replace else [w for w in group if w.idx >= 0]
+        if len(together) > 1:
+            low = task_prefix + _write_index(0)
+            high = task_prefix + WRITE_IDX_MAX
+            data, refs = _pack_writes(task_path, together)
+            rows.append(
+                (task_prefix + _write_index(together[0].idx), STORED_WRITES_TYPE, data, refs,
+                 IF_TASK_HAS_NONE, low, high)
+            )
+            for write in together:
+                data, refs = _pack_writes(task_path, [write])
+                rows.append(
+                    (task_prefix + _write_index(write.idx), STORED_WRITES_TYPE, data, refs,
+                     IF_TASK_HAS_SOME, low, high)
+                )
+        alone = group if len(together) <= 1 else [w for w in group if w.idx < 0]
+        for write in alone:
+            data, refs = _pack_writes(task_path, [write])
+            rows.append(
+                (task_prefix + _write_index(write.idx), STORED_WRITES_TYPE, data, refs,
+                 ALWAYS, None, None)
+            )
+    return rows
+
+
 Rows = tuple[list[bytes], list[str], list[bytes], list[bytes | None]]
 
 
 def _item_rows(items: Iterable[ItemRecord]) -> Rows:
-    """lus_data rows (key, type, data, refs) of items, each once."""
+    """lus_store rows (key, type, data, refs) of items, each once."""
     unique = {item.ref: item for item in items}.values()
     return (
         [_item_key(i.ref) for i in unique],
@@ -763,49 +902,108 @@ def _split_refs(packed: bytes | None) -> tuple[bytes, ...]:
 
 
 def _record(row: Any) -> CheckpointRecord:
+    thread_id = row[0]
+    checkpoint_ns, checkpoint_id = _read_checkpoint_key(thread_id, row[1])
     return CheckpointRecord(
-        thread_id=row[0],
-        checkpoint_ns=row[1],
-        checkpoint_id=row[2],
-        parent_checkpoint_id=_read_stored_id(row[3]),
-        type=_read_type(row[4]),
-        data=row[5],
-        channel_versions=load_channel_versions(row[6], row[0], row[1], row[2]),
-        metadata=row[7].encode(),
-        run_id=row[8],
+        thread_id=thread_id,
+        checkpoint_ns=checkpoint_ns,
+        checkpoint_id=checkpoint_id,
+        parent_checkpoint_id=_read_stored_id(row[2]),
+        type=_read_type(row[3]),
+        data=row[4],
+        channel_versions=load_channel_versions(row[5], thread_id, checkpoint_ns, checkpoint_id),
+        metadata=row[6].encode(),
+        run_id=row[7],
     )
+
+
+def _stored_writes(record: CheckpointRecord, rows: Sequence[Any]) -> list[WriteRecord]:
+    """A checkpoint's writes rows (key, type, data, refs) as writes, the first stored
+    per (task, index) (see ``_write_rows``)."""
+    prefix_length = len(_write_prefix(record.checkpoint_ns, record.checkpoint_id))
+    writes: dict[tuple[str, int], WriteRecord] = {}
+    for key, type_, data, refs in sorted(rows, key=lambda row: bytes(row[0])):
+        try:
+            task_id, _ = _read_write_key(key, prefix_length)
+            if type_ != STORED_WRITES_TYPE:
+                raise ValueError(f"type {type_!r}")
+            unpacked = _unpack_writes(task_id, data, refs)
+        except (ValueError, TypeError, IndexError, ormsgpack.MsgpackDecodeError) as exc:
+            raise CorruptDataError(
+                f"thread {record.thread_id!r}, namespace {record.checkpoint_ns!r}, checkpoint "
+                f"{record.checkpoint_id!r}: a stored pending-writes row is damaged ({exc})"
+            ) from None
+        for write in unpacked:
+            writes.setdefault((write.task_id, write.idx), write)
+    return list(writes.values())
 
 
 def _stored_page(rows: Sequence[Any]) -> list[StoredCheckpoint]:
     """READ_CHECKPOINTS rows as StoredCheckpoints; each shares its thread's item map."""
     by_thread: dict[str, dict[bytes, ItemRecord]] = {}
-    if rows and rows[0][11]:
-        for thread_id, ref, type_, data, refs in rows[0][11]:
+    if rows and rows[0][10]:
+        for thread_id, ref, type_, data, refs in rows[0][10]:
             by_thread.setdefault(thread_id, {})[ref] = ItemRecord(
                 ref, _read_type(type_), data, _split_refs(refs)
             )
     page = []
     for row in rows:
         stored = StoredCheckpoint(_record(row))
-        if row[9]:
+        if row[8]:
             stored.blobs = {
                 channel: BlobRecord(channel, version, _read_type(type_), data, _split_refs(refs))
-                for channel, version, type_, data, refs in row[9]
+                for channel, version, type_, data, refs in row[8]
             }
-        if row[10]:
-            prefix_length = len(_write_prefix(row[1], row[2]))
-            writes = []
-            for key, channel, type_, data, task_path, refs in row[10]:
-                task_id, idx = _read_write_key(key, prefix_length)
-                writes.append(
-                    WriteRecord(
-                        task_id, idx, channel, _read_type(type_), data, task_path or "", _split_refs(refs)
-                    )
-                )
-            stored.writes = writes
+        if row[9]:
+            stored.writes = _stored_writes(stored.record, row[9])
         stored.items = by_thread.get(row[0], {})
         page.append(stored)
     return page
+
+
+async def _migrate_to_v2(conn: Connection, quoted_schema: str) -> None:
+    """Version 2: one table. Blobs and items are copied in SQL; checkpoints (whose keys
+    now hold ordered ids) and writes (now packed) pass through here, in batches."""
+    await conn.execute(_qualify(MIGRATION_2_CREATE, quoted_schema))
+    insert = _qualify(INSERT_ROWS, quoted_schema)
+    columns: list[list[Any]] = [[] for _ in range(8)]
+
+    async def flush() -> None:
+        if columns[0]:
+            await conn.execute(insert, *columns)
+            for column in columns:
+                column.clear()
+
+    def add(*row: Any) -> None:
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+
+    query = _qualify(SELECT_V1_CHECKPOINTS, quoted_schema)
+    async for r in conn.cursor(query, prefetch=MIGRATION_BATCH):
+        add(r[0], _checkpoint_key(r[1], r[2]), r[4], r[5], r[3], r[6], r[7], r[8])
+        if len(columns[0]) >= MIGRATION_BATCH:
+            await flush()
+    await flush()
+    async for r in conn.cursor(_qualify(SELECT_V1_WRITES, quoted_schema), prefetch=MIGRATION_BATCH):
+        thread_id, key, type_, data, refs, channel, task_path = r
+        ns_end = key.index(0, 1)
+        checkpoint_id, end = _read_id(key, ns_end + 1)
+        task_id, idx = _read_write_key(key, end)
+        write = WriteRecord(
+            task_id, idx, channel, _read_type(type_), data, task_path or "", _split_refs(refs)
+        )
+        packed, packed_refs = _pack_writes(write.task_path, [write])
+        new_key = _write_prefix(key[1:ns_end].decode(), checkpoint_id) + key[end:]
+        add(thread_id, new_key, STORED_WRITES_TYPE, packed, packed_refs, None, None, None)
+        if len(columns[0]) >= MIGRATION_BATCH:
+            await flush()
+    await flush()
+    await conn.execute(_qualify(MIGRATION_2_DROP, quoted_schema))
+
+
+Migration = str | Callable[[Connection, str], Awaitable[None]]
+MIGRATIONS: Final[tuple[Migration, ...]] = (MIGRATION_1, _migrate_to_v2)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
 async def _prefer_generic_plans(connection: Connection) -> None:
@@ -1060,7 +1258,11 @@ class PostgresBackend(Backend):
             await conn.execute(s.migrations_table)
             version = await conn.fetchval(s.schema_version)
             for number in range(version + 1, SCHEMA_VERSION + 1):
-                await conn.execute(_qualify(MIGRATIONS[number - 1], self._quoted))
+                step = MIGRATIONS[number - 1]
+                if isinstance(step, str):
+                    await conn.execute(_qualify(step, self._quoted))
+                else:
+                    await step(conn, self._quoted)
                 await conn.execute(s.insert_version, number)
                 logger.info("schema %s migrated to version %s", self.schema, number)
 
@@ -1118,8 +1320,7 @@ class PostgresBackend(Backend):
         args = (
             self._key(record.thread_id),
             record.thread_id,
-            ns,
-            record.checkpoint_id,
+            _checkpoint_key(ns, record.checkpoint_id),
             keys,
             types,
             datas,
@@ -1175,17 +1376,12 @@ class PostgresBackend(Backend):
                     *(("task_path", w.task_path) for w in unique),
                 ]
             )
-        prefix = _write_prefix(checkpoint_ns, checkpoint_id)
+        rows = _write_rows(_write_prefix(checkpoint_ns, checkpoint_id), unique, replace=replace)
         args = (
             self._key(thread_id),
             thread_id,
             *_item_rows(items),
-            [_write_key(prefix, w.task_id, w.idx) for w in unique],
-            [_stored_type(w.type) for w in unique],
-            [w.data for w in unique],
-            [_packed(w.item_refs) for w in unique],
-            [w.channel for w in unique],
-            [w.task_path or None for w in unique],
+            *([list(column) for column in zip(*rows, strict=True)] if rows else [[]] * 7),
         )
         statement = self._statements.put_writes_replace if replace else self._statements.put_writes_keep
 
@@ -1201,11 +1397,13 @@ class PostgresBackend(Backend):
     ) -> StoredCheckpoint | None:
         if _any_unstorable((thread_id, checkpoint_ns, checkpoint_id)):
             return None  # nothing stored can have that key
-        args: tuple[str, ...]
+        args: tuple[str | bytes, ...]
         if checkpoint_id is None:
-            statement, args = self._statements.get_latest, (thread_id, checkpoint_ns)
+            prefix = _checkpoint_prefix(checkpoint_ns)
+            statement, args = self._statements.get_latest, (thread_id, prefix, _prefix_end(prefix))
         else:
-            statement, args = self._statements.get_by_id, (thread_id, checkpoint_ns, checkpoint_id)
+            key = _checkpoint_key(checkpoint_ns, checkpoint_id)
+            statement, args = self._statements.get_by_id, (thread_id, key)
 
         async def fetch(conn: Connection) -> list[Any]:
             return list(await conn.fetch(statement, *args))
@@ -1230,26 +1428,38 @@ class PostgresBackend(Backend):
                 return  # e.g. an int beyond 64 bits: metadata could not have stored it
         fixed_args: list[Any] = []
         clauses: list[str] = []
-        for column, value in (
-            ("c.thread_id", query.thread_id),
-            ("c.checkpoint_ns", query.checkpoint_ns),
-            ("c.checkpoint_id", query.checkpoint_id),
-        ):
-            if value is not None:
-                fixed_args.append(value)
-                clauses.append(f"{column} = ${len(fixed_args)}")
-        if query.before is not None:
-            fixed_args.append(query.before)
-            clauses.append(f"c.checkpoint_id < ${len(fixed_args)}")
+
+        def pin(clause: str, value: Any) -> None:
+            fixed_args.append(value)
+            clauses.append(clause.replace("$?", f"${len(fixed_args)}"))
+
+        if query.thread_id is not None:
+            pin("c.thread_id = $?", query.thread_id)
+        # With the namespace pinned, the checkpoint key orders by id and bounds the
+        # scan; otherwise listing sorts by the key's parts.
+        order_columns: list[str]
+        if query.checkpoint_ns is not None:
+            prefix = _checkpoint_prefix(query.checkpoint_ns)
+            pin("c.key >= $?", prefix)
+            pin("c.key < $?", _prefix_end(prefix))
+            if query.checkpoint_id is not None:
+                pin("c.key = $?", prefix + encode_ordered_id(query.checkpoint_id))
+            if query.before is not None:
+                pin("c.key < $?", prefix + encode_ordered_id(query.before))
+            order_columns = ["c.key"]
+        else:
+            if query.checkpoint_id is not None:
+                pin(f"{ORDER_BY_ID} = $?", encode_ordered_id(query.checkpoint_id))
+            if query.before is not None:
+                pin(f"{ORDER_BY_ID} < $?", encode_ordered_id(query.before))
+            order_columns = [ORDER_BY_ID]
         if metadata_filter is not None:
-            fixed_args.append(metadata_filter)
-            clauses.append(f"c.metadata @> ${len(fixed_args)}::jsonb")
+            pin("c.metadata @> $?::jsonb", metadata_filter)
         # Keyset pagination on the sort key, minus the columns the query pins.
-        order_columns = ["c.checkpoint_id"]
         if query.thread_id is None:
             order_columns.append("c.thread_id")
         if query.checkpoint_ns is None:
-            order_columns.append("c.checkpoint_ns")
+            order_columns.append(ORDER_BY_NS)
         first = len(fixed_args) + 1
         marks = ", ".join(f"${first + i}" for i in range(len(order_columns)))
         cursor_clause = f"({', '.join(order_columns)}) < ({marks})"
@@ -1257,7 +1467,7 @@ class PostgresBackend(Backend):
         first_page = self._statements.page(clauses, order_columns, f"${first}")
         next_page = self._statements.page([*clauses, cursor_clause], order_columns, limit_mark)
 
-        cursor: list[str] | None = None
+        cursor: list[str | bytes] | None = None
         remaining = query.limit
         while remaining is None or remaining > 0:
             size = LIST_PAGE_SIZE if remaining is None else min(LIST_PAGE_SIZE, remaining)
@@ -1275,11 +1485,13 @@ class PostgresBackend(Backend):
             if len(page) < size:
                 return
             last = page[-1].record
-            cursor = [last.checkpoint_id]
+            cursor = [_checkpoint_key(last.checkpoint_ns, last.checkpoint_id)]
+            if query.checkpoint_ns is None:
+                cursor = [encode_ordered_id(last.checkpoint_id)]
             if query.thread_id is None:
                 cursor.append(last.thread_id)
             if query.checkpoint_ns is None:
-                cursor.append(last.checkpoint_ns)
+                cursor.append(_checkpoint_prefix(last.checkpoint_ns)[1:])
             if remaining is not None:
                 remaining -= len(page)
 
@@ -1338,8 +1550,10 @@ class PostgresBackend(Backend):
     async def retain(self, thread_id: str, keep: Collection[tuple[str, str]]) -> None:
         if _any_unstorable((thread_id,)):
             return
-        kept = list(keep)
-        args = ([thread_id], [ns for ns, _ in kept], [cid for _, cid in kept])
+        kept = [
+            _checkpoint_key(ns, cid) for ns, cid in keep if not _any_unstorable((ns, cid))
+        ]
+        args = ([thread_id], kept)
         statement = self._statements.retain
 
         async def collect(conn: Connection) -> None:
@@ -1391,9 +1605,10 @@ class _Statements:
         self.copy_thread = bind(COPY_THREAD)
         self.lock_threads = bind(LOCK_THREADS)
         self._pages: dict[tuple[tuple[str, ...], tuple[str, ...], str], str] = {}
-        pinned = ["c.thread_id = $1", "c.checkpoint_ns = $2"]
-        self.get_latest = self.page(pinned, ["c.checkpoint_id"], "1")
-        self.get_by_id = self.page([*pinned, "c.checkpoint_id = $3"], ["c.checkpoint_id"], "1")
+        self.get_latest = self.page(
+            ["c.thread_id = $1", "c.key >= $2", "c.key < $3"], ["c.key"], "1"
+        )
+        self.get_by_id = self.page(["c.thread_id = $1", "c.key = $2"], ["c.key"], "1")
 
     def page(self, clauses: Sequence[str], order_columns: Sequence[str], limit: str) -> str:
         """READ_CHECKPOINTS for one shape of query (clauses are fixed fragments with

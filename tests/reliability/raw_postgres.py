@@ -1,9 +1,10 @@
 """Raw access to a PostgresSaver's tables (see ``raw.py`` for the targets).
 
-Tables live in the saver's schema: ``lus_checkpoints`` (data bytea, channel_versions and
-metadata jsonb) and ``lus_data`` (type text as ``_stored_type`` writes it, data bytea):
-blobs, items and writes, told apart by the first byte of ``key`` (b"b", b"i", b"w"; a
-blob key ends with 0x00 and its channel, a write has a ``channel`` column).
+Every row lives in the saver's schema's ``lus_store`` (type text as ``_stored_type`` writes
+it, data bytea; channel_versions json and metadata jsonb on checkpoints): checkpoints,
+blobs, items and writes, told apart by the first byte of ``key`` (b"c", b"b", b"i", b"w";
+a blob key ends with 0x00 and its channel). A writes row packs one or more writes
+(``_pack_writes``), so a write target is rewritten inside its row.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+import ormsgpack
 
 from langgraph_unified_store.backends.postgres import _stored_type
-from langgraph_unified_store.core.records import SEGMENT_TYPE
+from langgraph_unified_store.core.records import ITEM_REF_SIZE, SEGMENT_TYPE
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 
 from ..support import POSTGRES_DSN
@@ -32,36 +34,39 @@ async def _connect(saver: UnifiedCheckpointSaver) -> asyncpg.Connection:
 def _target(saver: UnifiedCheckpointSaver, target: str) -> tuple[str, str, str, list[Any]]:
     """(table, column, extra condition, extra params) of a target."""
     schema = _schema(saver)
+    checkpoints = " AND get_byte(key, 0) = 99"
     if target == "checkpoint":
-        return f"{schema}.lus_checkpoints", "data", "", []
+        return f"{schema}.lus_store", "data", checkpoints, []
     if target == "metadata":
-        return f"{schema}.lus_checkpoints", "metadata", "", []
+        return f"{schema}.lus_store", "metadata", checkpoints, []
     if target in ("versions", "versions-shape"):
-        return f"{schema}.lus_checkpoints", "channel_versions", "", []
+        return f"{schema}.lus_store", "channel_versions", checkpoints, []
     if target.startswith("blob:"):
         return (
-            f"{schema}.lus_data",
+            f"{schema}.lus_store",
             "data",
             " AND get_byte(key, 0) = 98 AND substring(key FROM length(key)"
             " - length(convert_to($3, 'UTF8'))) = '\\x00'::bytea || convert_to($3, 'UTF8')",
             [target[5:]],
         )
     if target.startswith("write:"):
-        return f"{schema}.lus_data", "data", " AND get_byte(key, 0) = 119 AND channel = $3", [target[6:]]
+        return f"{schema}.lus_store", "data", " AND get_byte(key, 0) = 119", [target[6:]]
     if target in ("item", "segment"):
         op = "=" if target == "segment" else "<>"
-        return f"{schema}.lus_data", "data", f" AND get_byte(key, 0) = 105 AND type {op} $3", [_stored_type(SEGMENT_TYPE)]
+        return f"{schema}.lus_store", "data", f" AND get_byte(key, 0) = 105 AND type {op} $3", [_stored_type(SEGMENT_TYPE)]
     raise ValueError(target)
 
 
 async def overwrite(
     saver: UnifiedCheckpointSaver, thread_id: str, target: str, data: bytes, type_: str | None
 ) -> int:
+    if target.startswith("write:"):
+        return await _rewrite_writes(saver, thread_id, target[6:], data, type_)
     table, column, extra, params = _target(saver, target)
     value: Any = data
     cast = "bytea"
     if column in ("metadata", "channel_versions"):
-        value, cast = data.decode(), "jsonb"
+        value, cast = data.decode(), "jsonb" if column == "metadata" else "json"
     # The type column is set to itself unless a new serde type is given.
     type_sql = f", type = ${len(params) + 3}" if type_ is not None else ""
     sql = f"UPDATE {table} SET {column} = $1::{cast}{type_sql} WHERE thread_id = $2{extra}"
@@ -75,7 +80,50 @@ async def overwrite(
     return int(status.split()[-1])
 
 
+async def _rewrite_writes(
+    saver: UnifiedCheckpointSaver,
+    thread_id: str,
+    channel: str,
+    data: bytes | None,
+    type_: str | None,
+) -> int:
+    """Set (or, with data None, drop) the data of every stored write to ``channel``."""
+    table = f"{_schema(saver)}.lus_store"
+    db = await _connect(saver)
+    changed = 0
+    try:
+        rows = await db.fetch(
+            f"SELECT key, data, refs FROM {table} WHERE thread_id = $1 AND get_byte(key, 0) = 119",
+            thread_id,
+        )
+        for key, packed, refs in rows:
+            task_path, entries = ormsgpack.unpackb(packed)
+            refs = bytes(refs or b"")
+            kept, kept_refs, at = [], b"", 0
+            for entry in entries:
+                entry_refs = refs[at : at + entry[4] * ITEM_REF_SIZE]
+                at += len(entry_refs)
+                if entry[1] == channel:
+                    changed += 1
+                    if data is None:
+                        continue  # its item references go with it
+                    entry[3] = data
+                    if type_ is not None:
+                        entry[2] = _stored_type(type_)
+                kept.append(entry)
+                kept_refs += entry_refs
+            await db.execute(
+                f"UPDATE {table} SET data = $1, refs = $2 WHERE thread_id = $3 AND key = $4",
+                ormsgpack.packb([task_path, kept]), kept_refs or None, thread_id, key,
+            )
+    finally:
+        await db.close()
+    return changed
+
+
 async def delete(saver: UnifiedCheckpointSaver, thread_id: str, target: str) -> int:
+    if target.startswith("write:"):
+        return await _rewrite_writes(saver, thread_id, target[6:], None, None)
     table, _, extra, params = _target(saver, target)
     db = await _connect(saver)
     try:
