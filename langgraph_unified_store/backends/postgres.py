@@ -5,9 +5,9 @@ Why it is shaped this way:
   is ONE statement, and so is every ``put`` and ``put_writes``: data-modifying CTEs make
   a put atomic without BEGIN/COMMIT round trips, including the check that a list it
   extends (``BlobRecord.base_version``) is still stored.
-- Two tables: checkpoints, and everything else (blobs, items, pending writes) in
-  ``lus_data`` under compact binary keys, as each table and each index entry has a fixed
-  cost that dominated a long thread's footprint (see MIGRATION_1).
+- One table, ``lus_store``, for checkpoints, blobs, items and pending writes under compact
+  binary keys, and one row per ``put_writes`` call, as each table, row and index entry
+  has a fixed cost that dominated a long thread's footprint (see MIGRATION_2_CREATE).
 - Operations from different threads and tasks run side by side on a connection pool;
   there is one pool per event loop (``LoopLocal``) because asyncpg pools belong to a loop.
   Our own pools skip asyncpg's per-release reset query and keep cached generic plans.
