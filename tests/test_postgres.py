@@ -104,15 +104,6 @@ async def put(
 
 
 @pytest.fixture
-async def admin() -> AsyncIterator[Any]:
-    connection = await asyncpg.connect(POSTGRES_DSN)
-    try:
-        yield connection
-    finally:
-        await connection.close()
-
-
-@pytest.fixture
 async def pg() -> AsyncIterator[PostgresSaver]:
     saver = PostgresSaver(POSTGRES_DSN, schema=unique("lus_pgt"))
     try:

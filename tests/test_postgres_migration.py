@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import orjson
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
@@ -119,15 +118,6 @@ async def migrations(admin: Any, schema: str) -> list[tuple[int, int]]:
         f'SELECT version, count(*) FROM "{schema}".lus_migrations GROUP BY version ORDER BY version'
     )
     return [(int(r[0]), int(r[1])) for r in rows]
-
-
-@pytest.fixture
-async def admin() -> AsyncIterator[Any]:
-    connection = await asyncpg.connect(POSTGRES_DSN)
-    try:
-        yield connection
-    finally:
-        await connection.close()
 
 
 @pytest.fixture
