@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import hashlib
 import inspect
 import logging
@@ -840,6 +841,20 @@ WriteRow = tuple[bytes, str, bytes, bytes | None, int, bytes | None, bytes | Non
 ALWAYS, IF_TASK_HAS_NONE, IF_TASK_HAS_SOME = 0, 1, 2
 
 
+def _writes_row(
+    prefix: bytes,
+    task_id: str,
+    task_path: str,
+    batch: list[WriteRecord],
+    mode: int,
+    low: bytes | None,
+    high: bytes | None,
+) -> WriteRow:
+    """One writes row, keyed by its first write's index."""
+    data, refs = _pack_writes(task_path, batch)
+    return (_write_key(prefix, task_id, batch[0].idx), STORED_WRITES_TYPE, data, refs, mode, low, high)
+
+
 def _write_rows(prefix: bytes, writes: Sequence[WriteRecord], *, replace: bool) -> list[WriteRow]:
     """The rows of one ``put_writes`` call (see PUT_WRITES for the modes).
 
@@ -848,36 +863,22 @@ def _write_rows(prefix: bytes, writes: Sequence[WriteRecord], *, replace: bool) 
     one per channel. Otherwise, and for special writes (negative indexes, which replace
     each other), each write is its own row, so the first stored write per (task, index)
     is kept and a replaced special write replaces only itself. A reader takes each
-    (task, index) from the first row in key order that holds it (``_stored_page``).
+    (task, index) from the first row in key order that holds it (``_stored_writes``).
     """
     rows: list[WriteRow] = []
     groups: dict[tuple[str, str], list[WriteRecord]] = {}
     for write in writes:
         groups.setdefault((write.task_id, write.task_path), []).append(write)
     for (task_id, task_path), group in groups.items():
-        task_prefix = prefix + _id_bytes(task_id)
+        row = functools.partial(_writes_row, prefix, task_id, task_path)
         together = [] if replace else [w for w in group if w.idx >= 0]
         if len(together) > 1:
-            low = task_prefix + _write_index(0)
-            high = task_prefix + WRITE_IDX_MAX
-            data, refs = _pack_writes(task_path, together)
-            rows.append(
-                (task_prefix + _write_index(together[0].idx), STORED_WRITES_TYPE, data, refs,
-                 IF_TASK_HAS_NONE, low, high)
-            )
-            for write in together:
-                data, refs = _pack_writes(task_path, [write])
-                rows.append(
-                    (task_prefix + _write_index(write.idx), STORED_WRITES_TYPE, data, refs,
-                     IF_TASK_HAS_SOME, low, high)
-                )
-        alone = group if len(together) <= 1 else [w for w in group if w.idx < 0]
-        for write in alone:
-            data, refs = _pack_writes(task_path, [write])
-            rows.append(
-                (task_prefix + _write_index(write.idx), STORED_WRITES_TYPE, data, refs,
-                 ALWAYS, None, None)
-            )
+            low = _write_key(prefix, task_id, 0)
+            high = low[:-4] + WRITE_IDX_MAX
+            rows.append(row(together, IF_TASK_HAS_NONE, low, high))
+            rows.extend(row([write], IF_TASK_HAS_SOME, low, high) for write in together)
+        for write in group if len(together) <= 1 else [w for w in group if w.idx < 0]:
+            rows.append(row([write], ALWAYS, None, None))
     return rows
 
 
