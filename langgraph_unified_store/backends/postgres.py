@@ -328,7 +328,7 @@ SELECT channel, base FROM missing"""
 
 # $1 lock key, $2 thread, $3-$6 items (key, type, data, refs), $7-$10 writes rows (key,
 # type, data, refs), $11-$13 each row's condition (``_write_rows``): mode 0 always, mode 1
-# only if the task's range [$12, $13] holds no row yet, mode 2 only if it does.
+# only if the task's key range [$12, $13] holds no row yet. Returns the keys it stored.
 PUT_WRITES: Final = """
 WITH thread_lock AS (SELECT pg_advisory_xact_lock_shared($1::bigint){commit_mode}),
 new_items AS (
@@ -342,10 +342,11 @@ INSERT INTO {schema}.lus_store (thread_id, key, type, data, refs)
 SELECT $2::text, w.key, w.type, w.data, w.refs
 FROM thread_lock, unnest($7::bytea[], $8::text[], $9::bytea[], $10::bytea[], $11::int[],
     $12::bytea[], $13::bytea[]) AS w(key, type, data, refs, mode, low, high)
-WHERE w.mode = 0 OR (w.mode = 2) = EXISTS (
+WHERE w.mode = 0 OR NOT EXISTS (
     SELECT 1 FROM {schema}.lus_store x
     WHERE x.thread_id = $2::text AND x.key >= w.low AND x.key <= w.high)
-ON CONFLICT (thread_id, key) DO {conflict}"""
+ON CONFLICT (thread_id, key) DO {conflict}
+RETURNING key"""
 PUT_WRITES_KEEP: Final = PUT_WRITES.replace("{conflict}", "NOTHING")
 PUT_WRITES_REPLACE: Final = PUT_WRITES.replace(
     "{conflict}", "UPDATE SET type = EXCLUDED.type, data = EXCLUDED.data, refs = EXCLUDED.refs"
@@ -838,7 +839,7 @@ def _unpack_writes(task_id: str, data: bytes, refs: bytes | None) -> list[WriteR
 
 
 WriteRow = tuple[bytes, str, bytes, bytes | None, int, bytes | None, bytes | None]
-ALWAYS, IF_TASK_HAS_NONE, IF_TASK_HAS_SOME = 0, 1, 2
+ALWAYS, IF_TASK_HAS_NONE = 0, 1
 
 
 def _writes_row(
@@ -847,16 +848,19 @@ def _writes_row(
     task_path: str,
     batch: list[WriteRecord],
     mode: int,
-    low: bytes | None,
-    high: bytes | None,
+    low: bytes | None = None,
+    high: bytes | None = None,
 ) -> WriteRow:
     """One writes row, keyed by its first write's index."""
     data, refs = _pack_writes(task_path, batch)
     return (_write_key(prefix, task_id, batch[0].idx), STORED_WRITES_TYPE, data, refs, mode, low, high)
 
 
-def _write_rows(prefix: bytes, writes: Sequence[WriteRecord], *, replace: bool) -> list[WriteRow]:
-    """The rows of one ``put_writes`` call (see PUT_WRITES for the modes).
+def _write_rows(
+    prefix: bytes, writes: Sequence[WriteRecord], *, replace: bool
+) -> tuple[list[WriteRow], dict[bytes, list[WriteRow]]]:
+    """The rows of one ``put_writes`` call (see PUT_WRITES for the modes), and for each
+    row that packs several writes, the rows to store instead if it was not stored.
 
     Regular writes (index >= 0) of a task become one row when the task has none stored
     yet, which is every task's first call: a chat turn's writes then cost one row, not
@@ -866,6 +870,7 @@ def _write_rows(prefix: bytes, writes: Sequence[WriteRecord], *, replace: bool) 
     (task, index) from the first row in key order that holds it (``_stored_writes``).
     """
     rows: list[WriteRow] = []
+    instead: dict[bytes, list[WriteRow]] = {}
     groups: dict[tuple[str, str], list[WriteRecord]] = {}
     for write in writes:
         groups.setdefault((write.task_id, write.task_path), []).append(write)
@@ -874,15 +879,20 @@ def _write_rows(prefix: bytes, writes: Sequence[WriteRecord], *, replace: bool) 
         together = [] if replace else [w for w in group if w.idx >= 0]
         if len(together) > 1:
             low = _write_key(prefix, task_id, 0)
-            high = low[:-4] + WRITE_IDX_MAX
-            rows.append(row(together, IF_TASK_HAS_NONE, low, high))
-            rows.extend(row([write], IF_TASK_HAS_SOME, low, high) for write in together)
+            packed = row(together, IF_TASK_HAS_NONE, low, low[:-4] + WRITE_IDX_MAX)
+            rows.append(packed)
+            instead[packed[0]] = [row([write], ALWAYS) for write in together]
         for write in group if len(together) <= 1 else [w for w in group if w.idx < 0]:
-            rows.append(row([write], ALWAYS, None, None))
-    return rows
+            rows.append(row([write], ALWAYS))
+    return rows, instead
 
 
 Rows = tuple[list[bytes], list[str], list[bytes], list[bytes | None]]
+
+
+def _columns(rows: Sequence[WriteRow]) -> list[list[Any]]:
+    """Rows as the parameter arrays PUT_WRITES unnests."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * 7
 
 
 def _item_rows(items: Iterable[ItemRecord]) -> Rows:
@@ -1377,17 +1387,19 @@ class PostgresBackend(Backend):
                     *(("task_path", w.task_path) for w in unique),
                 ]
             )
-        rows = _write_rows(_write_prefix(checkpoint_ns, checkpoint_id), unique, replace=replace)
-        args = (
-            self._key(thread_id),
-            thread_id,
-            *_item_rows(items),
-            *([list(column) for column in zip(*rows, strict=True)] if rows else [[]] * 7),
+        rows, instead = _write_rows(
+            _write_prefix(checkpoint_ns, checkpoint_id), unique, replace=replace
         )
+        lock_key = self._key(thread_id)
+        args = (lock_key, thread_id, *_item_rows(items), *_columns(rows))
         statement = self._statements.put_writes_replace if replace else self._statements.put_writes_keep
 
         async def put(conn: Connection) -> None:
-            await conn.execute(statement, *args)
+            stored = {bytes(row[0]) for row in await conn.fetch(statement, *args)}
+            # A task that already had writes stored: one row per write (a repeated call).
+            again = [r for key, rows in instead.items() if key not in stored for r in rows]
+            if again:
+                await conn.fetch(statement, lock_key, thread_id, [], [], [], [], *_columns(again))
 
         await self._run(put)
 
