@@ -928,10 +928,12 @@ def _record(row: Any) -> CheckpointRecord:
     )
 
 
-def _stored_writes(record: CheckpointRecord, rows: Sequence[Any]) -> list[WriteRecord]:
+def _stored_writes(
+    record: CheckpointRecord, prefix_length: int, rows: Sequence[Any]
+) -> list[WriteRecord]:
     """A checkpoint's writes rows (key, type, data, refs) as writes, the first stored
-    per (task, index) (see ``_write_rows``)."""
-    prefix_length = len(_write_prefix(record.checkpoint_ns, record.checkpoint_id))
+    per (task, index) (see ``_write_rows``). Their keys start with ``prefix_length``
+    bytes of the checkpoint's write prefix, as long as its key."""
     writes: dict[tuple[str, int], WriteRecord] = {}
     for key, type_, data, refs in sorted(rows, key=lambda row: bytes(row[0])):
         try:
@@ -966,7 +968,7 @@ def _stored_page(rows: Sequence[Any]) -> list[StoredCheckpoint]:
                 for channel, version, type_, data, refs in row[8]
             }
         if row[9]:
-            stored.writes = _stored_writes(stored.record, row[9])
+            stored.writes = _stored_writes(stored.record, len(row[1]), row[9])
         stored.items = by_thread.get(row[0], {})
         page.append(stored)
     return page
