@@ -12,10 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-import ormsgpack
 
-from langgraph_unified_store.backends.postgres import _stored_type
-from langgraph_unified_store.core.records import ITEM_REF_SIZE, SEGMENT_TYPE
+from langgraph_unified_store.backends.postgres import _pack_writes, _stored_type, _unpack_writes
+from langgraph_unified_store.core.records import SEGMENT_TYPE
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 
 from ..support import POSTGRES_DSN
@@ -97,24 +96,22 @@ async def _rewrite_writes(
             thread_id,
         )
         for key, packed, refs in rows:
-            task_path, entries = ormsgpack.unpackb(packed)
-            refs = bytes(refs or b"")
-            kept, kept_refs, at = [], b"", 0
-            for entry in entries:
-                entry_refs = refs[at : at + entry[4] * ITEM_REF_SIZE]
-                at += len(entry_refs)
-                if entry[1] == channel:
+            writes = _unpack_writes("", packed, refs)
+            kept = []
+            for write in writes:
+                if write.channel == channel:
                     changed += 1
                     if data is None:
                         continue  # its item references go with it
-                    entry[3] = data
+                    write.data = data
                     if type_ is not None:
-                        entry[2] = _stored_type(type_)
-                kept.append(entry)
-                kept_refs += entry_refs
+                        write.type = type_
+                kept.append(write)
+            task_path = writes[0].task_path if writes else ""
+            new_data, new_refs = _pack_writes(task_path, kept)
             await db.execute(
                 f"UPDATE {table} SET data = $1, refs = $2 WHERE thread_id = $3 AND key = $4",
-                ormsgpack.packb([task_path, kept]), kept_refs or None, thread_id, key,
+                new_data, new_refs, thread_id, key,
             )
     finally:
         await db.close()
