@@ -48,6 +48,25 @@ class ItemsMissingError(CorruptDataError):
         )
 
 
+class BlobsMissingError(ItemsMissingError):
+    """A put names, without sending them, channel values stored by an earlier checkpoint
+    that are gone (pruned, deleted or expired meanwhile, by this or another process).
+    Nothing was written; the saver retries once, sending every channel's value."""
+
+    def __init__(
+        self, thread_id: str, checkpoint_ns: str, checkpoint_id: str, channels: list[str]
+    ) -> None:
+        self.checkpoint_ns = checkpoint_ns
+        self.checkpoint_id = checkpoint_id
+        self.channels = channels
+        super().__init__(
+            thread_id,
+            f"namespace {checkpoint_ns!r}, checkpoint {checkpoint_id!r} inherits the stored "
+            f"value of channel(s) {', '.join(repr(c) for c in channels)}, which is no longer "
+            "stored",
+        )
+
+
 class SyncCallInEventLoopError(UnifiedStoreError, RuntimeError):
     """A blocking method was called from a thread that is running an event loop."""
 

@@ -23,7 +23,7 @@ from ..core.records import (
     WriteRecord,
 )
 from ..core.saver import UnifiedCheckpointSaver
-from ..errors import ItemsMissingError
+from ..errors import BlobsMissingError, ItemsMissingError
 
 BlobKey = tuple[str, str, str]  # (checkpoint_ns, channel, version)
 WriteKey = tuple[str, int]  # (task_id, idx)
@@ -52,10 +52,21 @@ class MemoryBackend(Backend):
     # -- writing ---------------------------------------------------------------------------
 
     async def put_checkpoint(
-        self, record: CheckpointRecord, blobs: Sequence[BlobRecord], items: Sequence[ItemRecord]
+        self,
+        record: CheckpointRecord,
+        blobs: Sequence[BlobRecord],
+        items: Sequence[ItemRecord],
+        inherited: Collection[str] = (),
     ) -> None:
+        ns = record.checkpoint_ns
         with self._lock:
-            thread = self._threads.setdefault(record.thread_id, _Thread())
+            # Checked under the lock that every delete takes: nothing can go in between.
+            thread = self._threads.get(record.thread_id) or _Thread()
+            gone = [
+                c for c in inherited if (ns, c, record.channel_versions[c]) not in thread.blobs
+            ]
+            if gone:
+                raise BlobsMissingError(record.thread_id, ns, record.checkpoint_id, gone)
             for blob in blobs:
                 if (
                     blob.base_version is not None
@@ -64,6 +75,7 @@ class MemoryBackend(Backend):
                     raise ItemsMissingError.base_gone(
                         record.thread_id, blob.channel, blob.base_version
                     )
+            self._threads[record.thread_id] = thread
             for item in items:
                 thread.items.setdefault(item.ref, item)
             for blob in blobs:

@@ -66,6 +66,7 @@ from ..core.records import (
 from ..core.saver import UnifiedCheckpointSaver
 from ..errors import (
     BackendUnavailableError,
+    BlobsMissingError,
     CorruptDataError,
     InvalidConfigError,
     ItemsMissingError,
@@ -1298,7 +1299,11 @@ class PostgresBackend(Backend):
         return _lock_key(self.schema, thread_id)
 
     async def put_checkpoint(
-        self, record: CheckpointRecord, blobs: Sequence[BlobRecord], items: Sequence[ItemRecord]
+        self,
+        record: CheckpointRecord,
+        blobs: Sequence[BlobRecord],
+        items: Sequence[ItemRecord],
+        inherited: Collection[str] = (),
     ) -> None:
         texts = [
             record.thread_id, record.checkpoint_ns, record.checkpoint_id,
@@ -1329,7 +1334,10 @@ class PostgresBackend(Backend):
             types.append(_stored_type(b.type))
             datas.append(b.data)
             refs.append(_packed(b.item_refs))
-        bases = [b for b in blobs if b.base_version is not None]
+        # What the put relies on without sending (PUT_CHECKPOINT checks each with a locking
+        # read): the blobs whose items a list extends, and the blobs it inherits.
+        relied = [(b.channel, b.base_version) for b in blobs if b.base_version is not None]
+        relied += [(c, record.channel_versions[c]) for c in inherited]
         args = (
             self._key(record.thread_id),
             record.thread_id,
@@ -1338,9 +1346,9 @@ class PostgresBackend(Backend):
             types,
             datas,
             refs,
-            [b.channel for b in bases],
-            [b.base_version for b in bases],
-            [_blob_key(ns, b.channel, b.base_version) for b in bases if b.base_version is not None],
+            [channel for channel, _ in relied],
+            [version for _, version in relied],
+            [_blob_key(ns, channel, version) for channel, version in relied],
             _stored_id(record.parent_checkpoint_id),
             _stored_type(record.type),
             record.data,
@@ -1354,6 +1362,9 @@ class PostgresBackend(Backend):
             return list(await conn.fetch(statement, *args))
 
         missing = await self._run(put)
+        gone = [channel for channel, _ in missing if channel in inherited]
+        if gone:
+            raise BlobsMissingError(record.thread_id, ns, record.checkpoint_id, gone)
         if missing:
             channel, base = missing[0]
             raise ItemsMissingError.base_gone(record.thread_id, channel, base)

@@ -69,6 +69,7 @@ from ..core.records import (
 from ..core.saver import UnifiedCheckpointSaver
 from ..errors import (
     BackendUnavailableError,
+    BlobsMissingError,
     CorruptDataError,
     InvalidConfigError,
     ItemsMissingError,
@@ -369,15 +370,25 @@ def _with_helpers(body: str) -> str:
 PUT_CHECKPOINT_LUA: Final = _with_helpers(r"""
 -- KEYS[1] = B:i.  ARGV: B, P, B:a entry or '', record, metadata, has run, run, ttl ms,
 -- blob count, then the global index step (threads key or '' when the caller indexes,
--- score, thread id, run key or ''), then (blob field, value) pairs, then (item ref,
--- value) pairs.  The index step names keys of other slots: on a single server it runs
--- here, in the same round trip; on a cluster the caller sends it.
--- Returns 1, or {0, ref} without writing anything when an item the new values name is
--- neither sent nor stored (the saver encoded against a list this thread no longer has).
+-- score, thread id, run key or ''), the number of inherited blob fields and those
+-- fields, then (blob field, value) pairs, then (item ref, value) pairs.  The index step
+-- names keys of other slots: on a single server it runs here, in the same round trip; on
+-- a cluster the caller sends it.
+-- Returns 1, or, without writing anything, {0, ref} when an item the new values name is
+-- neither sent nor stored (the saver encoded against a list this thread no longer has),
+-- or {2, field...} when blobs the checkpoint inherits without sending are gone (pruned,
+-- deleted or expired since the saver read its parent).  The script is atomic: nothing
+-- can delete them between this check and the writes below.
 local B = ARGV[1]
 local nblobs = tonumber(ARGV[9])
-local first_blob = 14
+local ninherited = tonumber(ARGV[14])
+local first_blob = 15 + ninherited
 local first_item = first_blob + 2 * nblobs
+local gone = {2}
+for p = 15, first_blob - 1 do
+  if redis.call('HEXISTS', B .. ':b', ARGV[p]) == 0 then gone[#gone + 1] = ARGV[p] end
+end
+if #gone > 1 then return gone end
 local needed, seen = {}, {}
 for p = first_item, #ARGV, 2 do seen[ARGV[p]] = true end
 for p = first_blob + 1, first_item - 1, 2 do collect_refs(ARGV[p], needed, seen) end
@@ -1361,7 +1372,11 @@ class RedisBackend(Backend):
         return args
 
     async def put_checkpoint(
-        self, record: CheckpointRecord, blobs: Sequence[BlobRecord], items: Sequence[ItemRecord]
+        self,
+        record: CheckpointRecord,
+        blobs: Sequence[BlobRecord],
+        items: Sequence[ItemRecord],
+        inherited: Collection[str] = (),
     ) -> None:
         base = self._base(record.thread_id)
         ns_hex = _hex(record.checkpoint_ns)
@@ -1389,6 +1404,11 @@ class RedisBackend(Backend):
                 else ""
             )
             args += [self._threads_key, self._index_score(), _utf8(record.thread_id), run_key]
+        inherited_fields = {
+            blob_field(ns_hex, c, record.channel_versions[c]): c for c in inherited
+        }
+        args.append(len(inherited_fields))
+        args.extend(inherited_fields)
         for blob in blobs:
             args.append(blob_field(ns_hex, blob.channel, blob.version))
             args.append(frame(b"".join(blob.item_refs), blob.type.encode(), blob.data))
@@ -1397,6 +1417,13 @@ class RedisBackend(Backend):
         *_, stored = await self._execute(
             "put", [*index_calls, _Call(PUT_CHECKPOINT, (f"{base}:i",), args)]
         )
+        if stored != 1 and stored[0] == 2:
+            raise BlobsMissingError(
+                record.thread_id,
+                record.checkpoint_ns,
+                record.checkpoint_id,
+                [inherited_fields.get(bytes(f), repr(bytes(f))) for f in stored[1:]],
+            )
         if stored != 1:
             raise ItemsMissingError(
                 record.thread_id,

@@ -32,7 +32,13 @@ from ..core.records import (
 )
 from ..core.saver import UnifiedCheckpointSaver
 from ..core.sync import BLOCKING_INLINE
-from ..errors import BackendUnavailableError, InvalidConfigError, ItemsMissingError, missing_extra
+from ..errors import (
+    BackendUnavailableError,
+    BlobsMissingError,
+    InvalidConfigError,
+    ItemsMissingError,
+    missing_extra,
+)
 
 T = TypeVar("T")
 
@@ -353,9 +359,13 @@ class SQLiteBackend(Backend):
     # -- writing --------------------------------------------------------------------------
 
     async def put_checkpoint(
-        self, record: CheckpointRecord, blobs: Sequence[BlobRecord], items: Sequence[ItemRecord]
+        self,
+        record: CheckpointRecord,
+        blobs: Sequence[BlobRecord],
+        items: Sequence[ItemRecord],
+        inherited: Collection[str] = (),
     ) -> None:
-        await self._run(_put_checkpoint, record, blobs, items)
+        await self._run(_put_checkpoint, record, blobs, items, inherited)
 
     async def put_writes(
         self,
@@ -429,9 +439,22 @@ def _put_checkpoint(
     record: CheckpointRecord,
     blobs: Sequence[BlobRecord],
     items: Sequence[ItemRecord],
+    inherited: Collection[str],
 ) -> None:
     thread_id, ns = record.thread_id, record.checkpoint_ns
+    # BEGIN IMMEDIATE: no other connection writes (or collects garbage) until COMMIT, so
+    # what is checked here is still there when the checkpoint lands.
     with _Transaction(db, write=True):
+        gone = [
+            channel
+            for channel in inherited
+            if db.execute(
+                SELECT_BLOB_EXISTS, (thread_id, ns, channel, record.channel_versions[channel])
+            ).fetchone()
+            is None
+        ]
+        if gone:
+            raise BlobsMissingError(thread_id, ns, record.checkpoint_id, gone)
         for blob in blobs:
             if blob.base_version is not None and (
                 db.execute(SELECT_BLOB_EXISTS, (thread_id, ns, blob.channel, blob.base_version)).fetchone()

@@ -6,8 +6,18 @@ nothing of LangGraph's semantics, serde, encryption or unified state; the core
 
 Rules every backend keeps:
 - ``put_checkpoint`` is atomic: the checkpoint, its new blobs and items land together or not at all.
-  A blob with a ``base_version`` reuses the items of that stored blob without sending them: if
-  that blob is gone, raise ``ItemsMissingError`` and write nothing (the core then re-sends all).
+- A put never commits a checkpoint that names a blob or item which no longer exists. Inside
+  its atomic write it checks what it relies on without sending: a blob with a
+  ``base_version`` reuses the items of that stored blob (if that blob is gone, raise
+  ``ItemsMissingError``); every channel in ``inherited`` names its stored blob at the
+  version in ``record.channel_versions`` (if one is gone, raise ``BlobsMissingError``
+  with those channels). Either way nothing is written, and the core re-sends every value
+  and retries once. A blob or item the put sends that is already stored must still be
+  stored when the put commits: garbage collection never interleaves with a put of the
+  same thread (a lock, a transaction or a script, per backend).
+- Reading never hides a missing row: a checkpoint whose blob is gone is returned without
+  it, and the core, which knows from the checkpoint which channels must have one, raises
+  ``CorruptDataError`` naming the channel (a missing item, likewise).
 - Blobs are keyed (thread_id, checkpoint_ns, channel, version) and items (thread_id, ref);
   both are insert-if-absent (a key always names the same content).
 - Writes are keyed (thread_id, checkpoint_ns, checkpoint_id, task_id, idx); ``replace``
@@ -82,7 +92,10 @@ class Backend(ABC):
         record: CheckpointRecord,
         blobs: Sequence[BlobRecord],
         items: Sequence[ItemRecord],
-    ) -> None: ...
+        inherited: Collection[str] = (),
+    ) -> None:
+        """Store a checkpoint with its new blobs and items; ``inherited`` are the channels
+        whose blob (at the record's version) it names without sending (see the rules)."""
 
     @abstractmethod
     async def put_writes(

@@ -83,8 +83,19 @@ def _require_configurable(config: RunnableConfig | None, what: str) -> dict[str,
     return configurable
 
 
-# Skeleton key listing the channels whose value is None (see _encode_checkpoint).
+# Skeleton key listing the channels whose value is None (see _encode_checkpoint); written
+# by releases before CHANNEL_KINDS_KEY, still read.
 NONE_CHANNELS_KEY: Final = "lus_none"
+# Skeleton key of what each channel of channel_versions holds, one letter per channel in
+# sorted name order: a value (stored as a blob), None, or no value in channel_values (an
+# emptied channel, or a DeltaChannel between snapshots, whose blob at that version, if
+# any, still reads back). A reader then tells an empty channel from a value that went
+# missing (CorruptDataError); a skeleton without it (an earlier release) reads as
+# before: no blob means empty.
+CHANNEL_KINDS_KEY: Final = "lus_c"
+KIND_VALUE: Final = "v"
+KIND_NONE: Final = "n"
+KIND_EMPTY: Final = "e"
 
 
 def _checkpoint_config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
@@ -260,19 +271,34 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         none_channels = decoded.pop(NONE_CHANNELS_KEY, [])
         if not isinstance(none_channels, list):
             raise CorruptDataError(f"{where}: stored list of None-valued channels is damaged")
+        kinds = _channel_kinds(decoded.pop(CHANNEL_KINDS_KEY, None), record, where)
         checkpoint = cast(Checkpoint, decoded)
         # The id and string versions are stored once, in the record (see _encode_checkpoint).
         checkpoint["id"] = record.checkpoint_id
         if "channel_versions" not in checkpoint:
             checkpoint["channel_versions"] = dict(record.channel_versions)
-        values: dict[str, Any] = {
-            c: None for c in none_channels if isinstance(c, str) and c in record.channel_versions
-        }
-        for channel in record.channel_versions:
-            if channel in values:
+        if kinds is None:  # an earlier release's skeleton
+            kinds = {
+                c: KIND_NONE for c in none_channels if isinstance(c, str) and c in record.channel_versions
+            }
+        values: dict[str, Any] = {}
+        for channel, version in record.channel_versions.items():
+            kind = kinds.get(channel)
+            if kind == KIND_NONE:
+                values[channel] = None
                 continue
             blob = stored.blobs.get(channel)
-            if blob is None or blob.type == EMPTY_TYPE:
+            if blob is None:
+                if kind != KIND_VALUE:
+                    # Emptied (or an earlier release's skeleton, where no blob meant that).
+                    continue
+                # GC or someone else removed a value this checkpoint names: never read
+                # that as an empty channel.
+                raise CorruptDataError(
+                    f"{where}, channel {channel!r}: its stored value (version {version!r}) "
+                    "is missing"
+                )
+            if blob.type == EMPTY_TYPE:
                 continue
             values[channel] = codec.decode_value(
                 blob.type, blob.data, stored.items, f"{where}, channel {channel!r}", blob.item_refs
@@ -366,20 +392,23 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         configurable = _require_configurable(config, "put")
         serializable_metadata = get_serializable_checkpoint_metadata(config, metadata)
         memos: list[ListMemo] = []
-        record, blobs, items = self._encode_checkpoint(
+        record, blobs, items, inherited = self._encode_checkpoint(
             configurable, checkpoint, serializable_metadata, new_versions, memos
         )
         try:
-            await self.backend.put_checkpoint(record, blobs, items)
+            await self.backend.put_checkpoint(record, blobs, items, inherited)
         except ItemsMissingError:
-            # A list was encoded as an extension of a blob that is gone (deleted by
-            # another saver or process, expired). Nothing was written: send it whole.
+            # Something this put relies on without sending it is gone: a blob whose items
+            # a list extends, or a value inherited from the parent (pruned, deleted by
+            # another saver or process, expired). Nothing was written: the checkpoint
+            # holds every value, so send them all, whole, and rely on nothing.
             self._memos.forget(record.thread_id)
             memos = []
-            record, blobs, items = self._encode_checkpoint(
-                configurable, checkpoint, serializable_metadata, new_versions, memos
+            record, blobs, items, inherited = self._encode_checkpoint(
+                configurable, checkpoint, serializable_metadata, new_versions, memos,
+                resend=True,
             )
-            await self.backend.put_checkpoint(record, blobs, items)
+            await self.backend.put_checkpoint(record, blobs, items, inherited)
         self._memos.remember(memos)
         return _checkpoint_config(record.thread_id, record.checkpoint_ns, record.checkpoint_id)
 
@@ -390,7 +419,12 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         metadata: Mapping[str, Any],
         new_versions: ChannelVersions,
         memos: list[ListMemo],
-    ) -> tuple[CheckpointRecord, list[BlobRecord], list[ItemRecord]]:
+        *,
+        resend: bool = False,
+    ) -> tuple[CheckpointRecord, list[BlobRecord], list[ItemRecord], list[str]]:
+        """The records of a put, and the channels whose stored blob (at the version in
+        channel_versions) it names without sending: ``put_checkpoint`` must find those.
+        With ``resend``, every value is sent and nothing is relied on."""
         thread_id: str = configurable["thread_id"]
         ns: str = configurable["checkpoint_ns"]
         checkpoint_id = checkpoint.get("id")
@@ -407,13 +441,20 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         values = checkpoint.get("channel_values") or {}
         # None values (LangGraph's branch:to:* triggers, every step) ride in the skeleton,
         # where they cost a few deflated bytes, instead of a blob row each.
-        none_channels = sorted(c for c in versions if c in values and values[c] is None)
-        if none_channels:
-            skeleton[NONE_CHANNELS_KEY] = none_channels
+        # What each channel holds (see CHANNEL_KINDS_KEY): None values ride here, where
+        # they cost a letter, and so does "emptied", instead of a blob row each.
+        skeleton[CHANNEL_KINDS_KEY] = "".join(
+            KIND_EMPTY if c not in values else KIND_NONE if values[c] is None else KIND_VALUE
+            for c in sorted(versions)
+        )
+        if resend:
+            new_versions = {
+                c: v for c, v in versions.items() if c in values and values[c] is not None
+            }
         blobs: list[BlobRecord] = []
         items: list[ItemRecord] = []
         for channel, version in new_versions.items():
-            # A new version with no value is an emptied channel: no blob is how it reads back.
+            # A new version with no value is an emptied channel: no blob is stored for it.
             if channel in values and values[channel] is not None:
                 memo_count = len(memos)
                 type_, data, refs, new_items = codec.encode_value(
@@ -428,6 +469,12 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
                     memos[-1].version = str(version)
                     base_version = memos[-1].base_version
                 blobs.append(BlobRecord(channel, str(version), type_, data, refs, base_version))
+        sent = {(b.channel, b.version) for b in blobs}
+        inherited = [
+            c
+            for c, v in versions.items()
+            if c in values and values[c] is not None and (c, str(v)) not in sent
+        ]
         type_, data = codec.dumps_checkpoint(skeleton)
         run_id = metadata.get("run_id")
         record = CheckpointRecord(
@@ -441,7 +488,7 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
             metadata=codec.dump_metadata(metadata),
             run_id=None if run_id is None else str(run_id),
         )
-        return record, blobs, items
+        return record, blobs, items, inherited
 
     async def aput_writes(
         self,
@@ -671,6 +718,24 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
 
     def history(self, workflow_id: str, limit: int | None = None) -> builtins.list[UnifiedWorkflowState]:
         return self._block("history", self.ahistory(workflow_id, limit))
+
+
+def _channel_kinds(
+    stored: Any, record: CheckpointRecord, where: str
+) -> dict[str, str] | None:
+    """CHANNEL_KINDS_KEY of a skeleton as channel -> kind; None for an earlier release's."""
+    if stored is None:
+        return None
+    names = sorted(record.channel_versions)
+    if (
+        not isinstance(stored, str)
+        or len(stored) != len(names)
+        or not set(stored) <= {KIND_VALUE, KIND_NONE, KIND_EMPTY}
+    ):
+        raise CorruptDataError(
+            f"{where}: the stored kinds of its channels do not match its channel_versions"
+        )
+    return dict(zip(names, stored, strict=True))
 
 
 async def _await_in_thread(io: LoopThread, coro: Coroutine[Any, Any, None]) -> None:
