@@ -15,6 +15,8 @@ CONCURRENT_WRITERS = "concurrent writers"
 FAULTS_SURVIVED = "faults survived"
 HOSTILE_INPUTS = "hostile inputs tried"
 PAYLOADS_REFUSED = "unsafe payloads refused"
+GC_ROUNDS = "collections raced"
+PUTS_RESENT = "puts re-sent after a collection"
 
 ORDER = (
     KILLS_SURVIVED,
@@ -24,6 +26,8 @@ ORDER = (
     FAULTS_SURVIVED,
     HOSTILE_INPUTS,
     PAYLOADS_REFUSED,
+    GC_ROUNDS,
+    PUTS_RESENT,
 )
 
 _counts: defaultdict[str, Counter[str]] = defaultdict(Counter)

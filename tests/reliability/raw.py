@@ -42,7 +42,7 @@ def targets_for(backend: str) -> list[str]:
     if backend == "redis":
         # Redis keeps a checkpoint or write as one framed value: garble the frame too.
         targets += ["record-frame", "write-frame"]
-    return [*targets, "missing-item", "missing-segment"]
+    return [*targets, "missing-item", "missing-segment", "missing-blob:messages"]
 
 
 # (backend, target) -> why reading it back does not fail the way it should yet.
@@ -107,6 +107,11 @@ def _memory_overwrite(
 
 def _memory_delete(saver: UnifiedCheckpointSaver, thread_id: str, target: str) -> int:
     thread = _memory_thread(saver, thread_id)
+    if target.startswith("blob:"):
+        blobs = [key for key in thread.blobs if key[1] == target[5:]]
+        for key in blobs:
+            del thread.blobs[key]
+        return len(blobs)
     doomed = [ref for ref, item in thread.items.items()
               if (item.type == SEGMENT_TYPE) == (target == "segment")]
     for ref in doomed:
@@ -238,7 +243,8 @@ async def overwrite(
 
 
 async def delete(saver: UnifiedCheckpointSaver, thread_id: str, target: str) -> int:
-    """Delete the stored items (``"item"``) or segments (``"segment"``) of a thread."""
+    """Delete the stored items (``"item"``), segments (``"segment"``) or the blobs of one
+    channel (``"blob:<channel>"``) of a thread."""
     name = saver.backend.name
     if name == "memory":
         gone = _memory_delete(saver, thread_id, target)
@@ -275,3 +281,73 @@ async def dump(saver: UnifiedCheckpointSaver) -> bytes:
 
         return await redis_dump(saver)
     raise ValueError(name)
+
+
+# -- dangling references --------------------------------------------------------------------
+
+
+def _dangling(
+    checkpoints: dict[str, dict[str, str]],
+    blobs: dict[tuple[str, str], tuple[bytes, ...]],
+    writes: list[tuple[bytes, ...]],
+    items: dict[bytes, tuple[bytes, ...]],
+    channels: set[str],
+) -> list[str]:
+    """What stored rows name and storage lacks: (checkpoint id -> channel -> version),
+    (channel, version) -> item refs of blobs, item refs of writes, ref -> inner refs."""
+    problems: list[str] = []
+    for checkpoint_id, versions in checkpoints.items():
+        for channel, version in versions.items():
+            if channel in channels and (channel, version) not in blobs:
+                problems.append(f"checkpoint {checkpoint_id} names missing blob {channel}@{version}")
+    named = [ref for refs in blobs.values() for ref in refs] + [r for refs in writes for r in refs]
+    for ref in named:
+        if ref not in items:
+            problems.append(f"item {ref.hex()} is named but missing")
+            continue
+        problems += [f"item {inner.hex()} (in a segment) is missing" for inner in items[ref] if inner not in items]
+    return problems
+
+
+async def dangling(saver: UnifiedCheckpointSaver, thread_id: str, channels: set[str]) -> list[str]:
+    """Every reference of a thread's stored rows to a blob (of ``channels``, the ones that
+    must have one) or item that storage no longer holds, read from raw rows/keys."""
+    name = saver.backend.name
+    if name == "memory":
+        thread = saver.backend._threads.get(thread_id)  # type: ignore[attr-defined]
+        if thread is None:
+            return []
+        return _dangling(
+            {cid: r.channel_versions for by_id in thread.checkpoints.values() for cid, r in by_id.items()},
+            {(ch, v): b.item_refs for (_, ch, v), b in thread.blobs.items()},
+            [w.item_refs for ws in thread.writes.values() for w in ws.values()],
+            {ref: i.item_refs for ref, i in thread.items.items()},
+            channels,
+        )
+    if name == "sqlite":
+        import orjson
+
+        def split(packed: bytes) -> tuple[bytes, ...]:
+            return tuple(bytes(packed[i : i + 16]) for i in range(0, len(packed), 16))
+
+        db = _sqlite(saver)
+        try:
+            return _dangling(
+                {cid: orjson.loads(v) for cid, v in db.execute(
+                    "SELECT checkpoint_id, channel_versions FROM checkpoints WHERE thread_id = ?", [thread_id])},
+                {(ch, v): split(r) for ch, v, r in db.execute(
+                    "SELECT channel, version, item_refs FROM blobs WHERE thread_id = ?", [thread_id])},
+                [split(r) for (r,) in db.execute("SELECT item_refs FROM writes WHERE thread_id = ?", [thread_id])],
+                {bytes(ref): split(r) for ref, r in db.execute(
+                    "SELECT ref, item_refs FROM items WHERE thread_id = ?", [thread_id])},
+                channels,
+            )
+        finally:
+            db.close()
+    if name == "postgres":
+        from .raw_postgres import dangling_rows
+    elif name == "redis":
+        from .raw_redis import dangling_rows
+    else:
+        raise ValueError(name)
+    return _dangling(*await dangling_rows(saver, thread_id), channels)

@@ -157,3 +157,39 @@ def _as_bytes(value: Any) -> bytes:
     if isinstance(value, list):
         return b"".join(_as_bytes(v) for v in value)
     return str(value).encode("utf-8", "surrogatepass")
+
+
+def _refs(packed: bytes | None) -> tuple[bytes, ...]:
+    return tuple(bytes(packed[i : i + 16]) for i in range(0, len(packed or b""), 16))
+
+
+async def dangling_rows(saver: UnifiedCheckpointSaver, thread_id: str) -> tuple[Any, ...]:
+    """A thread's rows as ``raw._dangling`` takes them, parsed from lus_store keys."""
+    import orjson
+
+    db = await _connect(saver)
+    try:
+        rows = await db.fetch(
+            f"SELECT key, refs, channel_versions::text FROM {_schema(saver)}.lus_store "
+            "WHERE thread_id = $1",
+            thread_id,
+        )
+    finally:
+        await db.close()
+    checkpoints: dict[str, dict[str, str]] = {}
+    blobs: dict[tuple[str, str], tuple[bytes, ...]] = {}
+    writes: list[tuple[bytes, ...]] = []
+    items: dict[bytes, tuple[bytes, ...]] = {}
+    for key, refs, versions in rows:
+        key = bytes(key)
+        kind = key[:1]
+        if kind == b"c":
+            checkpoints[key.hex()] = orjson.loads(versions)
+        elif kind == b"b":
+            _ns, version, channel = key[1:].split(b"\x00", 2)
+            blobs[(channel.decode(), version.decode())] = _refs(refs)
+        elif kind == b"w":
+            writes.append(_refs(refs))
+        elif kind == b"i":
+            items[key[1:]] = _refs(refs)
+    return checkpoints, blobs, writes, items

@@ -112,6 +112,12 @@ async def overwrite(
 async def delete(saver: UnifiedCheckpointSaver, thread_id: str, target: str) -> int:
     client = _client(saver)
     try:
+        if target.startswith("blob:"):
+            key = _base(saver, thread_id) + ":b"
+            fields = [f for f in await client.hkeys(key) if _wanted_field(target, f)]
+            if fields:
+                await client.hdel(key, *fields)
+            return len(fields)
         key = _base(saver, thread_id) + ":t"
         doomed = [
             field
@@ -152,3 +158,28 @@ async def dump(saver: UnifiedCheckpointSaver) -> bytes:
     finally:
         await client.aclose()
     return b"\n".join(parts)
+
+
+def _refs(packed: bytes) -> tuple[bytes, ...]:
+    return tuple(packed[i : i + 16] for i in range(0, len(packed), 16))
+
+
+async def dangling_rows(saver: UnifiedCheckpointSaver, thread_id: str) -> tuple[Any, ...]:
+    """A thread's hashes as ``raw._dangling`` takes them (see backends/redis.py's layout)."""
+    client = _client(saver)
+    try:
+        base = _base(saver, thread_id)
+        records = await client.hgetall(base + ":c")
+        blob_values = await client.hgetall(base + ":b")
+        write_values = await client.hvals(base + ":w")
+        item_values = await client.hgetall(base + ":t")
+    finally:
+        await client.aclose()
+    checkpoints = {s.decode(): orjson.loads(unpack(v)[0])["v"] for s, v in records.items()}
+    blobs = {}
+    for field, value in blob_values.items():
+        _ns, channel_hex, version = field.split(b":", 2)
+        blobs[(bytes.fromhex(channel_hex.decode()).decode(), version.decode())] = _refs(unpack(value)[0])
+    writes = [_refs(unpack(v)[0]) for v in write_values]
+    items = {ref: _refs(unpack(v)[0]) for ref, v in item_values.items()}
+    return checkpoints, blobs, writes, items

@@ -75,12 +75,14 @@ def writes_after(step: int) -> list[tuple[str, Any]]:
 def next_checkpoint(
     saver: UnifiedCheckpointSaver, previous: Checkpoint | None, step: int
 ) -> tuple[Checkpoint, dict[str, str]]:
-    """The checkpoint of ``step``, child of ``previous``, and its new channel versions."""
-    values = state_at(step)
+    """The checkpoint of ``step``, child of ``previous``, and its new channel versions.
+
+    As in LangGraph, ``channel_values`` holds every channel's value, changed or not: the
+    core may have to re-send an unchanged one whose blob was collected meanwhile."""
+    values = expected_values(step)
     versions = dict(previous["channel_versions"]) if previous else {}
     changed = list(CHANNELS) if step == 0 else ["messages", "counter"] + (["tags"] if step % 37 else [])
     if step == 0:
-        values["static"] = {"written": "once", "padding": "p" * 100}
         changed.append("static")
     new_versions = {ch: saver.get_next_version(versions.get(ch)) for ch in changed}
     versions.update(new_versions)
