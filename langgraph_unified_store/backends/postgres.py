@@ -14,8 +14,10 @@ Why it is shaped this way:
 - Listing pages through checkpoints by key (no server-side cursor), so it also works
   behind a transaction-pooling PgBouncer, and fetches a whole page in one statement.
 - Deleting (prune, delete_thread, delete_for_runs) takes a per-thread advisory lock that
-  every write to the thread takes in shared mode, so a concurrent put never ends up
-  naming a blob or item that garbage collection just removed.
+  every write to the thread takes in shared mode, and a put checks with locking reads
+  that what it relies on without sending is still stored, so a concurrent put never
+  ends up naming a blob or item that garbage collection just removed (see
+  PUT_CHECKPOINT for the interleavings).
 - PostgreSQL text cannot hold NUL characters: ids, channel names and metadata containing
   one are refused with ``InvalidConfigError`` before anything is sent (bytea data is fine).
 """
@@ -282,16 +284,34 @@ def _sql(template: str, **columns: str) -> str:
 
 ALL_BASES_STORED: Final = "WHERE NOT EXISTS (SELECT 1 FROM missing)"
 
-# One statement: shared thread lock, the check that every blob a list extends is still
-# stored, then (only if so) new items and blobs (insert-if-absent rows) and the
-# checkpoint; it returns the missing bases, so a non-empty result means nothing was
-# written.
-# The check locks the base blobs (FOR KEY SHARE): unlike the statement's snapshot, a
-# locking read sees a delete committed while this statement waited for the thread
-# lock, and it holds off any delete until this put commits.
+# One statement: shared thread lock, the check that every blob the put relies on without
+# sending it is still stored (blobs whose items a list extends, blobs it inherits), then
+# (only if so) new items and blobs (insert-if-absent rows) and the checkpoint; it returns
+# the missing ones, so a non-empty result means nothing was written (the core re-sends).
+#
+# Why no collection can leave this put naming a row it removed. The put P runs in READ
+# COMMITTED, so its snapshot S is taken when the statement starts, before it gets the
+# thread's shared advisory lock. A collection G (delete_thread, retain, delete_for_runs)
+# takes the thread's exclusive lock in one statement, then deletes in a second one whose
+# snapshot follows the lock, then commits. Every interleaving is one of:
+# 1. G commits before S: P's snapshot no longer shows the rows; the checks miss them.
+# 2. G holds the lock when P starts: P waits for it; once G commits P goes on with the
+#    older S, which still shows the deleted rows. So the checks are locking reads (FOR
+#    KEY SHARE): in READ COMMITTED a locking read looks at the newest committed version
+#    of each row, and a row G deleted is not returned, so it is reported missing. A row P
+#    sends that G deleted is inserted again: ON CONFLICT's arbiter also looks at the
+#    newest version, not at S.
+# 3. P gets the lock first: G's exclusive lock waits until P commits, and G's delete
+#    statement then sees P's checkpoint, which names every blob it sent or inherits and,
+#    through them, every item; G keeps them.
+# So G's deletes never run while P runs: G never waits on a row lock of P's (the worry
+# that a waiting DELETE does not re-check its NOT EXISTS cannot arise). The lock must be
+# taken before the checks run, or P could hold a row lock G's DELETE waits for while P
+# waits for G's advisory lock: ``missing`` joins ``thread_lock`` as the outer side of a
+# nested loop, and tests/reliability/test_gc_races.py checks the plan keeps it so.
 # $1 lock key, $2 thread, $3 checkpoint key, $4-$7 rows (key, type, data, refs) of items
-# and blobs, $8-$10 the bases (channel, version, key) of blobs extending one, $11 parent,
-# $12 type, $13 data, $14 channel_versions, $15 metadata, $16 run_id.
+# and blobs, $8-$10 the rows relied on (channel, version, key), $11 parent, $12 type,
+# $13 data, $14 channel_versions, $15 metadata, $16 run_id.
 PUT_CHECKPOINT: Final = """
 WITH thread_lock AS (SELECT pg_advisory_xact_lock_shared($1::bigint){commit_mode}),
 missing AS (

@@ -346,3 +346,38 @@ async def test_writers_and_a_collector_race_without_losing_data(
         figures.count(backend, figures.CHECKPOINTS_VERIFIED, survivors + found)
     finally:
         await drop_saver(verifier)
+
+
+# -- PostgreSQL: the put takes the thread lock before it checks -----------------------------
+
+
+@pytest.mark.parametrize("plans", ["force_generic_plan", "force_custom_plan"])
+async def test_postgres_put_locks_the_thread_before_its_checks(plans: str, tmp_path: Path, admin: Any) -> None:
+    """PUT_CHECKPOINT's existence checks lock rows; they must run after the thread's
+    advisory lock (see the comment there), with generic plans (our pools) and custom
+    ones (prepared_statements=False)."""
+    async with savers_on_one_store("postgres", tmp_path, 1) as (saver,):
+        statement = saver.backend._statements.put_checkpoint  # type: ignore[attr-defined]
+        types = (
+            "bigint, text, bytea, bytea[], text[], bytea[], bytea[], text[], text[], bytea[], "
+            "bytea, text, bytea, json, jsonb, text"
+        )
+        await admin.execute(f"SET plan_cache_mode = {plans}")
+        await admin.execute(f"PREPARE gc_put({types}) AS {statement}")
+        try:
+            rows = await admin.fetch(
+                "EXPLAIN (COSTS OFF) EXECUTE gc_put(1, 't', '\\x63'::bytea, '{\"\\\\x69\"}', "
+                "'{m}', '{\"\\\\x00\"}', '{NULL}', '{messages}', '{a1.0}', '{\"\\\\x62\"}', "
+                "NULL, 'x', '\\x00'::bytea, '{}', '{}', NULL)"
+            )
+        finally:
+            await admin.execute("DEALLOCATE gc_put")
+            await admin.execute("RESET plan_cache_mode")
+        plan = [row[0] for row in rows]
+        start = next(i for i, line in enumerate(plan) if "CTE missing" in line)
+        body = plan[start + 1 :]
+        end = next((i for i, line in enumerate(body) if line.lstrip().startswith("CTE ")), len(body))
+        missing = "\n".join(body[:end])
+        assert "thread_lock" in missing and "LockRows" in missing, "\n".join(plan)
+        assert missing.index("thread_lock") < missing.index("LockRows"), "\n".join(plan)
+        assert "Nested Loop" in missing, "\n".join(plan)
