@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ..core.backend import Backend
+from ..core.backend import Backend, retained
 from ..core.codec import Codec
 from ..core.records import (
     BlobRecord,
@@ -207,7 +207,17 @@ class MemoryBackend(Backend):
         with self._lock:
             thread = self._threads.get(thread_id)
             if thread is not None:
-                self._retain_locked(thread_id, thread, set(keep))
+                keeps = retained(keep)
+                self._retain_locked(
+                    thread_id,
+                    thread,
+                    {
+                        (ns, cid)
+                        for ns, by_id in thread.checkpoints.items()
+                        for cid in by_id
+                        if keeps(ns, cid)
+                    },
+                )
 
     def _retain_locked(self, thread_id: str, thread: _Thread, keep: set[tuple[str, str]]) -> None:
         for ns, by_id in list(thread.checkpoints.items()):

@@ -514,11 +514,17 @@ RELAXED_COMMIT: Final = ", set_config('synchronous_commit', 'off', true)"
 GENERIC_PLANS: Final = "SET plan_cache_mode = force_generic_plan"
 
 # The checkpoint rows retain and delete_for_runs delete; ``$1`` is always the thread ids
-# in scope.
+# in scope. Retain spares a checkpoint newer than every kept one of its namespace (core
+# ``retained``): a key of the same namespace that sorts after it must be kept.
 DOOMED_EXCEPT_KEPT: Final = """
     SELECT c.thread_id, c.key FROM {schema}.lus_store c
     WHERE c.thread_id = ANY($1::text[]) AND """ + _sql(CHECKPOINT_RANGE_SQL, key="c.key") + """
-        AND c.key <> ALL($2::bytea[])"""
+        AND c.key <> ALL($2::bytea[])
+        AND EXISTS (
+            SELECT 1 FROM unnest($2::bytea[]) AS k(key)
+            WHERE k.key > c.key AND """ + _sql(NS_PART_SQL, key="k.key") + " = " + _sql(
+    NS_PART_SQL, key="c.key"
+) + """)"""
 DOOMED_BY_RUN: Final = """
     SELECT c.thread_id, c.key FROM {schema}.lus_store c
     WHERE c.thread_id = ANY($1::text[]) AND c.run_id = ANY($2::text[])"""

@@ -628,10 +628,11 @@ return runs
 """)
 
 RETAIN_LUA: Final = _with_helpers(r"""
--- KEYS[1] = B:i.  ARGV: B, 'keep' then the P to keep, or 'runs' then the run ids to delete.
--- Deletes the other checkpoints, their writes, then blobs no survivor names, then items
--- no surviving blob, write or segment names (not when a survivor's record cannot be
--- read: what it names is unknown then).  Returns {gone, deleted, runs no longer here}.
+-- KEYS[1] = B:i.  ARGV: B, 'keep' then the P to keep (and any newer than those of their
+-- namespace), or 'runs' then the run ids to delete.  Deletes the other checkpoints, their
+-- writes, then blobs no survivor names, then items no surviving blob, write or segment
+-- names (not when a survivor's record cannot be read: what it names is unknown then).
+-- Returns {gone, deleted, runs no longer here}.
 local B = ARGV[1]
 local all = redis.call('ZRANGE', KEYS[1], 0, -1)
 local run_pairs = {}
@@ -644,14 +645,27 @@ for i = 1, #stored_runs, 2 do
 end
 local dead, alive, keep_writes = {}, {}, {}
 if ARGV[2] == 'keep' then
-  local keep = {}
+  -- Byte order (Lua's < follows the server's collation locale).
+  local function after(x, y)
+    for i = 1, math.min(#x, #y) do
+      local p, q = string.byte(x, i), string.byte(y, i)
+      if p ~= q then return p > q end
+    end
+    return #x > #y
+  end
+  local keep, newest = {}, {}
   for i = 3, #ARGV do
     keep[ARGV[i]] = true
     keep_writes[ARGV[i]] = true  -- writes waiting for a kept checkpoint
+    local ns = ns_of(ARGV[i])
+    if not newest[ns] or after(ARGV[i], newest[ns]) then newest[ns] = ARGV[i] end
   end
   for _, m in ipairs(all) do
     local P, s = split_member(m)
-    if keep[P] then
+    -- A checkpoint newer than every kept one of its namespace was put after the caller
+    -- chose what to keep (it may be the head now): it stays.
+    local ns = ns_of(P)
+    if keep[P] or not newest[ns] or after(P, newest[ns]) then
       alive[#alive + 1] = m
       keep_writes[s or ''] = true
     else

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Final, TypeVar
 
 import orjson
 
-from ..core.backend import Backend, ItemCache
+from ..core.backend import Backend, ItemCache, retained
 from ..core.records import (
     ITEM_REF_SIZE,
     BlobRecord,
@@ -686,11 +686,12 @@ def _delete_for_runs(db: sqlite3.Connection, run_ids: list[str]) -> None:
 
 
 def _retain(db: sqlite3.Connection, thread_id: str, keep: set[tuple[str, str]]) -> None:
+    keeps = retained(keep)
     with _Transaction(db, write=True):
         doomed = [
             (thread_id, ns, checkpoint_id)
             for ns, checkpoint_id in db.execute(SELECT_CHECKPOINT_KEYS, (thread_id,)).fetchall()
-            if (ns, checkpoint_id) not in keep
+            if not keeps(ns, checkpoint_id)
         ]
         db.executemany(DELETE_CHECKPOINT_WRITES, doomed)
         db.executemany(DELETE_CHECKPOINT, doomed)

@@ -135,11 +135,34 @@ class Backend(ABC):
     @abstractmethod
     async def retain(self, thread_id: str, keep: Collection[tuple[str, str]]) -> None:
         """Delete every checkpoint of the thread except the (checkpoint_ns, checkpoint_id)
-        pairs in ``keep``, with their writes, then unreferenced blobs and items."""
+        pairs in ``keep``, with their writes, then unreferenced blobs and items.
+
+        Never a checkpoint newer than the newest kept one of its namespace, nor one of a
+        namespace with none kept (``retained``): those were put after the caller chose
+        what to keep, and may be the thread's head now."""
 
     @abstractmethod
     async def list_thread_ids(self) -> list[str]:
         """Every thread that has at least one checkpoint, sorted."""
+
+
+def retained(keep: Collection[tuple[str, str]]) -> Callable[[str, str], bool]:
+    """Whether ``retain(keep)`` keeps checkpoint (checkpoint_ns, checkpoint_id): it is in
+    ``keep``, or newer than every kept checkpoint of its namespace (so a put that landed
+    between choosing the heads and collecting is never collected as if it were old)."""
+    kept = set(keep)
+    newest: dict[str, str] = {}
+    for ns, checkpoint_id in kept:
+        if ns not in newest or checkpoint_id > newest[ns]:
+            newest[ns] = checkpoint_id
+
+    def keeps(checkpoint_ns: str, checkpoint_id: str) -> bool:
+        if (checkpoint_ns, checkpoint_id) in kept:
+            return True
+        newest_here = newest.get(checkpoint_ns)
+        return newest_here is None or checkpoint_id > newest_here
+
+    return keeps
 
 
 class ItemCache:

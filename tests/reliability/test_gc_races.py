@@ -156,6 +156,39 @@ async def test_child_of_a_collected_head_reads_back_whole(
         assert await raw.dangling(gc, "t", {"messages", "counter", "static"}) == []
 
 
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+async def test_prune_keeps_a_checkpoint_put_after_it_chose_the_heads(
+    backend: str, api: str, tmp_path: Path
+) -> None:
+    """prune reads the heads, then collects: a checkpoint put in between is the thread's
+    head now, and must survive (not be collected as an old one)."""
+    async with savers_on_one_store(backend, tmp_path, 2) as (w1, gc):
+        writer = through(api, w1)
+        values = {"messages": _messages(3), "counter": 0}
+        x, _ = await _put_child(writer, None, "t", values, ["messages", "counter"], "run")
+        z_values = {"messages": _messages(4), "counter": 1}
+        z, _ = await _put_child(writer, x, "t", z_values, ["messages", "counter"], "run")
+        late: dict[str, Any] = {}
+        heads = gc.backend.checkpoint_heads
+
+        async def heads_then_a_put(thread_id: str) -> Any:
+            found = await heads(thread_id)
+            late["values"] = {"messages": _messages(5), "counter": 2}
+            late["checkpoint"], late["config"] = await _put_child(
+                w1, z, "t", late["values"], ["messages", "counter"], "run"
+            )
+            return found
+
+        gc.backend.checkpoint_heads = heads_then_a_put  # type: ignore[method-assign]
+        await through(api, gc).aprune(["t"], strategy="keep_latest")
+        kept = await _all(writer, "t")
+        assert [t.checkpoint["id"] for t in kept] == [late["checkpoint"]["id"], z["id"]]
+        assert kept[0].checkpoint["channel_values"] == late["values"]
+        assert kept[1].checkpoint["channel_values"] == z_values
+        assert await raw.dangling(gc, "t", {"messages", "counter"}) == []
+
+
 @pytest.mark.parametrize("target", ["blob:messages", "blob:static", "item", "segment"])
 @pytest.mark.parametrize("api", APIS)
 @pytest.mark.parametrize("backend", ALL_BACKENDS)
