@@ -1,4 +1,12 @@
-"""Run LangGraph's conformance suite in full on a saver factory and demand every test."""
+"""Run LangGraph's conformance suite in full on a saver factory and demand every test.
+
+The suite grows between releases (new capabilities, more tests per capability), so the
+runner demands what we implement rather than what today's release happens to hold: every
+capability in ``OUR_CAPABILITIES`` is detected, every test of every detected capability
+passes, none fails or is skipped, and at least ``MIN_TESTS`` ran (81 in release 0.0.2).
+A capability the suite adds later and we do not implement yet is reported by the suite as
+not detected, which fails nothing here.
+"""
 
 from __future__ import annotations
 
@@ -7,29 +15,49 @@ from contextlib import AbstractAsyncContextManager
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.conformance import checkpointer_test, validate
-from langgraph.checkpoint.conformance.capabilities import ALL_CAPABILITIES
+from langgraph.checkpoint.conformance.report import CapabilityReport
 
 from ..syncwrap import SyncDriven
 
-EXPECTED_TESTS = 81
+# The capabilities every saver of ours implements (their names in the suite's report).
+OUR_CAPABILITIES = frozenset(
+    {
+        "put",
+        "put_writes",
+        "get_tuple",
+        "list",
+        "delete_thread",
+        "delete_for_runs",
+        "copy_thread",
+        "prune",
+    }
+)
+MIN_TESTS = 81
 
 SaverContext = Callable[[], AbstractAsyncContextManager[BaseCheckpointSaver[str]]]
 
 
 async def assert_full_conformance(name: str, open_saver: SaverContext, api: str) -> None:
-    """All 81 tests in all 8 capabilities pass, through the async API or (``api="sync"``)
-    through the blocking API driven from worker threads."""
+    """Every test of every capability we implement passes, through the async API or
+    (``api="sync"``) through the blocking API driven from worker threads."""
 
     @checkpointer_test(name=f"{name}-{api}")
     async def factory() -> AsyncIterator[BaseCheckpointSaver[str]]:
         async with open_saver() as saver:
             yield SyncDriven(saver) if api == "sync" else saver
 
-    report = await validate(factory)
+    check_report(await validate(factory))
+
+
+def check_report(report: CapabilityReport) -> None:
+    """Fail unless the report shows full conformance for what we implement (module doc)."""
     failures = [f for result in report.results.values() for f in result.failures]
     assert not failures, "\n".join(failures)
-    assert {cap.value for cap in ALL_CAPABILITIES} == {
-        name for name, result in report.results.items() if result.detected
-    }
-    passed = sum(result.tests_passed for result in report.results.values())
-    assert passed == EXPECTED_TESTS, f"{passed} of {EXPECTED_TESTS} conformance tests passed"
+    detected = {cap for cap, result in report.results.items() if result.detected}
+    assert detected >= OUR_CAPABILITIES, f"not detected: {sorted(OUR_CAPABILITIES - detected)}"
+    for cap in detected:
+        result = report.results[cap]
+        assert result.passed is True and result.tests_passed > 0, f"{cap}: {result}"
+        assert result.tests_failed == 0 and result.tests_skipped == 0, f"{cap}: {result}"
+    passed = sum(report.results[cap].tests_passed for cap in detected)
+    assert passed >= MIN_TESTS, f"only {passed} conformance tests passed (at least {MIN_TESTS})"
