@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
@@ -32,9 +33,19 @@ from ..core.records import (
 )
 from ..core.saver import UnifiedCheckpointSaver
 from ..core.sync import BLOCKING_INLINE
-from ..errors import BackendUnavailableError, InvalidConfigError, ItemsMissingError, missing_extra
+from ..errors import (
+    BackendUnavailableError,
+    InvalidConfigError,
+    ItemsMissingError,
+    SaverClosedError,
+    missing_extra,
+)
 
 T = TypeVar("T")
+
+# Seconds aclose waits for the operation using the connection to end before it leaves
+# closing the connection to that operation (which closes it as it finishes).
+CLOSE_WAIT: Final = 5.0
 
 # -- schema -------------------------------------------------------------------------------
 
@@ -251,6 +262,11 @@ class SQLiteBackend(Backend):
         self._lock = threading.Lock()
         self._in_use = threading.Lock()
         self._ready: concurrent.futures.Future[Any] | None = None
+        # The sqlite3 connection operations may use; set and cleared under _in_use, so no
+        # operation ever runs on a connection that is closed or closing.
+        self._live: sqlite3.Connection | None = None
+        # A connection close could not take from an operation in time: closed by it.
+        self._close_after: sqlite3.Connection | None = None
         self.items = ItemCache()
 
     def __repr__(self) -> str:
@@ -289,6 +305,8 @@ class SQLiteBackend(Backend):
             connection.daemon = True  # an unclosed saver must not keep the process alive
             await connection
             await connection._execute(self._open, connection._conn)  # type: ignore[no-untyped-call]
+            with self._in_use:
+                self._live = connection._conn
         except BaseException as exc:
             with self._lock:
                 self._ready = None
@@ -311,18 +329,37 @@ class SQLiteBackend(Backend):
 
     def _serialized(self, fn: Callable[..., T], db: sqlite3.Connection, *args: Any) -> T:
         # Blocking callers use the connection from their own threads, beside aiosqlite's
-        # thread: one operation (one transaction) at a time, whoever runs it.
+        # thread: one operation (one transaction) at a time, whoever runs it. aclose takes
+        # the same lock, so a connection is never closed under an operation (SIGSEGV).
         with self._in_use:
-            return fn(db, *args)
+            if db is not self._live:
+                raise SaverClosedError(repr(self))
+            try:
+                return fn(db, *args)
+            finally:
+                if self._close_after is db:
+                    self._close_after = None
+                    db.close()
+
+    def interrupt(self) -> None:
+        live = self._live
+        if live is not None:
+            with contextlib.suppress(sqlite3.Error):
+                live.interrupt()  # the running statement fails, its transaction rolls back
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         try:
             if BLOCKING_INLINE.get():
                 connection = self._connection_blocking()
-                return self._serialized(fn, connection._conn, *args)
+                return self._serialized(fn, connection._connection, *args)
             connection = await self._connection()
-            # aiosqlite's private hook: run one function on the connection's own thread.
-            return await connection._execute(self._serialized, fn, connection._conn, *args)  # type: ignore[no-any-return,no-untyped-call]
+            try:
+                # aiosqlite's private hook: run one function on the connection's own thread.
+                return await connection._execute(self._serialized, fn, connection._connection, *args)  # type: ignore[no-any-return,no-untyped-call]
+            except ValueError:
+                if connection._connection is None:  # aiosqlite's "Connection closed"
+                    raise SaverClosedError(repr(self)) from None
+                raise
         except UnicodeEncodeError as exc:
             raise InvalidConfigError(
                 "SQLite stores text as UTF-8, which cannot hold the lone surrogate "
@@ -330,6 +367,8 @@ class SQLiteBackend(Backend):
                 "call) is not valid Unicode; nothing was written"
             ) from None
         except sqlite3.OperationalError as exc:
+            if str(exc) == "interrupted":  # only close interrupts: the transaction rolled back
+                raise SaverClosedError(repr(self)) from exc
             if "locked" in str(exc) or "busy" in str(exc):
                 raise BackendUnavailableError(
                     f"cannot use SQLite database {self.path!r}: another connection held its "
@@ -347,8 +386,44 @@ class SQLiteBackend(Backend):
     async def aclose(self) -> None:
         with self._lock:
             ready, self._ready = self._ready, None
-        if ready is not None and ready.done() and ready.exception() is None:
-            await ready.result().close()
+        if ready is None:
+            return
+        if not ready.done():  # being opened right now: wait, then close it
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.wrap_future(ready), CLOSE_WAIT)
+        if not ready.done() or ready.cancelled() or ready.exception() is not None:
+            return
+        connection = ready.result()
+        if BLOCKING_INLINE.get():
+            self._close(connection)
+        else:
+            # Never block the caller's loop on the lock: an operation may hold it a while.
+            await asyncio.to_thread(self._close, connection)
+
+    def _close(self, connection: Any) -> None:
+        """Close the sqlite3 connection under the operations' lock, then end aiosqlite's
+        thread (it finishes what is queued; those operations see the connection closed)."""
+        db: sqlite3.Connection | None = connection._connection
+        if db is None:  # closed already
+            return
+        acquired = self._in_use.acquire(timeout=CLOSE_WAIT)
+        try:
+            if self._live is db:
+                self._live = None
+            if acquired:
+                db.close()
+            else:
+                self._close_after = db
+                # The operation may have ended just now, without seeing _close_after.
+                acquired = self._in_use.acquire(blocking=False)
+                if acquired and self._close_after is db:
+                    self._close_after = None
+                    db.close()
+        finally:
+            if acquired:
+                self._in_use.release()
+            connection._stop_running()
+            connection._connection = None
 
     # -- writing --------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ Rules every backend keeps:
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -38,7 +38,7 @@ from collections.abc import (
     Iterable,
     Sequence,
 )
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Final, Generic, TypeVar
 
 from .records import (
     BlobRecord,
@@ -50,6 +50,11 @@ from .records import (
 )
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
+
+RESOURCE_CLOSE_TIMEOUT: Final = 6.0
+"""Seconds ``LoopLocal.aclose`` waits for one resource to close on its loop."""
 
 
 class Backend(ABC):
@@ -74,7 +79,12 @@ class Backend(ABC):
         """Create or upgrade the schema. Idempotent; backends also call it lazily."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
-        """Release connections held for the running event loop (and all others it can)."""
+        """Release connections held for the running event loop (and all others it can).
+        Bounded: a connection that does not close in time is dropped."""
+
+    def interrupt(self) -> None:  # noqa: B027 - optional hook
+        """Abort I/O that calls are doing on their callers' own threads (``blocks_inline``):
+        close's last resort once ``close_timeout`` has passed. Thread-safe, never blocks."""
 
     @abstractmethod
     async def put_checkpoint(
@@ -186,9 +196,12 @@ class LoopLocal(Generic[T]):
         self,
         factory: Callable[[], Awaitable[T]],
         closer: Callable[[T], Coroutine[Any, Any, None]],
+        abandon: Callable[[T], None] | None = None,
     ) -> None:
         self._factory = factory
         self._closer = closer
+        # Last resort for a resource whose loop has stopped: release it without that loop.
+        self._abandon = abandon
         self._resources: dict[asyncio.AbstractEventLoop, T] = {}
         self._creating: dict[asyncio.AbstractEventLoop, asyncio.Future[T]] = {}
         self._guard = threading.Lock()
@@ -227,15 +240,21 @@ class LoopLocal(Generic[T]):
         return resource
 
     async def aclose(self) -> None:
-        """Close the current loop's resource and, where their loops still run, the others."""
+        """Close the current loop's resource and, where their loops still run, the others;
+        each within ``RESOURCE_CLOSE_TIMEOUT`` (a loop that is busy or blocked cannot hold
+        close up). Resources of loops that have stopped are abandoned."""
         current = asyncio.get_running_loop()
         with self._guard:
             resources = list(self._resources.items())
             self._resources.clear()
         for loop, resource in resources:
-            if loop is current:
-                await self._closer(resource)
-            elif loop.is_running() and not loop.is_closed():
-                future = asyncio.run_coroutine_threadsafe(self._closer(resource), loop)
-                with contextlib.suppress(Exception):
-                    await asyncio.wrap_future(future)
+            try:
+                if loop is current:
+                    await asyncio.wait_for(self._closer(resource), RESOURCE_CLOSE_TIMEOUT)
+                elif loop.is_running() and not loop.is_closed():
+                    future = asyncio.run_coroutine_threadsafe(self._closer(resource), loop)
+                    await asyncio.wait_for(asyncio.wrap_future(future), RESOURCE_CLOSE_TIMEOUT)
+                elif self._abandon is not None:
+                    self._abandon(resource)
+            except Exception as exc:
+                logger.warning("could not close %r: %s: %s", resource, type(exc).__name__, exc)

@@ -157,3 +157,16 @@ def _as_bytes(value: Any) -> bytes:
     if isinstance(value, list):
         return b"".join(_as_bytes(v) for v in value)
     return str(value).encode("utf-8", "surrogatepass")
+
+
+async def checkpoint_count(saver: UnifiedCheckpointSaver, thread_id: str) -> int:
+    db = await _connect(saver)
+    try:
+        count = await db.fetchval(
+            f"SELECT count(*) FROM {_schema(saver)}.lus_store"
+            " WHERE thread_id = $1 AND get_byte(key, 0) = 99",
+            thread_id,
+        )
+    finally:
+        await db.close()
+    return int(count)

@@ -152,3 +152,11 @@ async def dump(saver: UnifiedCheckpointSaver) -> bytes:
     finally:
         await client.aclose()
     return b"\n".join(parts)
+
+
+async def checkpoint_count(saver: UnifiedCheckpointSaver, thread_id: str) -> int:
+    client = _client(saver)
+    try:
+        return int(await client.hlen(_base(saver, thread_id) + ":c"))
+    finally:
+        await client.aclose()
