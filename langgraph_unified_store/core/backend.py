@@ -25,11 +25,13 @@ Rules every backend keeps:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterator,
     Awaitable,
     Callable,
@@ -184,12 +186,37 @@ class ItemCache:
                 self._bytes -= len(self._items.pop(key).data) + 64
 
 
+class _Held:
+    """Whether a loop's resource has been closed or dropped (by ``aclose``, or as its
+    loop ended), so that it is closed once."""
+
+    __slots__ = ("released",)
+
+    def __init__(self) -> None:
+        self.released = False
+
+
+def _finish(sentinel: AsyncGenerator[None, None]) -> None:
+    """End a released resource's sentinel without its loop (it no longer awaits)."""
+    closing = sentinel.aclose()
+    try:
+        closing.send(None)
+    except (StopIteration, RuntimeError):  # done; or its loop is closing it right now
+        return
+    closing.close()
+
+
 class LoopLocal(Generic[T]):
     """One resource (a pool, a connection, a client) per event loop.
 
     asyncpg pools, redis.asyncio clients and asyncio locks belong to the loop that
     made them. The async API runs on the caller's loop and the sync API on the
     saver's private I/O loop, so each gets its own resource.
+
+    A loop can end before anyone closes its resource (``asyncio.run()`` returns): each
+    resource comes with a sentinel async generator on its loop, which the loop closes as
+    it shuts down (``asyncio.run`` and the I/O loop both do), and which then closes the
+    resource while the loop still runs, so that no connection is left unclosed.
     """
 
     def __init__(
@@ -203,6 +230,7 @@ class LoopLocal(Generic[T]):
         # Last resort for a resource whose loop has stopped: release it without that loop.
         self._abandon = abandon
         self._resources: dict[asyncio.AbstractEventLoop, T] = {}
+        self._sentinels: dict[asyncio.AbstractEventLoop, tuple[AsyncGenerator[None, None], _Held]] = {}
         self._creating: dict[asyncio.AbstractEventLoop, asyncio.Future[T]] = {}
         self._guard = threading.Lock()
 
@@ -214,13 +242,14 @@ class LoopLocal(Generic[T]):
         with self._guard:
             # Resources of loops that have ended can never be used again (each
             # asyncio.run() makes a new loop): drop them so their sockets close.
-            for dead in [other for other in self._resources if other.is_closed()]:
-                self._resources.pop(dead)
+            dead = [(o, self._resources.pop(o)) for o in list(self._resources) if o.is_closed()]
             pending = self._creating.get(loop)
             owner = pending is None
             if owner:
                 pending = loop.create_future()
                 self._creating[loop] = pending
+        for other, stale in dead:
+            self._drop(other, stale)
         assert pending is not None
         if not owner:
             return await asyncio.shield(pending)
@@ -233,11 +262,57 @@ class LoopLocal(Generic[T]):
                 pending.set_exception(exc)
                 pending.exception()  # mark retrieved: waiters re-raise it
             raise
+        held = _Held()
+        sentinel = self._close_with_loop(loop, resource, held)
+        await sentinel.__anext__()  # started on this loop, which now tracks it
         with self._guard:
             self._resources[loop] = resource
+            self._sentinels[loop] = (sentinel, held)
             self._creating.pop(loop, None)
         pending.set_result(resource)
         return resource
+
+    async def _close_with_loop(
+        self, loop: asyncio.AbstractEventLoop, resource: T, held: _Held
+    ) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            # The loop is shutting down its async generators: it is ending.
+            with self._guard:
+                mine = not held.released
+                held.released = True
+                if mine:
+                    if self._resources.get(loop) is resource:
+                        del self._resources[loop]
+                    self._sentinels.pop(loop, None)
+            if mine:
+                await self._close_here(resource)
+
+    async def _close_here(self, resource: T) -> None:
+        try:
+            await asyncio.wait_for(self._closer(resource), RESOURCE_CLOSE_TIMEOUT)
+        except Exception as exc:
+            logger.warning("could not close %r: %s: %s", resource, type(exc).__name__, exc)
+
+    def _release(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Mark a loop's resource as handled; False if its sentinel already closed it."""
+        with self._guard:
+            entry = self._sentinels.pop(loop, None)
+            if entry is None:
+                return True
+            sentinel, held = entry
+            if held.released:
+                return False
+            held.released = True
+        _finish(sentinel)
+        return True
+
+    def _drop(self, loop: asyncio.AbstractEventLoop, resource: T) -> None:
+        """A resource whose loop has stopped: nothing can close it politely."""
+        if self._release(loop) and self._abandon is not None:
+            with contextlib.suppress(Exception):
+                self._abandon(resource)
 
     async def aclose(self) -> None:
         """Close the current loop's resource and, where their loops still run, the others;
@@ -248,13 +323,15 @@ class LoopLocal(Generic[T]):
             resources = list(self._resources.items())
             self._resources.clear()
         for loop, resource in resources:
-            try:
-                if loop is current:
-                    await asyncio.wait_for(self._closer(resource), RESOURCE_CLOSE_TIMEOUT)
-                elif loop.is_running() and not loop.is_closed():
-                    future = asyncio.run_coroutine_threadsafe(self._closer(resource), loop)
-                    await asyncio.wait_for(asyncio.wrap_future(future), RESOURCE_CLOSE_TIMEOUT)
-                elif self._abandon is not None:
-                    self._abandon(resource)
-            except Exception as exc:
-                logger.warning("could not close %r: %s: %s", resource, type(exc).__name__, exc)
+            if loop.is_closed() or not loop.is_running():
+                self._drop(loop, resource)
+            elif not self._release(loop):
+                continue
+            elif loop is current:
+                await self._close_here(resource)
+            else:
+                try:
+                    future = asyncio.run_coroutine_threadsafe(self._close_here(resource), loop)
+                    await asyncio.wait_for(asyncio.wrap_future(future), RESOURCE_CLOSE_TIMEOUT + 1)
+                except Exception as exc:  # that loop is blocked, or stopped meanwhile
+                    logger.warning("could not close %r: %s: %s", resource, type(exc).__name__, exc)
