@@ -223,6 +223,14 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
 
     Pass ``encryption_key`` (or an ``EncryptedSerializer`` as ``serde``) to encrypt every
     stored value; without a ``serde`` the safe-by-default ``SafeSerializer`` is used.
+
+    Closing (``close()``, ``aclose()``, leaving ``with``/``async with``) is safe while other
+    threads and tasks are mid-call: new calls raise ``SaverClosedError`` at once, calls in
+    flight get ``close_timeout`` seconds (default 5) to finish, then are cancelled and
+    raise ``SaverClosedError``; a write is stored whole or not at all either way. Close
+    returns at most a few seconds after ``close_timeout``, is idempotent, and a closed
+    saver stays closed (make a new one). ``close()`` on a thread running an event loop
+    raises ``SyncCallInEventLoopError`` (use ``await aclose()``), except for MemorySaver.
     """
 
     backend: Backend
@@ -302,7 +310,11 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         (CrewAI persistence) that are themselves called from inside a running loop."""
         if self.backend.inline:
             return run_inline(coro)
-        return self._io.run(coro)
+        method = getattr(coro, "__name__", "call")
+        try:
+            return self._io.run(coro)
+        except SaverClosedError as exc:
+            raise exc.for_method(method) if exc.method is None else exc from exc.__cause__
 
     def get_next_version(self, current: str | int | float | None, channel: None = None) -> str:
         """A hex counter led by a letter for its digit count, then a random suffix:
@@ -348,14 +360,20 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
             if not await self._gate.await_idle(time.monotonic() + self.close_timeout):
                 self._cancel_in_flight()
                 await self._gate.await_idle(time.monotonic() + CANCEL_TIMEOUT)
-            await asyncio.wait_for(self.backend.aclose(), BACKEND_CLOSE_TIMEOUT)
-            if self._io.started:
-                # Connections the blocking API opened live on the I/O loop; close them there.
-                await asyncio.to_thread(
-                    self._io.run, self.backend.aclose(), timeout=BACKEND_CLOSE_TIMEOUT
-                )
+            try:
+                await asyncio.wait_for(self.backend.aclose(), BACKEND_CLOSE_TIMEOUT)
+                if self._io.started:
+                    # Connections the blocking API opened live on the I/O loop: close them there.
+                    await asyncio.to_thread(
+                        self._io.run, self.backend.aclose(), timeout=BACKEND_CLOSE_TIMEOUT
+                    )
+            except TimeoutError:
+                self._log_close_timeout()
         finally:
-            await asyncio.to_thread(self._io.stop)
+            if self._io.started:
+                await asyncio.to_thread(self._io.stop)
+            else:
+                self._io.stop()
             self._closed.set()
 
     def close(self) -> None:
@@ -375,7 +393,10 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
             else:
                 # aiosqlite, asyncpg and redis connections close asynchronously; the I/O
                 # loop can close what the async API opened as well as its own.
-                self._io.run(self.backend.aclose(), timeout=BACKEND_CLOSE_TIMEOUT)
+                try:
+                    self._io.run(self.backend.aclose(), timeout=BACKEND_CLOSE_TIMEOUT)
+                except TimeoutError:
+                    self._log_close_timeout()
         finally:
             self._io.stop()
             self._closed.set()
@@ -391,6 +412,12 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
             )
             # Blocking I/O on callers' own threads (SQLite) has no task to cancel.
             self.backend.interrupt()
+
+    def _log_close_timeout(self) -> None:
+        logger.warning(
+            "%r: connections did not close within %gs; they were dropped",
+            self, BACKEND_CLOSE_TIMEOUT,
+        )
 
     def _close_bound(self) -> float:
         """How long a second close waits for the first: as long as the first can take."""

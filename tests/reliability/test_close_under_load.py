@@ -9,6 +9,7 @@ Bounds are only ever generous timeouts, never timing assertions.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import subprocess
@@ -118,12 +119,12 @@ def test_close_after_the_loop_that_opened_connections_has_ended(
 ) -> None:
     saver = make_saver(backend, tmp_path)
 
-    async def use() -> None:
+    async def use(saver: UnifiedCheckpointSaver) -> None:
         await saver.asetup()
         checkpoint, versions = next_checkpoint(saver, None, 0)
         await saver.aput(config_for("t"), checkpoint, metadata_for(0, "w"), versions)
 
-    asyncio.run(use())  # opened a pool / client on a loop that is now closed
+    asyncio.run(use(saver))  # opened a pool / client on a loop that is now closed
     assert saver.get_tuple(config_for("t")) is not None  # and one on the I/O loop
     closer = threading.Thread(target=saver.close)
     closer.start()
@@ -137,6 +138,9 @@ def test_close_after_the_loop_that_opened_connections_has_ended(
         reader.close()
     if backend in ("postgres", "redis"):
         asyncio.run(_drop(saver))
+    del saver
+    gc.collect()
+    assert [str(w.message) for w in captured] == []
 
 
 async def _drop(saver: UnifiedCheckpointSaver) -> None:
@@ -397,3 +401,32 @@ async def test_redis_call_stuck_on_a_paused_server_is_cut_short(sandbox_redis: A
     finally:
         await reader.aclose()
         await admin.aclose()
+
+
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+def test_framework_hooks_after_close_raise_saver_closed(backend: str, tmp_path: Path) -> None:
+    """The adapters' sync hooks (CrewAI persistence) go through ``_block_anywhere``."""
+    saver = make_saver(backend, tmp_path)
+    saver.setup()
+    if backend in ("postgres", "redis"):
+        saver._block_anywhere(saver.backend.drop_all())  # type: ignore[attr-defined]
+    saver.close()
+    with pytest.raises(SaverClosedError, match=r"aget_tuple\(\)"):
+        saver._block_anywhere(saver.aget_tuple(config_for("t")))
+
+
+async def test_postgres_pool_closed_by_its_owner_is_a_clear_error() -> None:
+    import asyncpg
+
+    from langgraph_unified_store import BackendUnavailableError, PostgresSaver
+
+    from ..support import POSTGRES_DSN
+
+    pool = await asyncpg.create_pool(POSTGRES_DSN, min_size=1, max_size=2)
+    saver = PostgresSaver(pool, schema=unique("lus_close"))
+    await saver.asetup()
+    await saver.backend.drop_all()
+    await pool.close()
+    with pytest.raises(BackendUnavailableError, match="given pool"):
+        await saver.aget_tuple(config_for("t"))
+    await saver.aclose()
