@@ -105,12 +105,9 @@ class CallGate:
 
     def enter(self, method: str) -> Call | None:
         """Register a call starting on this task or thread; None once the gate is closed."""
-        try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-            task = asyncio.current_task()
-        except RuntimeError:  # run inline on the caller's thread: no loop
-            loop, task = None, None
-        call = Call(method, task, loop)
+        # None when run inline on the caller's thread (no loop); no exception raised.
+        loop = asyncio.events._get_running_loop()
+        call = Call(method, None if loop is None else asyncio.current_task(loop), loop)
         with self._cond:
             if self._closed:
                 return None
@@ -120,7 +117,8 @@ class CallGate:
     def leave(self, call: Call) -> None:
         with self._cond:
             self._calls.discard(call)
-            self._cond.notify_all()
+            if self._closed:  # only close waits for calls to leave
+                self._cond.notify_all()
 
     def close(self) -> bool:
         """Admit no more calls; True for the first close only."""
