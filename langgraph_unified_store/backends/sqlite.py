@@ -216,6 +216,47 @@ def _record(row: sqlite3.Row | tuple[Any, ...]) -> CheckpointRecord:
     )
 
 
+class _Job:
+    """One function for aiosqlite's connection thread that reports to a concurrent future.
+
+    aiosqlite reports to the caller's loop, and its thread dies (every later call then
+    waits forever) if that loop closed meanwhile: asyncio.run() ending with a call in
+    flight. A concurrent future has no loop to lose; a job whose caller was cancelled
+    before it started is skipped."""
+
+    __slots__ = ("_args", "_fn", "future")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._fn = fn
+        self._args = args
+
+    def __call__(self) -> None:
+        if not self.future.set_running_or_notify_cancel():
+            return
+        try:
+            result = self._fn(*self._args)
+        except BaseException as exc:
+            self.future.set_exception(exc)
+        else:
+            self.future.set_result(result)
+
+    # aiosqlite's thread reports through future.get_loop().call_soon_threadsafe(...):
+    # this job has reported already.
+    def get_loop(self) -> _Job:
+        return self
+
+    def call_soon_threadsafe(self, *_: Any) -> None:
+        pass
+
+
+async def _on_connection_thread(connection: Any, fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn(*args)`` on aiosqlite's connection thread (its private queue)."""
+    job = _Job(fn, args)
+    connection._tx.put_nowait((job, job))
+    return await asyncio.wrap_future(job.future)  # type: ignore[no-any-return]
+
+
 class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
 
@@ -304,7 +345,7 @@ class SQLiteBackend(Backend):
             )
             connection.daemon = True  # an unclosed saver must not keep the process alive
             await connection
-            await connection._execute(self._open, connection._conn)  # type: ignore[no-untyped-call]
+            await _on_connection_thread(connection, self._open, connection._conn)
             with self._in_use:
                 self._live = connection._conn
         except BaseException as exc:
@@ -353,13 +394,11 @@ class SQLiteBackend(Backend):
                 connection = self._connection_blocking()
                 return self._serialized(fn, connection._connection, *args)
             connection = await self._connection()
-            try:
-                # aiosqlite's private hook: run one function on the connection's own thread.
-                return await connection._execute(self._serialized, fn, connection._connection, *args)  # type: ignore[no-any-return,no-untyped-call]
-            except ValueError:
-                if connection._connection is None:  # aiosqlite's "Connection closed"
-                    raise SaverClosedError(repr(self)) from None
-                raise
+            if not connection._running or connection._connection is None:  # closed
+                raise SaverClosedError(repr(self))
+            return await _on_connection_thread(
+                connection, self._serialized, fn, connection._connection, *args
+            )
         except UnicodeEncodeError as exc:
             raise InvalidConfigError(
                 "SQLite stores text as UTF-8, which cannot hold the lone surrogate "

@@ -430,3 +430,49 @@ async def test_postgres_pool_closed_by_its_owner_is_a_clear_error() -> None:
     with pytest.raises(BackendUnavailableError, match="given pool"):
         await saver.aget_tuple(config_for("t"))
     await saver.aclose()
+
+
+def _loop_ending_with_calls_in_flight(backend: str, location: str) -> None:
+    saver = open_saver(backend, location)
+
+    async def busy() -> None:
+        await saver.asetup()
+
+        async def writer(thread_id: str) -> None:
+            previous = None
+            for step in range(10_000):
+                checkpoint, versions = next_checkpoint(saver, previous, step)
+                parent = previous["id"] if previous else None
+                await saver.aput(config_for(thread_id, parent), checkpoint, metadata_for(step, "w"), versions)
+                previous = checkpoint
+                await asyncio.sleep(0)
+
+        writers = [asyncio.ensure_future(writer(f"t{n}")) for n in range(3)]
+        await asyncio.sleep(0.2)  # then return: asyncio.run cancels the writers mid-call
+        assert not any(w.done() for w in writers)
+
+    for _ in range(3):
+        asyncio.run(busy())
+
+    async def later() -> Any:
+        return await asyncio.wait_for(saver.aget_tuple(config_for("t0")), JOIN)
+
+    assert asyncio.run(later()) is not None
+    assert saver.get_tuple(config_for("t1")) is not None
+    closer = threading.Thread(target=saver.close)
+    closer.start()
+    closer.join(JOIN)
+    assert not closer.is_alive(), "close() hung"
+    if backend in ("postgres", "redis"):
+        asyncio.run(_drop(open_saver(backend, location)))
+
+
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+def test_a_loop_ending_with_calls_in_flight_breaks_nothing(
+    backend: str, tmp_path: Path, captured: list[warnings.WarningMessage]
+) -> None:
+    """asyncio.run() returning while tasks are mid-call (it cancels them) used to kill
+    aiosqlite's thread: every later call on the saver then waited forever."""
+    _loop_ending_with_calls_in_flight(backend, _location(backend, tmp_path))
+    gc.collect()
+    assert [str(w.message) for w in captured] == []
