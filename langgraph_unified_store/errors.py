@@ -71,6 +71,32 @@ class SyncCallInEventLoopError(UnifiedStoreError, RuntimeError):
     """A blocking method was called from a thread that is running an event loop."""
 
 
+class SaverClosedError(UnifiedStoreError, RuntimeError):
+    """The saver was closed: every call after ``close()``/``aclose()`` raises this, and so
+    does a call that close cut short. A closed saver stays closed; make a new one."""
+
+    def __init__(self, saver: str, method: str | None = None, *, in_flight: bool = False) -> None:
+        if method is None:
+            message = f"{saver} is closed"
+        elif in_flight:
+            message = (
+                f"{saver}.{method}(): the saver was closed during this call, which was cut "
+                "short; anything it wrote is stored whole or not at all"
+            )
+        else:
+            message = f"{saver}.{method}(): the saver is closed; make a new saver to go on"
+        super().__init__(message)
+        self.saver = saver
+        self.method = method
+        self.in_flight = in_flight
+
+    def for_method(self, method: str) -> SaverClosedError:
+        """The same error, naming the saver method it interrupted."""
+        if self.method is not None:
+            return self
+        return SaverClosedError(self.saver, method, in_flight=True)
+
+
 class BackendUnavailableError(UnifiedStoreError, ConnectionError):
     """The storage server could not be reached within the configured time."""
 

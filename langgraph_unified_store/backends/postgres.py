@@ -66,12 +66,14 @@ from ..core.records import (
     load_channel_versions,
 )
 from ..core.saver import UnifiedCheckpointSaver
+from ..core.sync import DEFAULT_CLOSE_TIMEOUT
 from ..errors import (
     BackendUnavailableError,
     BlobsMissingError,
     CorruptDataError,
     InvalidConfigError,
     ItemsMissingError,
+    SaverClosedError,
     missing_extra,
 )
 from ._ordered_ids import decode_ordered_id, encode_ordered_id
@@ -1087,6 +1089,12 @@ def _discard(connection: Connection) -> None:
         connection.terminate()
 
 
+def _terminate_pool(pool: Any) -> None:
+    """Drop a pool whose event loop has stopped (nothing can close it politely)."""
+    with contextlib.suppress(Exception):
+        pool.terminate()
+
+
 # -- the backend ----------------------------------------------------------------------------
 
 
@@ -1151,7 +1159,7 @@ class PostgresBackend(Backend):
             "max_inactive_connection_lifetime": max_inactive_connection_lifetime,
         }
         self._connect_options = options
-        self._pools: LoopLocal[Any] = LoopLocal(self._open_pool, self._close_pool)
+        self._pools: LoopLocal[Any] = LoopLocal(self._open_pool, self._close_pool, _terminate_pool)
         self._ready = False
         self.synchronous_commit = synchronous_commit
         self._statements = _Statements(self._quoted, synchronous_commit=synchronous_commit)
@@ -1216,6 +1224,10 @@ class PostgresBackend(Backend):
                 connection = await pool.acquire()
             except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
                 raise self._unavailable("cannot connect to", exc) from None
+            except asyncpg.InterfaceError as exc:  # "pool is closing" / "pool is closed"
+                if self._external is None:  # our pools close only when the saver does
+                    raise SaverClosedError(repr(self)) from None
+                raise self._unavailable("cannot use the given pool for", exc) from None
             tables_gone = False
             try:
                 return await operation(connection)
@@ -1714,7 +1726,7 @@ class PostgresSaver(UnifiedCheckpointSaver):
       anything). The default keeps every returned write durable.
     - ``ssl`` and any other ``asyncpg.connect`` option (``password``, ``server_settings``,
       ``direct_tls``, ...) as keyword arguments; ``sslmode`` in the URL works too.
-    - ``serde`` / ``encryption_key``: as for every saver of this library.
+    - ``serde`` / ``encryption_key`` / ``close_timeout``: as for every saver of this library.
 
     Built from an existing ``asyncpg.Pool`` instead, the saver uses only that pool, which
     stays yours to close, with the pool's own timeouts. A pool belongs to the event loop
@@ -1744,6 +1756,7 @@ class PostgresSaver(UnifiedCheckpointSaver):
         ssl: Any = None,
         serde: SerializerProtocol | None = None,
         encryption_key: bytes | str | None = None,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         **connect_options: Any,
     ) -> None:
         if asyncpg is None:
@@ -1786,7 +1799,9 @@ class PostgresSaver(UnifiedCheckpointSaver):
             synchronous_commit=synchronous_commit,
             connect_options=connect_options,
         )
-        super().__init__(backend, serde=serde, encryption_key=encryption_key)
+        super().__init__(
+            backend, serde=serde, encryption_key=encryption_key, close_timeout=close_timeout
+        )
 
     @classmethod
     def from_conn_string(cls, conn_string: str, **options: Any) -> PostgresSaver:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
@@ -37,10 +38,15 @@ from ..errors import (
     BlobsMissingError,
     InvalidConfigError,
     ItemsMissingError,
+    SaverClosedError,
     missing_extra,
 )
 
 T = TypeVar("T")
+
+# Seconds aclose waits for the operation using the connection to end before it leaves
+# closing the connection to that operation (which closes it as it finishes).
+CLOSE_WAIT: Final = 5.0
 
 # -- schema -------------------------------------------------------------------------------
 
@@ -211,6 +217,47 @@ def _record(row: sqlite3.Row | tuple[Any, ...]) -> CheckpointRecord:
     )
 
 
+class _Job:
+    """One function for aiosqlite's connection thread that reports to a concurrent future.
+
+    aiosqlite reports to the caller's loop, and its thread dies (every later call then
+    waits forever) if that loop closed meanwhile: asyncio.run() ending with a call in
+    flight. A concurrent future has no loop to lose; a job whose caller was cancelled
+    before it started is skipped."""
+
+    __slots__ = ("_args", "_fn", "future")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._fn = fn
+        self._args = args
+
+    def __call__(self) -> None:
+        if not self.future.set_running_or_notify_cancel():
+            return
+        try:
+            result = self._fn(*self._args)
+        except BaseException as exc:
+            self.future.set_exception(exc)
+        else:
+            self.future.set_result(result)
+
+    # aiosqlite's thread reports through future.get_loop().call_soon_threadsafe(...):
+    # this job has reported already.
+    def get_loop(self) -> _Job:
+        return self
+
+    def call_soon_threadsafe(self, *_: Any) -> None:
+        pass
+
+
+async def _on_connection_thread(connection: Any, fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn(*args)`` on aiosqlite's connection thread (its private queue)."""
+    job = _Job(fn, args)
+    connection._tx.put_nowait((job, job))
+    return await asyncio.wrap_future(job.future)  # type: ignore[no-any-return]
+
+
 class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
 
@@ -257,6 +304,11 @@ class SQLiteBackend(Backend):
         self._lock = threading.Lock()
         self._in_use = threading.Lock()
         self._ready: concurrent.futures.Future[Any] | None = None
+        # The sqlite3 connection operations may use; set and cleared under _in_use, so no
+        # operation ever runs on a connection that is closed or closing.
+        self._live: sqlite3.Connection | None = None
+        # A connection close could not take from an operation in time: closed by it.
+        self._close_after: sqlite3.Connection | None = None
         self.items = ItemCache()
 
     def __repr__(self) -> str:
@@ -294,7 +346,9 @@ class SQLiteBackend(Backend):
             )
             connection.daemon = True  # an unclosed saver must not keep the process alive
             await connection
-            await connection._execute(self._open, connection._conn)  # type: ignore[no-untyped-call]
+            await _on_connection_thread(connection, self._open, connection._conn)
+            with self._in_use:
+                self._live = connection._conn
         except BaseException as exc:
             with self._lock:
                 self._ready = None
@@ -317,18 +371,35 @@ class SQLiteBackend(Backend):
 
     def _serialized(self, fn: Callable[..., T], db: sqlite3.Connection, *args: Any) -> T:
         # Blocking callers use the connection from their own threads, beside aiosqlite's
-        # thread: one operation (one transaction) at a time, whoever runs it.
+        # thread: one operation (one transaction) at a time, whoever runs it. aclose takes
+        # the same lock, so a connection is never closed under an operation (SIGSEGV).
         with self._in_use:
-            return fn(db, *args)
+            if db is not self._live:
+                raise SaverClosedError(repr(self))
+            try:
+                return fn(db, *args)
+            finally:
+                if self._close_after is db:
+                    self._close_after = None
+                    db.close()
+
+    def interrupt(self) -> None:
+        live = self._live
+        if live is not None:
+            with contextlib.suppress(sqlite3.Error):
+                live.interrupt()  # the running statement fails, its transaction rolls back
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         try:
             if BLOCKING_INLINE.get():
                 connection = self._connection_blocking()
-                return self._serialized(fn, connection._conn, *args)
+                return self._serialized(fn, connection._connection, *args)
             connection = await self._connection()
-            # aiosqlite's private hook: run one function on the connection's own thread.
-            return await connection._execute(self._serialized, fn, connection._conn, *args)  # type: ignore[no-any-return,no-untyped-call]
+            if not connection._running or connection._connection is None:  # closed
+                raise SaverClosedError(repr(self))
+            return await _on_connection_thread(
+                connection, self._serialized, fn, connection._connection, *args
+            )
         except UnicodeEncodeError as exc:
             raise InvalidConfigError(
                 "SQLite stores text as UTF-8, which cannot hold the lone surrogate "
@@ -336,6 +407,8 @@ class SQLiteBackend(Backend):
                 "call) is not valid Unicode; nothing was written"
             ) from None
         except sqlite3.OperationalError as exc:
+            if str(exc) == "interrupted":  # only close interrupts: the transaction rolled back
+                raise SaverClosedError(repr(self)) from exc
             if "locked" in str(exc) or "busy" in str(exc):
                 raise BackendUnavailableError(
                     f"cannot use SQLite database {self.path!r}: another connection held its "
@@ -353,8 +426,44 @@ class SQLiteBackend(Backend):
     async def aclose(self) -> None:
         with self._lock:
             ready, self._ready = self._ready, None
-        if ready is not None and ready.done() and ready.exception() is None:
-            await ready.result().close()
+        if ready is None:
+            return
+        if not ready.done():  # being opened right now: wait, then close it
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.wrap_future(ready), CLOSE_WAIT)
+        if not ready.done() or ready.cancelled() or ready.exception() is not None:
+            return
+        connection = ready.result()
+        if BLOCKING_INLINE.get():
+            self._close(connection)
+        else:
+            # Never block the caller's loop on the lock: an operation may hold it a while.
+            await asyncio.to_thread(self._close, connection)
+
+    def _close(self, connection: Any) -> None:
+        """Close the sqlite3 connection under the operations' lock, then end aiosqlite's
+        thread (it finishes what is queued; those operations see the connection closed)."""
+        db: sqlite3.Connection | None = connection._connection
+        if db is None:  # closed already
+            return
+        acquired = self._in_use.acquire(timeout=CLOSE_WAIT)
+        try:
+            if self._live is db:
+                self._live = None
+            if acquired:
+                db.close()
+            else:
+                self._close_after = db
+                # The operation may have ended just now, without seeing _close_after.
+                acquired = self._in_use.acquire(blocking=False)
+                if acquired and self._close_after is db:
+                    self._close_after = None
+                    db.close()
+        finally:
+            if acquired:
+                self._in_use.release()
+            connection._stop_running()
+            connection._connection = None
 
     # -- writing --------------------------------------------------------------------------
 

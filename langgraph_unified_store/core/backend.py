@@ -36,10 +36,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterator,
     Awaitable,
     Callable,
@@ -48,7 +50,7 @@ from collections.abc import (
     Iterable,
     Sequence,
 )
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Final, Generic, TypeVar
 
 from .records import (
     BlobRecord,
@@ -60,6 +62,11 @@ from .records import (
 )
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
+
+RESOURCE_CLOSE_TIMEOUT: Final = 6.0
+"""Seconds ``LoopLocal.aclose`` waits for one resource to close on its loop."""
 
 
 class Backend(ABC):
@@ -84,7 +91,12 @@ class Backend(ABC):
         """Create or upgrade the schema. Idempotent; backends also call it lazily."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
-        """Release connections held for the running event loop (and all others it can)."""
+        """Release connections held for the running event loop (and all others it can).
+        Bounded: a connection that does not close in time is dropped."""
+
+    def interrupt(self) -> None:  # noqa: B027 - optional hook
+        """Abort I/O that calls are doing on their callers' own threads (``blocks_inline``):
+        close's last resort once ``close_timeout`` has passed. Thread-safe, never blocks."""
 
     @abstractmethod
     async def put_checkpoint(
@@ -210,22 +222,51 @@ class ItemCache:
                 self._bytes -= len(self._items.pop(key).data) + 64
 
 
+class _Held:
+    """Whether a loop's resource has been closed or dropped (by ``aclose``, or as its
+    loop ended), so that it is closed once."""
+
+    __slots__ = ("released",)
+
+    def __init__(self) -> None:
+        self.released = False
+
+
+def _finish(sentinel: AsyncGenerator[None, None]) -> None:
+    """End a released resource's sentinel without its loop (it no longer awaits)."""
+    closing = sentinel.aclose()
+    try:
+        closing.send(None)
+    except (StopIteration, RuntimeError):  # done; or its loop is closing it right now
+        return
+    closing.close()
+
+
 class LoopLocal(Generic[T]):
     """One resource (a pool, a connection, a client) per event loop.
 
     asyncpg pools, redis.asyncio clients and asyncio locks belong to the loop that
     made them. The async API runs on the caller's loop and the sync API on the
     saver's private I/O loop, so each gets its own resource.
+
+    A loop can end before anyone closes its resource (``asyncio.run()`` returns): each
+    resource comes with a sentinel async generator on its loop, which the loop closes as
+    it shuts down (``asyncio.run`` and the I/O loop both do), and which then closes the
+    resource while the loop still runs, so that no connection is left unclosed.
     """
 
     def __init__(
         self,
         factory: Callable[[], Awaitable[T]],
         closer: Callable[[T], Coroutine[Any, Any, None]],
+        abandon: Callable[[T], None] | None = None,
     ) -> None:
         self._factory = factory
         self._closer = closer
+        # Last resort for a resource whose loop has stopped: release it without that loop.
+        self._abandon = abandon
         self._resources: dict[asyncio.AbstractEventLoop, T] = {}
+        self._sentinels: dict[asyncio.AbstractEventLoop, tuple[AsyncGenerator[None, None], _Held]] = {}
         self._creating: dict[asyncio.AbstractEventLoop, asyncio.Future[T]] = {}
         self._guard = threading.Lock()
 
@@ -237,13 +278,14 @@ class LoopLocal(Generic[T]):
         with self._guard:
             # Resources of loops that have ended can never be used again (each
             # asyncio.run() makes a new loop): drop them so their sockets close.
-            for dead in [other for other in self._resources if other.is_closed()]:
-                self._resources.pop(dead)
+            dead = [(o, self._resources.pop(o)) for o in list(self._resources) if o.is_closed()]
             pending = self._creating.get(loop)
             owner = pending is None
             if owner:
                 pending = loop.create_future()
                 self._creating[loop] = pending
+        for other, stale in dead:
+            self._drop(other, stale)
         assert pending is not None
         if not owner:
             return await asyncio.shield(pending)
@@ -256,22 +298,76 @@ class LoopLocal(Generic[T]):
                 pending.set_exception(exc)
                 pending.exception()  # mark retrieved: waiters re-raise it
             raise
+        held = _Held()
+        sentinel = self._close_with_loop(loop, resource, held)
+        await sentinel.__anext__()  # started on this loop, which now tracks it
         with self._guard:
             self._resources[loop] = resource
+            self._sentinels[loop] = (sentinel, held)
             self._creating.pop(loop, None)
         pending.set_result(resource)
         return resource
 
+    async def _close_with_loop(
+        self, loop: asyncio.AbstractEventLoop, resource: T, held: _Held
+    ) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            # The loop is shutting down its async generators: it is ending.
+            with self._guard:
+                mine = not held.released
+                held.released = True
+                if mine:
+                    if self._resources.get(loop) is resource:
+                        del self._resources[loop]
+                    self._sentinels.pop(loop, None)
+            if mine:
+                await self._close_here(resource)
+
+    async def _close_here(self, resource: T) -> None:
+        try:
+            await asyncio.wait_for(self._closer(resource), RESOURCE_CLOSE_TIMEOUT)
+        except Exception as exc:
+            logger.warning("could not close %r: %s: %s", resource, type(exc).__name__, exc)
+
+    def _release(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Mark a loop's resource as handled; False if its sentinel already closed it."""
+        with self._guard:
+            entry = self._sentinels.pop(loop, None)
+            if entry is None:
+                return True
+            sentinel, held = entry
+            if held.released:
+                return False
+            held.released = True
+        _finish(sentinel)
+        return True
+
+    def _drop(self, loop: asyncio.AbstractEventLoop, resource: T) -> None:
+        """A resource whose loop has stopped: nothing can close it politely."""
+        if self._release(loop) and self._abandon is not None:
+            with contextlib.suppress(Exception):
+                self._abandon(resource)
+
     async def aclose(self) -> None:
-        """Close the current loop's resource and, where their loops still run, the others."""
+        """Close the current loop's resource and, where their loops still run, the others;
+        each within ``RESOURCE_CLOSE_TIMEOUT`` (a loop that is busy or blocked cannot hold
+        close up). Resources of loops that have stopped are abandoned."""
         current = asyncio.get_running_loop()
         with self._guard:
             resources = list(self._resources.items())
             self._resources.clear()
         for loop, resource in resources:
-            if loop is current:
-                await self._closer(resource)
-            elif loop.is_running() and not loop.is_closed():
-                future = asyncio.run_coroutine_threadsafe(self._closer(resource), loop)
-                with contextlib.suppress(Exception):
-                    await asyncio.wrap_future(future)
+            if loop.is_closed() or not loop.is_running():
+                self._drop(loop, resource)
+            elif not self._release(loop):
+                continue
+            elif loop is current:
+                await self._close_here(resource)
+            else:
+                try:
+                    future = asyncio.run_coroutine_threadsafe(self._close_here(resource), loop)
+                    await asyncio.wait_for(asyncio.wrap_future(future), RESOURCE_CLOSE_TIMEOUT + 1)
+                except Exception as exc:  # that loop is blocked, or stopped meanwhile
+                    logger.warning("could not close %r: %s: %s", resource, type(exc).__name__, exc)

@@ -7,12 +7,25 @@ inline. There is no second copy of any logic.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import contextlib
+import functools
 import logging
 import random
-from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Iterator, Mapping, Sequence
+import threading
+import time
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
-from typing import Any, Final, Self, TypeVar, cast
+from typing import Any, Concatenate, Final, ParamSpec, Self, TypeVar, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -34,6 +47,7 @@ from ..errors import (
     CorruptDataError,
     InvalidConfigError,
     ItemsMissingError,
+    SaverClosedError,
 )
 from ..state import Framework, UnifiedWorkflowState
 from .backend import Backend
@@ -48,11 +62,27 @@ from .records import (
     WriteRecord,
 )
 from .serde import AesGcmCipher, SafeSerializer
-from .sync import BLOCKING_INLINE, LoopThread, ensure_no_running_loop, run_inline
+from .sync import (
+    ACTIVE_CALL,
+    BLOCKING_INLINE,
+    CANCEL_TIMEOUT,
+    DEFAULT_CLOSE_TIMEOUT,
+    STOP_TIMEOUT,
+    Call,
+    CallGate,
+    LoopThread,
+    ensure_no_running_loop,
+    run_inline,
+)
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+P = ParamSpec("P")
+S = TypeVar("S", bound="UnifiedCheckpointSaver")
+
+# Seconds close waits for the backend to close its connections (each is bounded itself).
+BACKEND_CLOSE_TIMEOUT: Final = 10.0
 
 # How many tuples the blocking ``list`` pulls from the I/O loop per hand-off.
 SYNC_LIST_BATCH = 64
@@ -116,6 +146,83 @@ def _metadata_has(metadata: Mapping[str, Any], key: str, value: Any) -> bool:
     return key in metadata and metadata[key] == value
 
 
+def _closed_by(saver: UnifiedCheckpointSaver, call: Call, method: str, exc: BaseException) -> BaseException:
+    """What a call that ended with ``exc`` raises: once close cut it short, whatever its
+    I/O failed with (cancelled, connection closed) is a ``SaverClosedError``."""
+    if isinstance(exc, SaverClosedError):
+        return exc.for_method(method)
+    if not call.cancelled:
+        return exc
+    if isinstance(exc, asyncio.CancelledError) and call.task is not None:
+        call.task.uncancel()  # the cancel was ours, and is answered by this error
+    return SaverClosedError(repr(saver), method, in_flight=True)
+
+
+def guarded(
+    fn: Callable[Concatenate[S, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[S, P], Coroutine[Any, Any, T]]:
+    """Pass a saver method through the saver's ``CallGate``: refused once closed, and
+    answered with ``SaverClosedError`` if close cuts it short."""
+    method = fn.__name__
+
+    @functools.wraps(fn)
+    async def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        if ACTIVE_CALL.get() is not None:  # part of a call already admitted
+            return await fn(self, *args, **kwargs)
+        call = self._gate.enter(method)
+        if call is None:
+            raise SaverClosedError(repr(self), method)
+        token = ACTIVE_CALL.set(call)
+        try:
+            return await fn(self, *args, **kwargs)
+        except BaseException as exc:
+            closed = _closed_by(self, call, method, exc)
+            if closed is exc:
+                raise
+            raise closed from exc
+        finally:
+            ACTIVE_CALL.reset(token)
+            self._gate.leave(call)
+
+    return wrapper
+
+
+def guarded_iterator(
+    fn: Callable[Concatenate[S, P], AsyncIterator[T]],
+) -> Callable[Concatenate[S, P], AsyncIterator[T]]:
+    """``guarded`` for an async generator: each step is one call in flight (a consumer
+    holding the iterator between steps keeps nothing open)."""
+    method = fn.__name__
+
+    @functools.wraps(fn)
+    async def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[T]:
+        inner = cast(AsyncGenerator[T, None], fn(self, *args, **kwargs))
+        try:
+            while True:
+                call = None if ACTIVE_CALL.get() is not None else self._gate.enter(method)
+                if call is None and ACTIVE_CALL.get() is None:
+                    raise SaverClosedError(repr(self), method)
+                token = ACTIVE_CALL.set(call) if call is not None else None
+                try:
+                    item = await inner.__anext__()
+                except StopAsyncIteration:
+                    return
+                except BaseException as exc:
+                    closed = exc if call is None else _closed_by(self, call, method, exc)
+                    if closed is exc:
+                        raise
+                    raise closed from exc
+                finally:
+                    if call is not None and token is not None:
+                        ACTIVE_CALL.reset(token)
+                        self._gate.leave(call)
+                yield item
+        finally:
+            await inner.aclose()
+
+    return wrapper
+
+
 def _pushable(value: Any) -> bool:
     return isinstance(value, (str, int, float, bool)) and not (
         isinstance(value, float) and value != value
@@ -127,6 +234,14 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
 
     Pass ``encryption_key`` (or an ``EncryptedSerializer`` as ``serde``) to encrypt every
     stored value; without a ``serde`` the safe-by-default ``SafeSerializer`` is used.
+
+    Closing (``close()``, ``aclose()``, leaving ``with``/``async with``) is safe while other
+    threads and tasks are mid-call: new calls raise ``SaverClosedError`` at once, calls in
+    flight get ``close_timeout`` seconds (default 5) to finish, then are cancelled and
+    raise ``SaverClosedError``; a write is stored whole or not at all either way. Close
+    returns at most a few seconds after ``close_timeout``, is idempotent, and a closed
+    saver stays closed (make a new one). ``close()`` on a thread running an event loop
+    raises ``SyncCallInEventLoopError`` (use ``await aclose()``), except for MemorySaver.
     """
 
     backend: Backend
@@ -137,7 +252,16 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         *,
         serde: SerializerProtocol | None = None,
         encryption_key: bytes | str | None = None,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     ) -> None:
+        if not (
+            isinstance(close_timeout, (int, float))
+            and not isinstance(close_timeout, bool)
+            and 0 <= close_timeout < float("inf")
+        ):
+            raise InvalidConfigError(
+                f"close_timeout must be a finite number of seconds >= 0, not {close_timeout!r}"
+            )
         base_serde = serde if serde is not None else SafeSerializer()
         if encryption_key is not None:
             if isinstance(base_serde, EncryptedSerializer):
@@ -145,7 +269,11 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
             base_serde = EncryptedSerializer(AesGcmCipher(encryption_key), base_serde)
         super().__init__(serde=base_serde)
         self.backend = backend
-        self._io = LoopThread(f"{type(self).__name__}-io")
+        self.close_timeout = float(close_timeout)
+        # Shared by with_allowlist clones (shallow copies): closing one closes them all.
+        self._gate = CallGate()
+        self._closed = threading.Event()
+        self._io = LoopThread(f"{type(self).__name__}-io", lambda: SaverClosedError(repr(self)))
         self._codec: Codec | None = None
         # Shared (not copied) by with_allowlist clones, so a delete through one is seen by all.
         self._memos = ListMemos()
@@ -169,25 +297,35 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         """Run one async core call to completion for a blocking method."""
         try:
             ensure_no_running_loop(method)
+            if self._gate.closed:
+                raise SaverClosedError(repr(self), method)
         except Exception:
             coro.close()
             raise
-        if self.backend.inline:
-            return run_inline(coro)
-        if self.backend.blocks_inline:
-            token = BLOCKING_INLINE.set(True)
-            try:
+        try:
+            if self.backend.inline:
                 return run_inline(coro)
-            finally:
-                BLOCKING_INLINE.reset(token)
-        return self._io.run(coro)
+            if self.backend.blocks_inline:
+                token = BLOCKING_INLINE.set(True)
+                try:
+                    return run_inline(coro)
+                finally:
+                    BLOCKING_INLINE.reset(token)
+            return self._io.run(coro)
+        except SaverClosedError as exc:
+            # Named after the blocking method the caller used, not its async twin.
+            raise SaverClosedError(exc.saver, method, in_flight=exc.in_flight) from exc.__cause__
 
     def _block_anywhere(self, coro: Coroutine[Any, Any, T]) -> T:
         """Like ``_block`` but allowed on a loop thread: for sync-only framework hooks
         (CrewAI persistence) that are themselves called from inside a running loop."""
         if self.backend.inline:
             return run_inline(coro)
-        return self._io.run(coro)
+        method = getattr(coro, "__name__", "call")
+        try:
+            return self._io.run(coro)
+        except SaverClosedError as exc:
+            raise exc.for_method(method) if exc.method is None else exc from exc.__cause__
 
     def get_next_version(self, current: str | int | float | None, channel: None = None) -> str:
         """A hex counter led by a letter for its digit count, then a random suffix:
@@ -208,27 +346,93 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    @guarded
     async def asetup(self) -> None:
         await self.backend.setup()
 
     def setup(self) -> None:
-        self._block("setup", self.backend.setup())
+        self._block("setup", self.asetup())
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` or ``aclose()`` has begun: every call then raises
+        ``SaverClosedError``."""
+        return self._gate.closed
 
     async def aclose(self) -> None:
-        await self.backend.aclose()
-        if self._io.started:
-            # Connections the blocking API opened live on the I/O loop; close them there.
-            await _await_in_thread(self._io, self.backend.aclose())
-        self._io.stop()
+        """Close the saver: new calls are refused at once; calls in flight get
+        ``close_timeout`` seconds to finish, then are cancelled (each raises
+        ``SaverClosedError``, and a write it made is stored whole or not at all); then
+        every connection is closed. Idempotent, and safe from any loop or task."""
+        if not self._gate.close():
+            await _wait_event(self._closed, self._close_bound())
+            return
+        try:
+            if not await self._gate.await_idle(time.monotonic() + self.close_timeout):
+                self._cancel_in_flight()
+                await self._gate.await_idle(time.monotonic() + CANCEL_TIMEOUT)
+            try:
+                await asyncio.wait_for(self.backend.aclose(), BACKEND_CLOSE_TIMEOUT)
+                if self._io.started:
+                    # Connections the blocking API opened live on the I/O loop: close them there.
+                    await asyncio.to_thread(
+                        self._io.run, self.backend.aclose(), timeout=BACKEND_CLOSE_TIMEOUT
+                    )
+            except TimeoutError:
+                self._log_close_timeout()
+        finally:
+            if self._io.started:
+                await asyncio.to_thread(self._io.stop)
+            else:
+                self._io.stop()
+            self._closed.set()
 
     def close(self) -> None:
-        if self.backend.inline:
-            run_inline(self.backend.aclose())
-        else:
-            # aiosqlite, asyncpg and redis connections close asynchronously; the I/O loop
-            # can close what the async API opened as well as its own.
-            self._io.run(self.backend.aclose())
-        self._io.stop()
+        """The blocking ``aclose``. On a thread running an event loop (other than an
+        in-process saver's) it raises ``SyncCallInEventLoopError``: use ``await aclose()``."""
+        if not self.backend.inline:
+            ensure_no_running_loop("close")
+        if not self._gate.close():
+            self._closed.wait(self._close_bound())
+            return
+        try:
+            if not self._gate.wait_idle(time.monotonic() + self.close_timeout):
+                self._cancel_in_flight()
+                self._gate.wait_idle(time.monotonic() + CANCEL_TIMEOUT)
+            if self.backend.inline:
+                run_inline(self.backend.aclose())
+            else:
+                # aiosqlite, asyncpg and redis connections close asynchronously; the I/O
+                # loop can close what the async API opened as well as its own.
+                try:
+                    self._io.run(self.backend.aclose(), timeout=BACKEND_CLOSE_TIMEOUT)
+                except TimeoutError:
+                    self._log_close_timeout()
+        finally:
+            self._io.stop()
+            self._closed.set()
+
+    def _cancel_in_flight(self) -> None:
+        calls = self._gate.cancel()
+        if calls:
+            logger.warning(
+                "%r closed with %d call(s) still running after close_timeout=%gs (%s); "
+                "they were cancelled and raise SaverClosedError",
+                self, len(calls), self.close_timeout,
+                ", ".join(sorted({c.method for c in calls})),
+            )
+            # Blocking I/O on callers' own threads (SQLite) has no task to cancel.
+            self.backend.interrupt()
+
+    def _log_close_timeout(self) -> None:
+        logger.warning(
+            "%r: connections did not close within %gs; they were dropped",
+            self, BACKEND_CLOSE_TIMEOUT,
+        )
+
+    def _close_bound(self) -> float:
+        """How long a second close waits for the first: as long as the first can take."""
+        return self.close_timeout + CANCEL_TIMEOUT + 2 * BACKEND_CLOSE_TIMEOUT + STOP_TIMEOUT
 
     def __enter__(self) -> Self:
         self.setup()
@@ -326,6 +530,7 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
             pending_writes=pending,
         )
 
+    @guarded
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         configurable = _require_configurable(config, "get_tuple")
         stored = await self.backend.get_checkpoint(
@@ -335,6 +540,7 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         )
         return None if stored is None else self._to_tuple(stored)
 
+    @guarded_iterator
     async def alist(
         self,
         config: RunnableConfig | None,
@@ -382,6 +588,7 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
 
     # -- writing ---------------------------------------------------------------------------
 
+    @guarded
     async def aput(
         self,
         config: RunnableConfig,
@@ -490,6 +697,7 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         )
         return record, blobs, items, inherited
 
+    @guarded
     async def aput_writes(
         self,
         config: RunnableConfig,
@@ -533,22 +741,26 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
 
     # -- deleting and copying --------------------------------------------------------------
 
+    @guarded
     async def adelete_thread(self, thread_id: str) -> None:
         self._memos.forget(str(thread_id))
         await self.backend.delete_thread(str(thread_id))
 
+    @guarded
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         run_ids = [str(r) for r in run_ids]
         if run_ids:
             self._memos.forget()
             await self.backend.delete_for_runs(run_ids)
 
+    @guarded
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         if str(source_thread_id) == str(target_thread_id):
             raise InvalidConfigError("copy_thread: source and target thread are the same")
         self._memos.forget(str(target_thread_id))
         await self.backend.copy_thread(str(source_thread_id), str(target_thread_id))
 
+    @guarded
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         if strategy not in PRUNE_STRATEGIES:
             raise InvalidConfigError(
@@ -619,7 +831,8 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
                 if len(batch) < SYNC_LIST_BATCH:
                     return
         finally:
-            self._block("list", cast(AsyncGenerator[CheckpointTuple, None], iterator).aclose())
+            with contextlib.suppress(SaverClosedError):  # closed: nothing left to release
+                self._block("list", cast(AsyncGenerator[CheckpointTuple, None], iterator).aclose())
 
     def put(
         self,
@@ -653,6 +866,7 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
 
     # -- unified workflow state ------------------------------------------------------------
 
+    @guarded
     async def asave_state(
         self,
         workflow_id: str,
@@ -675,6 +889,7 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
             config["configurable"]["checkpoint_id"] = parent.checkpoint["id"]
         return await self.aput(config, checkpoint, metadata, new_versions)  # type: ignore[arg-type]
 
+    @guarded
     async def aload_state(
         self, workflow_id: str, checkpoint_id: str | None = None
     ) -> UnifiedWorkflowState | None:
@@ -693,9 +908,11 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
             return None
         return state_from_checkpoint(tup)
 
+    @guarded
     async def alist_workflows(self) -> builtins.list[str]:
         return await self.backend.list_thread_ids()
 
+    @guarded
     async def ahistory(self, workflow_id: str, limit: int | None = None) -> builtins.list[UnifiedWorkflowState]:
         """The thread's root-namespace checkpoints as unified states, newest first."""
         from ..mapping import state_from_checkpoint
@@ -738,8 +955,8 @@ def _channel_kinds(
     return dict(zip(names, stored, strict=True))
 
 
-async def _await_in_thread(io: LoopThread, coro: Coroutine[Any, Any, None]) -> None:
-    """Run a coroutine on the I/O loop from async code without blocking the caller's loop."""
-    import asyncio
-
-    await asyncio.to_thread(io.run, coro)
+async def _wait_event(event: threading.Event, timeout: float) -> None:
+    """Wait for a thread's event from async code without blocking the caller's loop."""
+    deadline = time.monotonic() + timeout
+    while not event.is_set() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)

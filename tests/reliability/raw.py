@@ -351,3 +351,28 @@ async def dangling(saver: UnifiedCheckpointSaver, thread_id: str, channels: set[
     else:
         raise ValueError(name)
     return _dangling(*await dangling_rows(saver, thread_id), channels)
+
+
+async def checkpoint_count(saver: UnifiedCheckpointSaver, thread_id: str) -> int:
+    """How many checkpoint records of a thread storage holds, read without the saver
+    (a saver's list() could skip or hide one)."""
+    name = saver.backend.name
+    if name == "memory":
+        thread = saver.backend._threads.get(thread_id)  # type: ignore[attr-defined]
+        return 0 if thread is None else sum(len(c) for c in thread.checkpoints.values())
+    if name == "sqlite":
+        db = _sqlite(saver)
+        try:
+            row = db.execute("SELECT count(*) FROM checkpoints WHERE thread_id = ?", [thread_id])
+            return int(row.fetchone()[0])
+        finally:
+            db.close()
+    if name == "postgres":
+        from .raw_postgres import checkpoint_count as pg_count
+
+        return await pg_count(saver, thread_id)
+    if name == "redis":
+        from .raw_redis import checkpoint_count as redis_count
+
+        return await redis_count(saver, thread_id)
+    raise ValueError(name)

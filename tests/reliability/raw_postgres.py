@@ -193,3 +193,16 @@ async def dangling_rows(saver: UnifiedCheckpointSaver, thread_id: str) -> tuple[
         elif kind == b"i":
             items[key[1:]] = _refs(refs)
     return checkpoints, blobs, writes, items
+
+
+async def checkpoint_count(saver: UnifiedCheckpointSaver, thread_id: str) -> int:
+    db = await _connect(saver)
+    try:
+        count = await db.fetchval(
+            f"SELECT count(*) FROM {_schema(saver)}.lus_store"
+            " WHERE thread_id = $1 AND get_byte(key, 0) = 99",
+            thread_id,
+        )
+    finally:
+        await db.close()
+    return int(count)

@@ -183,3 +183,11 @@ async def dangling_rows(saver: UnifiedCheckpointSaver, thread_id: str) -> tuple[
     writes = [_refs(unpack(v)[0]) for v in write_values]
     items = {ref: _refs(unpack(v)[0]) for ref, v in item_values.items()}
     return checkpoints, blobs, writes, items
+
+
+async def checkpoint_count(saver: UnifiedCheckpointSaver, thread_id: str) -> int:
+    client = _client(saver)
+    try:
+        return int(await client.hlen(_base(saver, thread_id) + ":c"))
+    finally:
+        await client.aclose()
