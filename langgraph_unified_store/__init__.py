@@ -20,6 +20,7 @@ from .errors import (
     SyncCallInEventLoopError,
     UnifiedStoreError,
     UnsafeDeserializationError,
+    UnsafeSerializerWarning,
 )
 from .factory import create_saver
 from .state import ToolCall, UnifiedMessage, UnifiedWorkflowState, WorkflowMetadata
@@ -55,6 +56,7 @@ __all__ = [
     "UnifiedStoreError",
     "UnifiedWorkflowState",
     "UnsafeDeserializationError",
+    "UnsafeSerializerWarning",
     "WorkflowMetadata",
     "create_saver",
 ]
