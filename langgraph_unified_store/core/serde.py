@@ -733,4 +733,10 @@ def resolve_serde(
 
 
 def warn_unsafe_serde(message: str) -> None:
-    warnings.warn(message, UnsafeSerializerWarning, stacklevel=4)
+    """Warn, pointing at the user's line that built the saver (the first frame outside
+    this package)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    level, frame = 2, sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        level, frame = level + 1, frame.f_back  # type: ignore[assignment]
+    warnings.warn(message, UnsafeSerializerWarning, stacklevel=level)
