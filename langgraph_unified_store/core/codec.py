@@ -582,7 +582,15 @@ class Codec:
         try:
             return sealer.open(type_, data, place)
         except SealError as exc:
-            raise CorruptDataError(f"{prefix}stored value cannot be decrypted: {exc}") from None
+            hint = ""
+            if type_ in _LEGACY_LAYOUTS:
+                hint = (
+                    " (release 0.1 stored list layouts unencrypted: to read such data, pass "
+                    "serde=EncryptedSerializer(AesGcmCipher(key, read_legacy=True)))"
+                )
+            raise CorruptDataError(
+                f"{prefix}stored value cannot be decrypted: {exc}{hint}"
+            ) from None
 
     # -- metadata -------------------------------------------------------------------------
 
