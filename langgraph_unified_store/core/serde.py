@@ -405,9 +405,10 @@ class SealError(Exception):
     """A stored value could not be opened; the codec adds where it sits."""
 
 
-def place_bytes(place: tuple[Any, ...]) -> bytes:
-    """The canonical bytes of a place (what a value is bound to)."""
-    return _AAD_PREFIX + ormsgpack.packb(place)
+def place_bytes(plain_type: str, place: tuple[Any, ...]) -> bytes:
+    """The associated data of a sealed value: its serde type (so a value cannot be
+    re-tagged to be read another way) and its place, canonically packed."""
+    return _AAD_PREFIX + ormsgpack.packb([plain_type, place])
 
 
 class AesGcmCipher(CipherProtocol):
@@ -577,7 +578,7 @@ class Sealer:
         return self._foreign_hash_key
 
     def seal(self, plain_type: str, plain: bytes, place: tuple[Any, ...]) -> tuple[str, bytes]:
-        aad = place_bytes(place)
+        aad = place_bytes(plain_type, place)
         if self._native is not None:
             return f"{SEALED_PREFIX}{plain_type}+{AesGcmCipher.name}", self._native.seal(plain, aad)
         digest = hashlib.blake2b(aad, digest_size=32).digest()
@@ -590,7 +591,7 @@ class Sealer:
             plain_type, plus, cipher_name = type_[len(SEALED_PREFIX) :].partition("+")
             if not plus:
                 raise SealError(f"its type {type_[:40]!r} is damaged")
-            aad = place_bytes(place)
+            aad = place_bytes(plain_type, place)
             if self._native is not None:
                 if cipher_name != AesGcmCipher.name:
                     raise SealError(f"it was sealed by another cipher ({cipher_name[:40]!r})")
