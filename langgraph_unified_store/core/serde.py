@@ -531,8 +531,15 @@ class AesGcmCipher(CipherProtocol):
                 return self.open(ciphertext, _AAD_PREFIX)
             except SealError as exc:
                 raise UnsafeDeserializationError(str(exc)) from None
+        if ciphername == self.name and self.read_legacy:
+            try:
+                return self.open_legacy(ciphertext)
+            except SealError as exc:
+                raise UnsafeDeserializationError(str(exc)) from None
         if ciphername == self.name:
-            return self.open_legacy(ciphertext)
+            raise UnsafeDeserializationError(
+                "a value of release 0.1's format (no associated data): pass read_legacy=True to read it"
+            )
         raise UnsafeDeserializationError(f"unknown cipher {ciphername!r}")
 
     def open_legacy(self, ciphertext: bytes) -> bytes:

@@ -290,3 +290,20 @@ def CONFIGS_CIPHER() -> Any:
     from .serde_configs import CHACHA_KEY, UserCipher
 
     return UserCipher(CHACHA_KEY)
+
+
+def test_aesgcm_cipher_inside_langgraphs_own_encrypted_serializer() -> None:
+    """Used outside a saver (a node cache, say), AesGcmCipher still authenticates, and the
+    unbound release-0.1 format is read only with read_legacy."""
+    from langgraph_unified_store.core.serde import AesGcmCipher
+
+    cipher = AesGcmCipher("a passphrase")
+    name, data = cipher.encrypt(b"payload")
+    assert name == "aesgcm2" and cipher.decrypt(name, data) == b"payload"
+    with pytest.raises(UnsafeDeserializationError, match="wrong key or tampered data"):
+        AesGcmCipher("another passphrase").decrypt(name, data)
+    legacy = AesGcmCipher("a passphrase", read_legacy=True)
+    old = legacy._aesgcm(legacy._legacy_key).encrypt(b"\0" * 12, b"old", None)
+    assert legacy.decrypt("aesgcm", b"\0" * 12 + old) == b"old"
+    with pytest.raises(UnsafeDeserializationError, match="read_legacy"):
+        cipher.decrypt("aesgcm", b"\0" * 12 + old)
