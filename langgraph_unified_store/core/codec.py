@@ -218,6 +218,34 @@ class _InflatedItems:
 
 _INFLATED = _InflatedItems(INFLATED_MAX_BYTES)
 
+OpenedKey = tuple[str, bytes, tuple[bytes, ...], str, bytes]
+
+
+class _OpenedItems:
+    """Decrypted items of one codec, bounded by bytes (oldest dropped first)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._opened: dict[OpenedKey, tuple[str, bytes]] = {}
+        self._bytes = 0
+        self._max_bytes = max_bytes
+        self._lock = threading.Lock()
+
+    def get(self, key: OpenedKey) -> tuple[str, bytes] | None:
+        return self._opened.get(key)
+
+    def put(self, key: OpenedKey, value: tuple[str, bytes]) -> None:
+        size = len(key[4]) + len(value[1]) + 128
+        if size * 8 > self._max_bytes:
+            return
+        with self._lock:
+            if key not in self._opened:
+                self._opened[key] = value
+                self._bytes += size
+            while self._bytes > self._max_bytes:
+                oldest = next(iter(self._opened))
+                dropped = self._opened.pop(oldest)
+                self._bytes -= len(oldest[4]) + len(dropped[1]) + 128
+
 
 class Codec:
     """Serialization through the saver's serde, with list items split out."""
@@ -240,6 +268,7 @@ class Codec:
         self._batchable = isinstance(self._plain, JsonPlusSerializer)
         self.memos = memos if memos is not None else ListMemos()
         self._compress = compress
+        self._opened_items = _OpenedItems(INFLATED_MAX_BYTES)
 
     # -- values ---------------------------------------------------------------------------
 
@@ -537,7 +566,9 @@ class Codec:
                 blob.type, blob.data, _blob_place(thread_id, ns, blob),
                 f"{where}, channel {channel!r}", blob.item_refs,
             )
-            blobs[channel] = replace(blob, type=blob_type, data=blob_data)
+            blobs[channel] = BlobRecord(
+                blob.channel, blob.version, blob_type, blob_data, blob.item_refs, blob.base_version
+            )
         writes = []
         for write in stored.writes:
             place = _write_place(thread_id, ns, record.checkpoint_id, write)
@@ -547,18 +578,30 @@ class Codec:
             )
             writes.append(replace(write, type=write_type, data=write_data))
         items = {}
+        opened = self._opened_items
         for ref, item in stored.items.items():
-            try:
-                item_type, item_data = self._open(
-                    item.type, item.data, _item_place(thread_id, item), "", item.item_refs
-                )
-            except CorruptDataError as exc:
-                raise CorruptDataError(
-                    f"{where}, channel {_user_of(stored, ref)!r}: stored item {ref.hex()} {exc}"
-                ) from None
-            items[ref] = replace(item, type=item_type, data=item_data)
+            # Items are shared by many checkpoints of a thread and decrypted on every read:
+            # keep what opened, keyed by everything its place and ciphertext are, so a
+            # ciphertext moved to another place still has to open there.
+            key = (thread_id, bytes(ref), item.item_refs, item.type, bytes(item.data))
+            hit = opened.get(key)
+            if hit is None:
+                try:
+                    hit = self._open(
+                        item.type, item.data, _item_place(thread_id, item), "", item.item_refs
+                    )
+                except CorruptDataError as exc:
+                    raise CorruptDataError(
+                        f"{where}, channel {_user_of(stored, ref)!r}: stored item {ref.hex()} {exc}"
+                    ) from None
+                opened.put(key, hit)
+            items[ref] = ItemRecord(item.ref, hit[0], hit[1], item.item_refs)
         return StoredCheckpoint(
-            replace(record, type=type_, data=data), blobs, writes, items
+            CheckpointRecord(
+                record.thread_id, ns, record.checkpoint_id, record.parent_checkpoint_id,
+                type_, data, record.channel_versions, record.metadata, record.run_id,
+            ),
+            blobs, writes, items,
         )
 
     def _open(
