@@ -2,7 +2,8 @@
 checkpoint skeleton, blobs, writes, items and segments; format v2 and release 0.1's),
 then truncate, flip, extend and re-tag them. Reading the checkpoint back only ever
 raises ``CorruptDataError`` (or gives the very values stored, when a mutation is a
-no-op), never another exception.
+no-op), never another exception. The one exception is documented: with ``read_legacy``,
+release 0.1's unencrypted list layouts can be rearranged (docs/encryption.md).
 
 The opening code is the core's, the same for every backend; the per-backend attacks are
 in ``test_encryption_binding``. Examples: 300 per case here (``LUS_FUZZ_EXAMPLES`` raises it).
@@ -24,6 +25,7 @@ from langgraph_unified_store.core.serde import AesGcmCipher
 from .hostile import put_state
 from .serde_configs import CONFIGS
 
+LEGACY_LAYOUTS = ("lus.itemlist", "lus.itemdict", "lus.segment")
 EXAMPLES = int(os.environ.get("LUS_FUZZ_EXAMPLES", "300"))
 
 
@@ -114,6 +116,10 @@ def test_mutated_sealed_records_only_raise_corrupt_data(mode: str) -> None:
                 listed = list(saver.list({"configurable": {"thread_id": "t"}}))
             except CorruptDataError as exc:
                 assert "thread 't'" in str(exc), exc
+                return
+            if mode == "legacy" and saved[0] in LEGACY_LAYOUTS:
+                # The documented residual risk of read_legacy: release 0.1's list layouts
+                # are not authenticated, so one can be rearranged (never made plaintext).
                 return
             # Only a mutation that changed nothing may read without error.
             assert (record.type, bytes(record.data)) == (saved[0], bytes(saved[1])) or (
