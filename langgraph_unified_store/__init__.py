@@ -21,6 +21,7 @@ from .errors import (
     SyncCallInEventLoopError,
     UnifiedStoreError,
     UnsafeDeserializationError,
+    UnsafeSerializerWarning,
 )
 from .factory import create_saver
 from .state import ToolCall, UnifiedMessage, UnifiedWorkflowState, WorkflowMetadata
@@ -57,6 +58,7 @@ __all__ = [
     "UnifiedStoreError",
     "UnifiedWorkflowState",
     "UnsafeDeserializationError",
+    "UnsafeSerializerWarning",
     "WorkflowMetadata",
     "create_saver",
 ]

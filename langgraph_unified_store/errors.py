@@ -27,6 +27,11 @@ class UnsafeDeserializationError(UnifiedStoreError):
     """Stored data asked to build a type that is not a plain data type."""
 
 
+class UnsafeSerializerWarning(UserWarning):
+    """A ``serde`` was configured that reads stored data by its own rules, which this
+    library cannot make safe: whoever can write to the storage may run code through it."""
+
+
 class CorruptDataError(UnifiedStoreError):
     """Stored data is missing or unreadable; the message names thread and checkpoint."""
 

@@ -2,7 +2,7 @@
 
 A checkpoint's key ends with its id, and listing walks those keys in order, so the
 encoding must keep byte order equal to the id's text order (UTF-8, the "C" collation)
-for *any* id, while a LangGraph id (a canonical lowercase UUID) takes 18 bytes, not 36.
+for *any* id, while a LangGraph id (a canonical lowercase UUID) takes 18 or 19 bytes, not 36.
 
 It is an order-preserving prefix code that follows the UUID template: at a position
 where a UUID has a hex digit, the digits have 4- or 5-bit codes; where it has a dash,

@@ -161,7 +161,7 @@ ALTER TABLE {schema}.lus_data ALTER COLUMN refs SET STORAGE MAIN;
 #     blob        b"b" ns 0x00 version 0x00 channel
 #     item        b"i" ref
 #     writes      b"w" ns 0x00 ordered(checkpoint_id) id(task_id) idx+2**31 (4 bytes)
-#   where ordered() is ``_ordered_ids.encode_ordered_id`` (18 bytes for a UUID, in text
+#   where ordered() is ``_ordered_ids.encode_ordered_id`` (18-19 bytes for a UUID, in text
 #   order, so a thread's checkpoints are one key range in id order) and id() is 0x01 and
 #   the 16 bytes of a canonical UUID, else 0x02, the UTF-8 text and 0x00. Text never
 #   holds NUL, so the separators are unambiguous, and a checkpoint's writes are the key

@@ -13,13 +13,12 @@ import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 import ormsgpack
 from langgraph.checkpoint.serde.base import SerializerProtocol
-from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from ..errors import CorruptDataError, SerializationError, UnsafeDeserializationError
@@ -30,8 +29,13 @@ from .records import (
     ITEM_LIST_TYPE,
     ITEM_REF_SIZE,
     SEGMENT_TYPE,
+    BlobRecord,
+    CheckpointRecord,
     ItemRecord,
+    StoredCheckpoint,
+    WriteRecord,
 )
+from .serde import Sealer, SealError, resolve_serde
 
 # Elements smaller than this stay inline in the list blob: a reference would not save space.
 ITEM_MIN_BYTES = 64
@@ -214,6 +218,34 @@ class _InflatedItems:
 
 _INFLATED = _InflatedItems(INFLATED_MAX_BYTES)
 
+OpenedKey = tuple[str, bytes, tuple[bytes, ...], str, bytes]
+
+
+class _OpenedItems:
+    """Decrypted items of one codec, bounded by bytes (oldest dropped first)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._opened: dict[OpenedKey, tuple[str, bytes]] = {}
+        self._bytes = 0
+        self._max_bytes = max_bytes
+        self._lock = threading.Lock()
+
+    def get(self, key: OpenedKey) -> tuple[str, bytes] | None:
+        return self._opened.get(key)
+
+    def put(self, key: OpenedKey, value: tuple[str, bytes]) -> None:
+        size = len(key[4]) + len(value[1]) + 128
+        if size * 8 > self._max_bytes:
+            return
+        with self._lock:
+            if key not in self._opened:
+                self._opened[key] = value
+                self._bytes += size
+            while self._bytes > self._max_bytes:
+                oldest = next(iter(self._opened))
+                dropped = self._opened.pop(oldest)
+                self._bytes -= len(oldest[4]) + len(dropped[1]) + 128
+
 
 class Codec:
     """Serialization through the saver's serde, with list items split out."""
@@ -222,26 +254,32 @@ class Codec:
         self, serde: SerializerProtocol, memos: ListMemos | None = None, *, compress: bool = True
     ) -> None:
         self.serde = serde
+        # Whatever serde this is, plain values are (de)serialized by the safe rules and,
+        # with encryption, every stored record is sealed with its place afterwards
+        # (``seal_checkpoint``, ``seal_writes``) and opened before decoding
+        # (``open_checkpoint``). The saver gave the warning for a serde that is not safe.
+        resolved = resolve_serde(serde)
+        self._plain: SerializerProtocol = resolved.plain
+        self._sealer: Sealer | None = resolved.sealer
         # With encryption, items are hashed on their plaintext (so they still dedup) with a
         # key derived from the encryption key (so a hash reveals nothing to a reader).
-        self._plain: SerializerProtocol = serde
-        self._encrypted: EncryptedSerializer | None = None
-        hash_key = b""
-        if isinstance(serde, EncryptedSerializer):
-            self._encrypted = serde
-            self._plain = serde.serde
-            hash_key = bytes(getattr(serde.cipher, "hash_key", b""))[:64]
-        self._hash_key = hash_key
-        # Unencrypted msgpack elements can be joined and read back in one C-level call.
-        self._batchable = isinstance(serde, JsonPlusSerializer)
+        self._hash_key = b""
+        # Plain msgpack elements can be joined and read back in one C-level call.
+        self._batchable = isinstance(self._plain, JsonPlusSerializer)
         self.memos = memos if memos is not None else ListMemos()
         self._compress = compress
+        self._opened_items = _OpenedItems(INFLATED_MAX_BYTES)
 
     # -- values ---------------------------------------------------------------------------
 
+    @property
+    def sealed(self) -> bool:
+        """Whether stored records are encrypted (and must be sealed and opened)."""
+        return self._sealer is not None
+
     def dumps(self, value: Any, where: str) -> tuple[str, bytes]:
         try:
-            return self.serde.dumps_typed(value)
+            return self._plain.dumps_typed(value)
         except Exception as exc:
             raise SerializationError(
                 f"cannot serialize {locate_unserializable(self._plain, value, where)}: {exc}"
@@ -250,7 +288,7 @@ class Codec:
     def dumps_checkpoint(self, skeleton: dict[str, Any]) -> tuple[str, bytes]:
         """A checkpoint without its values, deflated when that pays (read by ``decode_value``)."""
         type_, data = self.dumps(skeleton, "checkpoint")
-        if self._compress and self._encrypted is None:
+        if self._compress and self._sealer is None:
             packed = deflate(data, CHECKPOINT_DICTIONARY_V1)
             if packed is not None:
                 return COMPRESSED_CHECKPOINT + type_, packed
@@ -332,13 +370,13 @@ class Codec:
         for plain_type, plain in elements:
             # Encrypted inline entries differ on every write (fresh nonce) and would make
             # segments unshareable, so with encryption every element becomes an item.
-            if len(plain) < ITEM_MIN_BYTES and self._encrypted is None:
+            if len(plain) < ITEM_MIN_BYTES and self._sealer is None:
                 entries.append((plain_type, plain))
                 continue
             ref = self._ref(plain_type.encode() + b"\0" + plain)
             if ref not in items:
-                stored_type, stored = self._seal(plain_type, plain)
-                if self._compress and self._encrypted is None:
+                stored_type, stored = plain_type, plain
+                if self._compress and self._sealer is None:
                     packed = deflate(plain, ITEM_DICTIONARY_V1)
                     if packed is not None:
                         stored_type, stored = COMPRESSED_ITEM + plain_type, packed
@@ -376,13 +414,8 @@ class Codec:
             ) from exc
 
     def _ref(self, content: bytes) -> bytes:
-        return hashlib.blake2b(content, digest_size=ITEM_REF_SIZE, key=self._hash_key).digest()
-
-    def _seal(self, plain_type: str, plain: bytes) -> tuple[str, bytes]:
-        if self._encrypted is None:
-            return plain_type, plain
-        cipher_name, ciphertext = self._encrypted.cipher.encrypt(plain)
-        return f"{plain_type}+{cipher_name}", ciphertext
+        key = self._hash_key if self._sealer is None else self._sealer.hash_key()
+        return hashlib.blake2b(content, digest_size=ITEM_REF_SIZE, key=key).digest()
 
     def decode_value(
         self,
@@ -406,9 +439,9 @@ class Codec:
                 return result
             if type_.startswith(COMPRESSED_CHECKPOINT):
                 plain = inflate(data, CHECKPOINT_DICTIONARY_V1)
-                return self.serde.loads_typed((type_[len(COMPRESSED_CHECKPOINT) :], plain))
+                return self._plain.loads_typed((type_[len(COMPRESSED_CHECKPOINT) :], plain))
             if type_ != ITEM_LIST_TYPE:
-                return self.serde.loads_typed((type_, data))
+                return self._plain.loads_typed((type_, data))
             unpacker_offset = skip_object(data, 0)
             segment_count = ormsgpack.unpackb(data[:unpacker_offset])
             elements: list[tuple[str, bytes]] = []
@@ -420,8 +453,8 @@ class Codec:
             if next(tail_refs, None) is not None:
                 raise CorruptDataError(f"{where}: more item references than the list uses")
             if self._batchable and all(t == MSGPACK for t, _ in elements):
-                return self.serde.loads_typed((MSGPACK, join_array([b for _, b in elements])))
-            return [self.serde.loads_typed(element) for element in elements]
+                return self._plain.loads_typed((MSGPACK, join_array([b for _, b in elements])))
+            return [self._plain.loads_typed(element) for element in elements]
         except (CorruptDataError, UnsafeDeserializationError) as exc:
             if str(exc).startswith(where):
                 raise
@@ -459,6 +492,149 @@ class Codec:
             raise CorruptDataError(f"{where}: stored item {ref.hex()} is missing")
         return item
 
+    # -- encryption: every stored value sealed with its place -----------------------------
+    #
+    # A value's place is what it must not be moved away from:
+    # - a checkpoint skeleton: (thread, namespace, checkpoint id, parent id, channel
+    #   versions), so the plaintext versions and parent that name its blobs are bound too;
+    # - a blob: (thread, namespace, channel, version, item refs), shared by every
+    #   checkpoint that names that version;
+    # - a write: (thread, namespace, checkpoint, task, idx, channel, task path, item refs);
+    # - an item: (thread, ref, item refs); items are content-addressed per thread and shared
+    #   across namespaces and channels, and its ref is a keyed hash of its plaintext.
+    # List layouts (item lists, item dicts, segments) are sealed like any other value.
+
+    def seal_checkpoint(
+        self, record: CheckpointRecord, blobs: Sequence[BlobRecord], items: Sequence[ItemRecord]
+    ) -> tuple[CheckpointRecord, list[BlobRecord], list[ItemRecord]]:
+        """The records of a put, encrypted (only called when ``sealed``)."""
+        sealer = self._sealer
+        assert sealer is not None
+        thread_id, ns = record.thread_id, record.checkpoint_ns
+        type_, data = sealer.seal(record.type, record.data, _checkpoint_place(record))
+        sealed_blobs = []
+        for blob in blobs:
+            blob_type, blob_data = sealer.seal(
+                blob.type, blob.data, _blob_place(thread_id, ns, blob)
+            )
+            sealed_blobs.append(replace(blob, type=blob_type, data=blob_data))
+        return (
+            replace(record, type=type_, data=data),
+            sealed_blobs,
+            self._seal_items(thread_id, items),
+        )
+
+    def seal_writes(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        writes: Sequence[WriteRecord],
+        items: Sequence[ItemRecord],
+    ) -> tuple[list[WriteRecord], list[ItemRecord]]:
+        """The records of a put_writes, encrypted (only called when ``sealed``)."""
+        sealer = self._sealer
+        assert sealer is not None
+        sealed = []
+        for write in writes:
+            place = _write_place(thread_id, checkpoint_ns, checkpoint_id, write)
+            type_, data = sealer.seal(write.type, write.data, place)
+            sealed.append(replace(write, type=type_, data=data))
+        return sealed, self._seal_items(thread_id, items)
+
+    def _seal_items(self, thread_id: str, items: Sequence[ItemRecord]) -> list[ItemRecord]:
+        sealer = self._sealer
+        assert sealer is not None
+        sealed = []
+        for item in items:
+            type_, data = sealer.seal(item.type, item.data, _item_place(thread_id, item))
+            sealed.append(replace(item, type=type_, data=data))
+        return sealed
+
+    def open_checkpoint(self, stored: StoredCheckpoint) -> StoredCheckpoint:
+        """A stored checkpoint with every value decrypted, each checked against its place;
+        CorruptDataError naming thread, namespace, checkpoint and channel otherwise."""
+        record = stored.record
+        thread_id, ns = record.thread_id, record.checkpoint_ns
+        where = (
+            f"thread {thread_id!r}, namespace {ns!r}, checkpoint {record.checkpoint_id!r}"
+        )
+        type_, data = self._open(record.type, record.data, _checkpoint_place(record), where, None)
+        blobs = {}
+        for channel, blob in stored.blobs.items():
+            blob_type, blob_data = self._open(
+                blob.type, blob.data, _blob_place(thread_id, ns, blob),
+                f"{where}, channel {channel!r}", blob.item_refs,
+            )
+            blobs[channel] = BlobRecord(
+                blob.channel, blob.version, blob_type, blob_data, blob.item_refs, blob.base_version
+            )
+        writes = []
+        for write in stored.writes:
+            place = _write_place(thread_id, ns, record.checkpoint_id, write)
+            write_type, write_data = self._open(
+                write.type, write.data, place,
+                f"{where}, write {write.channel!r} by task {write.task_id!r}", write.item_refs,
+            )
+            writes.append(replace(write, type=write_type, data=write_data))
+        items = {}
+        opened = self._opened_items
+        for ref, item in stored.items.items():
+            # Items are shared by many checkpoints of a thread and decrypted on every read:
+            # keep what opened, keyed by everything its place and ciphertext are, so a
+            # ciphertext moved to another place still has to open there.
+            key = (thread_id, bytes(ref), item.item_refs, item.type, bytes(item.data))
+            hit = opened.get(key)
+            if hit is None:
+                try:
+                    hit = self._open(
+                        item.type, item.data, _item_place(thread_id, item), "", item.item_refs
+                    )
+                except CorruptDataError as exc:
+                    raise CorruptDataError(
+                        f"{where}, channel {_user_of(stored, ref)!r}: stored item {ref.hex()} {exc}"
+                    ) from None
+                opened.put(key, hit)
+            items[ref] = ItemRecord(item.ref, hit[0], hit[1], item.item_refs)
+        return StoredCheckpoint(
+            CheckpointRecord(
+                record.thread_id, ns, record.checkpoint_id, record.parent_checkpoint_id,
+                type_, data, record.channel_versions, record.metadata, record.run_id,
+            ),
+            blobs, writes, items,
+        )
+
+    def _open(
+        self,
+        type_: str,
+        data: bytes,
+        place: tuple[Any, ...],
+        where: str,
+        refs: Sequence[bytes] | None,
+    ) -> tuple[str, bytes]:
+        sealer = self._sealer
+        assert sealer is not None
+        prefix = f"{where}: " if where else ""
+        if sealer.read_legacy and type_ in _LEGACY_LAYOUTS:
+            # Release 0.1 stored list layouts unencrypted: accept their structure only, with
+            # every value in it still encrypted.
+            try:
+                return type_, _open_legacy_layout(sealer, type_, bytes(data))
+            except Exception as exc:  # any parse failure of planted bytes: the library's error
+                raise CorruptDataError(f"{prefix}stored value cannot be read: {exc}") from None
+        try:
+            return sealer.open(type_, data, place)
+        except SealError as exc:
+            hint = ""
+            if type_ in _LEGACY_LAYOUTS:
+                hint = (
+                    " (release 0.1 stored list layouts unencrypted: to read such data, pass "
+                    "serde=EncryptedSerializer(AesGcmCipher(key, read_legacy=True)))"
+                )
+            raise CorruptDataError(
+                f"{prefix}stored value cannot be decrypted: {exc}{hint}"
+            ) from None
+
     # -- metadata -------------------------------------------------------------------------
 
     @staticmethod
@@ -484,3 +660,77 @@ class Codec:
         if not isinstance(loaded, dict):
             raise CorruptDataError(f"{where}: metadata is not a JSON object")
         return loaded
+
+
+_LEGACY_LAYOUTS = frozenset({ITEM_LIST_TYPE, ITEM_DICT_TYPE, SEGMENT_TYPE})
+
+
+def _checkpoint_place(record: CheckpointRecord) -> tuple[Any, ...]:
+    return (
+        "checkpoint",
+        record.thread_id,
+        record.checkpoint_ns,
+        record.checkpoint_id,
+        record.parent_checkpoint_id or "",
+        sorted(record.channel_versions.items()),
+    )
+
+
+def _blob_place(thread_id: str, checkpoint_ns: str, blob: BlobRecord) -> tuple[Any, ...]:
+    return ("blob", thread_id, checkpoint_ns, blob.channel, blob.version, b"".join(blob.item_refs))
+
+
+def _write_place(
+    thread_id: str, checkpoint_ns: str, checkpoint_id: str, write: WriteRecord
+) -> tuple[Any, ...]:
+    return (
+        "write", thread_id, checkpoint_ns, checkpoint_id, write.task_id, write.idx,
+        write.channel, write.task_path, b"".join(write.item_refs),
+    )
+
+
+def _item_place(thread_id: str, item: ItemRecord) -> tuple[Any, ...]:
+    return ("item", thread_id, bytes(item.ref), b"".join(item.item_refs))
+
+
+def _user_of(stored: StoredCheckpoint, ref: bytes) -> str:
+    """The channel whose value references an item (for an error message)."""
+    for channel, blob in stored.blobs.items():
+        if ref in blob.item_refs:
+            return channel
+    for write in stored.writes:
+        if ref in write.item_refs:
+            return write.channel
+    for item in stored.items.values():
+        if ref in item.item_refs:
+            return _user_of(stored, item.ref)
+    return "?"
+
+
+def _only_placeholders(layout: bytes) -> None:
+    """A legacy list layout may only hold item placeholders: its elements were items,
+    each encrypted; an inline element would be plaintext nobody encrypted."""
+    if any(entry is not None for entry in ormsgpack.unpackb(layout)):
+        raise SealError("an unencrypted element was planted in an encrypted list")
+
+
+def _open_legacy_layout(sealer: Sealer, type_: str, data: bytes) -> bytes:
+    """A release-0.1 list layout, checked (and for an item dict, its values decrypted)."""
+    if type_ == SEGMENT_TYPE:
+        _only_placeholders(data)
+        return data
+    if type_ == ITEM_LIST_TYPE:
+        _only_placeholders(data[skip_object(data, 0) :])
+        return data
+    entries = []
+    for key, sub_type, sub_data, ref_count in ormsgpack.unpackb(
+        data, option=ormsgpack.OPT_NON_STR_KEYS
+    ):
+        if sub_type == ITEM_LIST_TYPE:
+            _only_placeholders(sub_data[skip_object(sub_data, 0) :])
+        elif "+" in sub_type:
+            sub_type, sub_data = sealer.open_legacy(sub_type, sub_data)
+        else:
+            raise SealError(f"an unencrypted value ({sub_type[:40]!r}) was planted in an encrypted dict")
+        entries.append((key, sub_type, sub_data, ref_count))
+    return ormsgpack.packb(entries, option=ormsgpack.OPT_NON_STR_KEYS)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import copy
+import dataclasses
 import functools
 import logging
 import random
@@ -19,6 +21,7 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
     Callable,
+    Collection,
     Coroutine,
     Iterator,
     Mapping,
@@ -40,7 +43,6 @@ from langgraph.checkpoint.base import (
     writes_sort_key,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
-from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 
 from ..errors import (
     CheckpointNotFoundError,
@@ -61,7 +63,7 @@ from .records import (
     StoredCheckpoint,
     WriteRecord,
 )
-from .serde import AesGcmCipher, SafeSerializer
+from .serde import SafeSerializer, SealedSerializer, resolve_serde, warn_unsafe_serde
 from .sync import (
     ACTIVE_CALL,
     BLOCKING_INLINE,
@@ -233,7 +235,10 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
     """A LangGraph checkpointer over any ``Backend``; also reads and writes unified state.
 
     Pass ``encryption_key`` (or an ``EncryptedSerializer`` as ``serde``) to encrypt every
-    stored value; without a ``serde`` the safe-by-default ``SafeSerializer`` is used.
+    stored value, each bound to its place; without a ``serde`` the safe-by-default
+    ``SafeSerializer`` is used. Whatever ``serde`` is given, stored data is read by the
+    safe rules (``core.serde.resolve_serde``); one that cannot be made safe is used as it
+    is, with an ``UnsafeSerializerWarning``.
 
     Closing (``close()``, ``aclose()``, leaving ``with``/``async with``) is safe while other
     threads and tasks are mid-call: new calls raise ``SaverClosedError`` at once, calls in
@@ -262,12 +267,10 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
             raise InvalidConfigError(
                 f"close_timeout must be a finite number of seconds >= 0, not {close_timeout!r}"
             )
-        base_serde = serde if serde is not None else SafeSerializer()
-        if encryption_key is not None:
-            if isinstance(base_serde, EncryptedSerializer):
-                raise InvalidConfigError("pass either encryption_key or an EncryptedSerializer")
-            base_serde = EncryptedSerializer(AesGcmCipher(encryption_key), base_serde)
-        super().__init__(serde=base_serde)
+        resolved = resolve_serde(serde, encryption_key)
+        if resolved.warning is not None:
+            warn_unsafe_serde(resolved.warning)
+        super().__init__(serde=resolved.public)
         self.backend = backend
         self.close_timeout = float(close_timeout)
         # Shared by with_allowlist clones (shallow copies): closing one closes them all.
@@ -292,6 +295,26 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
                 self.serde, self._memos, compress=self.backend.compress
             )
         return codec
+
+    def with_allowlist(self, extra_allowlist: Collection[tuple[str, ...]]) -> Self:
+        """A shallow clone whose safe serde also builds the listed types (encryption, and
+        any writer the serde had, kept)."""
+        resolved = resolve_serde(self.serde)
+        plain = resolved.plain
+        if not isinstance(plain, SafeSerializer):
+            logger.warning(
+                "serde %s has no allowlist: with_allowlist changes nothing", type(plain).__name__
+            )
+            return self
+        widened = plain.with_msgpack_allowlist(extra_allowlist)
+        if widened is plain:
+            return self
+        clone = copy.copy(self)
+        clone.serde = (
+            widened if resolved.sealer is None else SealedSerializer(resolved.sealer, widened)
+        )
+        clone._codec = None
+        return clone
 
     def _block(self, method: str, coro: Coroutine[Any, Any, T]) -> T:
         """Run one async core call to completion for a blocking method."""
@@ -469,6 +492,9 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         codec = self.codec
         if not isinstance(record.channel_versions, dict):
             raise CorruptDataError(f"{where}: stored channel_versions is not a mapping")
+        if codec.sealed:
+            stored = codec.open_checkpoint(stored)
+            record = stored.record
         decoded = codec.decode_value(record.type, record.data, {}, where)
         if not isinstance(decoded, dict):
             raise CorruptDataError(f"{where}: stored checkpoint is not a mapping")
@@ -695,6 +721,8 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
             metadata=codec.dump_metadata(metadata),
             run_id=None if run_id is None else str(run_id),
         )
+        if codec.sealed:
+            record, blobs, items = codec.seal_checkpoint(record, blobs, items)
         return record, blobs, items, inherited
 
     @guarded
@@ -730,6 +758,11 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
             )
         if not records:
             return
+        if codec.sealed:
+            records, items = codec.seal_writes(
+                configurable["thread_id"], configurable["checkpoint_ns"], checkpoint_id,
+                records, items,
+            )
         await self.backend.put_writes(
             configurable["thread_id"],
             configurable["checkpoint_ns"],
@@ -758,7 +791,40 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         if str(source_thread_id) == str(target_thread_id):
             raise InvalidConfigError("copy_thread: source and target thread are the same")
         self._memos.forget(str(target_thread_id))
-        await self.backend.copy_thread(str(source_thread_id), str(target_thread_id))
+        if self.codec.sealed:
+            await self._copy_sealed(str(source_thread_id), str(target_thread_id))
+        else:
+            await self.backend.copy_thread(str(source_thread_id), str(target_thread_id))
+
+    async def _copy_sealed(self, source: str, target: str) -> None:
+        """copy_thread of encrypted data: every value is bound to its thread, so a raw
+        copy would not open. Streams the source, checkpoint by checkpoint, opening each
+        value and sealing it again for the target (no value is deserialized), each
+        blob and item sent once. Not one transaction: a copy cut short leaves part of
+        the target, which copying again completes."""
+        codec = self.codec
+        sent_blobs: set[tuple[str, str, str]] = set()
+        sent_items: set[bytes] = set()
+        async for stored in self.backend.list_checkpoints(ListQuery(thread_id=source)):
+            opened = codec.open_checkpoint(stored)
+            record = dataclasses.replace(opened.record, thread_id=target)
+            ns = record.checkpoint_ns
+            blobs = []
+            for blob in opened.blobs.values():
+                if (ns, blob.channel, blob.version) not in sent_blobs:
+                    sent_blobs.add((ns, blob.channel, blob.version))
+                    blobs.append(dataclasses.replace(blob, base_version=None))
+            items = [i for ref, i in opened.items.items() if ref not in sent_items]
+            sent_items.update(i.ref for i in items)
+            await self.backend.put_checkpoint(*codec.seal_checkpoint(record, blobs, items))
+            by_task: dict[str, builtins.list[WriteRecord]] = {}
+            for write in opened.writes:
+                by_task.setdefault(write.task_id, []).append(write)
+            for writes in by_task.values():
+                sealed, _ = codec.seal_writes(target, ns, record.checkpoint_id, writes, [])
+                await self.backend.put_writes(
+                    target, ns, record.checkpoint_id, sealed, [], replace=True
+                )
 
     @guarded
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:

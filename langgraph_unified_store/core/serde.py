@@ -1,13 +1,24 @@
-"""Safe-by-default serialization.
+"""Safe-by-default serialization, and encryption that binds each value to its place.
 
 ``SafeSerializer`` is LangGraph's ``JsonPlusSerializer`` with one change: reading
 stored data may only build *data types*. A stored reference to a type is honoured
-when it is one of LangGraph's curated safe types, something the graph or user
-allowed through ``with_allowlist``, or a class already imported by the process
-that is a pydantic model, dataclass, enum or NamedTuple. Anything else (``os.system``,
+when it names a class already loaded in the process (``sys.modules``) that is one of
+LangGraph's curated safe types, something the user allowed through ``with_allowlist``,
+or a pydantic model, dataclass, enum or NamedTuple. Anything else (``os.system``,
 ``subprocess.Popen``, ``builtins.eval``, ``functools.partial``) raises
-``UnsafeDeserializationError`` naming the type. No module is ever imported because
-stored data asked for it, and nothing is ever unpickled.
+``UnsafeDeserializationError`` naming the type. A model or dataclass that cannot be
+found at all (defined inside a function, renamed, its module not imported) is read as
+its fields, a dict, with one logged warning per type. No module is ever imported
+because stored data asked for it, and nothing is ever unpickled.
+
+Whatever ``serde`` a saver is given is read through these rules (``resolve_serde``):
+LangGraph's ``JsonPlusSerializer`` and ``EncryptedSerializer`` are taken apart (the
+cipher and allowlist kept, the reading replaced); only a serializer of unknown kind is
+used as it is, with an ``UnsafeSerializerWarning``.
+
+With encryption, every stored value is sealed by a ``Sealer`` with its *place* (thread,
+namespace, checkpoint, channel...) as associated data, so a value copied elsewhere
+fails to open, and an unencrypted value is refused.
 """
 
 from __future__ import annotations
@@ -15,16 +26,20 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
+import logging
 import os
 import sys
 import threading
+import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
 import ormsgpack
 from langgraph.checkpoint.serde import _msgpack as lg_msgpack
-from langgraph.checkpoint.serde.base import CipherProtocol
+from langgraph.checkpoint.serde.base import CipherProtocol, SerializerProtocol
+from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.serde.jsonplus import (
     EXT_CONSTRUCTOR_KW_ARGS,
     EXT_CONSTRUCTOR_POS_ARGS,
@@ -40,9 +55,43 @@ from langgraph.checkpoint.serde.jsonplus import _msgpack_default as _lg_msgpack_
 from langgraph.checkpoint.serde.jsonplus import _option as _PACK_OPTIONS
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 
-from ..errors import UnsafeDeserializationError, missing_extra
+from ..errors import (
+    InvalidConfigError,
+    UnsafeDeserializationError,
+    UnsafeSerializerWarning,
+    missing_extra,
+)
+
+logger = logging.getLogger(__name__)
 
 _UNPACK_OPTIONS = ormsgpack.OPT_NON_STR_KEYS
+# Extension codes whose payload is (module, name, fields dict, ...): a model or dataclass
+# that cannot be found is read back as that dict.
+_FIELDS_CODES = frozenset({EXT_CONSTRUCTOR_KW_ARGS, EXT_PYDANTIC_V1, EXT_PYDANTIC_V2})
+# Types already reported as read as fields (one warning per type, bounded).
+_WARNED_AS_FIELDS: set[tuple[str, str]] = set()
+_WARNED_MAX = 1000
+
+
+def _warn_read_as_fields(module: str, name: str) -> None:
+    key = (module, name)
+    if key in _WARNED_AS_FIELDS or len(_WARNED_AS_FIELDS) >= _WARNED_MAX:
+        return
+    _WARNED_AS_FIELDS.add(key)
+    logger.warning(
+        "stored type %s.%s cannot be found (defined inside a function, renamed, or its "
+        "module is not imported): its values are read as their fields (a dict), which a "
+        "pydantic state coerces back; nothing is imported or called",
+        module,
+        name,
+    )
+
+
+class _Missing:
+    """What ``SafeExtHook._type`` returns for a name no loaded module defines."""
+
+
+_MISSING = _Missing()
 
 
 def _is_data_type(obj: Any) -> bool:
@@ -123,33 +172,27 @@ class SafeExtHook:
         self._resolved: dict[tuple[str, str], Any] = {}
 
     def _type(self, module: str, name: str) -> Any:
+        """The loaded class ``module.name`` may build, ``_MISSING`` when no loaded module
+        defines it, or UnsafeDeserializationError when it exists and is not allowed."""
         key = (module, name)
         cached = self._resolved.get(key)
         if cached is not None:
             return cached
-        obj = self._check(module, name)
+        obj = _resolve_loaded(module, name)
+        if obj is None:
+            # Never imported on stored data's say-so; not cached, it may be loaded later.
+            return _MISSING
+        if not (
+            key in lg_msgpack.SAFE_MSGPACK_TYPES or key in self.allowlist or _is_data_type(obj)
+        ):
+            raise UnsafeDeserializationError(
+                f"refusing to deserialize {module}.{name}: it is not a data type "
+                "(pydantic model, dataclass, enum, NamedTuple or a LangGraph core type) "
+                f"and not allowed; if you trust it, add ({module!r}, {name!r}) with "
+                "saver.with_allowlist(...)"
+            )
         self._resolved[key] = obj
         return obj
-
-    def _check(self, module: str, name: str) -> Any:
-        key = (module, name)
-        if key in lg_msgpack.SAFE_MSGPACK_TYPES or key in self.allowlist:
-            obj = _resolve_loaded(module, name)
-            if obj is None:
-                # Allowed explicitly, so importing its module is what the user asked for.
-                import importlib
-
-                obj = getattr(importlib.import_module(module), name)
-            return obj
-        obj = _resolve_loaded(module, name)
-        if obj is not None and _is_data_type(obj):
-            return obj
-        raise UnsafeDeserializationError(
-            f"refusing to deserialize {module}.{name}: it is not a data type "
-            "(pydantic model, dataclass, enum, NamedTuple or a LangGraph core type) "
-            f"and not allowed; if you trust it, add ({module!r}, {name!r}) with "
-            "saver.with_allowlist(...)"
-        )
 
     def _unpack(self, data: bytes) -> Any:
         return ormsgpack.unpackb(data, ext_hook=self, option=_UNPACK_OPTIONS)
@@ -182,8 +225,12 @@ class SafeExtHook:
         if code == EXT_DELTA_SNAPSHOT:
             return _DeltaSnapshot(self._unpack(data))
         if code == EXT_NUMPY_ARRAY:
-            import numpy as np
-
+            np = sys.modules.get("numpy")
+            if np is None:
+                raise UnsafeDeserializationError(
+                    "refusing to deserialize a numpy array: numpy is not imported, and "
+                    "stored data never imports a module (import numpy before reading)"
+                )
             dtype, shape, order, buf = self._unpack(data)
             return np.frombuffer(buf, dtype=np.dtype(dtype)).reshape(shape, order=order)
         if code not in (
@@ -203,8 +250,16 @@ class SafeExtHook:
                 raise UnsafeDeserializationError(
                     f"refusing to deserialize {module}.{name}.{method}: not an allowed method"
                 )
-            return getattr(self._type(module, name), method)(payload[2])
+            owner = self._type(module, name)
+            if owner is _MISSING:
+                raise _not_loaded(module, name)
+            return getattr(owner, method)(payload[2])
         cls = self._type(module, name)
+        if cls is _MISSING:
+            if code in _FIELDS_CODES and len(payload) > 2 and type(payload[2]) is dict:
+                _warn_read_as_fields(module, name)
+                return payload[2]
+            raise _not_loaded(module, name)
         if code == EXT_CONSTRUCTOR_SINGLE_ARG:
             return cls(payload[2])
         if code == EXT_CONSTRUCTOR_POS_ARGS:
@@ -222,6 +277,13 @@ class SafeExtHook:
         except Exception:
             builder: Callable[..., Any] = getattr(cls, "model_construct", None) or cls.construct
             return builder(**payload[2])
+
+
+def _not_loaded(module: str, name: str) -> UnsafeDeserializationError:
+    return UnsafeDeserializationError(
+        f"refusing to deserialize {module}.{name}: no loaded module defines it, and "
+        "stored data never imports a module"
+    )
 
 
 class _Refusal(threading.local):
@@ -272,11 +334,22 @@ def _fast_msgpack_default(obj: Any) -> Any:
 
 
 class SafeSerializer(JsonPlusSerializer):
-    """JsonPlusSerializer that only ever builds data types when reading (see module doc)."""
+    """JsonPlusSerializer that only ever builds data types when reading (see module doc).
 
-    def __init__(self, allowlist: Iterable[tuple[str, ...]] = ()) -> None:
+    ``writer``: a JsonPlusSerializer subclass of the user's whose writing is kept (its
+    own ``dumps_typed``) while reading goes through these rules.
+    """
+
+    def __init__(
+        self, allowlist: Iterable[tuple[str, ...]] = (), *, writer: SerializerProtocol | None = None
+    ) -> None:
         self._hook = SafeExtHook(allowlist)
+        self._writer = writer
         super().__init__(pickle_fallback=False, __unpack_ext_hook__=self._hook)
+
+    @property
+    def allowlist(self) -> frozenset[tuple[str, ...]]:
+        return self._hook.allowlist
 
     def with_msgpack_allowlist(
         self, extra_allowlist: Iterable[tuple[str, ...] | type]
@@ -289,9 +362,11 @@ class SafeSerializer(JsonPlusSerializer):
                 extra.add(tuple(entry))
         if extra <= self._hook.allowlist:
             return self
-        return SafeSerializer(self._hook.allowlist | extra)
+        return SafeSerializer(self._hook.allowlist | extra, writer=self._writer)
 
     def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        if self._writer is not None:
+            return self._writer.dumps_typed(obj)
         if obj is None or isinstance(obj, (bytes, bytearray)):
             return super().dumps_typed(obj)
         # Same format as JsonPlusSerializer (see _fast_msgpack_default), written faster.
@@ -311,31 +386,365 @@ class SafeSerializer(JsonPlusSerializer):
         return super().loads_typed(data)
 
 
+# -- encryption -------------------------------------------------------------------------
+
+# Type prefix of a value sealed by format v2: "lus2:<serde type>+<cipher name>".
+SEALED_PREFIX = "lus2:"
+_AAD_PREFIX = b"lus2\0"
+# Key derivation of a v2 ciphertext of AesGcmCipher (its first byte).
+_KDF_RAW = 0  # the key was a 16/24/32-byte key, used as it is
+_KDF_SCRYPT = 1  # scrypt(passphrase, salt), the 16-byte salt follows
+SALT_BYTES = 16
+NONCE_BYTES = 12
+# scrypt cost: about 50 ms and 16 MiB per derivation; derived keys are cached per salt.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 14, 8, 1
+DERIVED_KEYS_MAX = 32
+
+
+class SealError(Exception):
+    """A stored value could not be opened; the codec adds where it sits."""
+
+
+def place_bytes(plain_type: str, place: tuple[Any, ...]) -> bytes:
+    """The associated data of a sealed value: its serde type (so a value cannot be
+    re-tagged to be read another way) and its place, canonically packed."""
+    return _AAD_PREFIX + ormsgpack.packb([plain_type, place])
+
+
 class AesGcmCipher(CipherProtocol):
-    """AES-256-GCM through the ``cryptography`` package; a fresh nonce per value."""
+    """AES-GCM through the ``cryptography`` package, a fresh nonce per value.
+
+    A 16/24/32-byte key is used as it is. Anything else is a passphrase: each saver draws
+    a random salt (or adopts the salt of the first value it reads), derives key and
+    item-hash key with scrypt, and stores the salt in every ciphertext so any process can
+    derive the key again (once per salt: derived keys are cached).
+
+    ``read_legacy=True`` also reads values encrypted by release 0.1 (cipher name
+    "aesgcm", no associated data, a passphrase stretched with BLAKE2b): such values are
+    not bound to their place, so one can be replayed from elsewhere.
+    """
 
     name = "aesgcm"
 
-    def __init__(self, key: bytes | str) -> None:
+    def __init__(self, key: bytes | str, *, read_legacy: bool = False) -> None:
         try:
             from cryptography.hazmat.primitives.ciphers.aead import AESGCM
         except ImportError:
             raise missing_extra("encryption", "cryptography") from None
+        self._aesgcm = AESGCM
         raw = key.encode() if isinstance(key, str) else bytes(key)
-        if len(raw) not in (16, 24, 32):
-            # Any passphrase works: stretch it to a 256-bit key.
-            raw = hashlib.blake2b(raw, digest_size=32, person=b"lus-aes-key").digest()
-        self._aead = AESGCM(raw)
-        self.hash_key = hashlib.blake2b(raw, digest_size=32, person=b"lus-item-ref").digest()
+        self.read_legacy = read_legacy
+        self._passphrase: bytes | None = None
+        self._lock = threading.Lock()
+        self._derived: OrderedDict[bytes, tuple[Any, bytes]] = OrderedDict()
+        self._write_salt: bytes | None = None
+        self._raw: tuple[Any, bytes] | None
+        if len(raw) in (16, 24, 32):
+            legacy_key = raw
+            self._raw = (AESGCM(raw), hashlib.blake2b(raw, digest_size=32, person=b"lus-item-ref").digest())
+        else:
+            legacy_key = hashlib.blake2b(raw, digest_size=32, person=b"lus-aes-key").digest()
+            self._passphrase = raw
+            self._raw = None
+        self._legacy_key = legacy_key
+
+    # -- keys ---------------------------------------------------------------------------
+
+    def _keys_for(self, salt: bytes) -> tuple[Any, bytes]:
+        """(AEAD, item-hash key) derived from the passphrase with ``salt``; cached."""
+        with self._lock:
+            found = self._derived.get(salt)
+            if found is not None:
+                self._derived.move_to_end(salt)
+                return found
+        assert self._passphrase is not None
+        derived = hashlib.scrypt(
+            self._passphrase, salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
+            maxmem=64 * 1024 * 1024, dklen=64,
+        )
+        keys = (self._aesgcm(derived[:32]), derived[32:])
+        with self._lock:
+            self._derived[salt] = keys
+            while len(self._derived) > DERIVED_KEYS_MAX:
+                self._derived.popitem(last=False)
+        return keys
+
+    def _write_keys(self) -> tuple[bytes, Any, bytes]:
+        """(header, AEAD, item-hash key) this cipher encrypts with."""
+        if self._raw is not None:
+            return bytes([_KDF_RAW]), *self._raw
+        salt = self._write_salt
+        if salt is None:
+            with self._lock:
+                if self._write_salt is None:
+                    self._write_salt = os.urandom(SALT_BYTES)
+                salt = self._write_salt
+        return bytes([_KDF_SCRYPT]) + salt, *self._keys_for(salt)
+
+    def hash_key(self) -> bytes:
+        """The key of item references (a keyed hash of an item's plaintext)."""
+        key: bytes = self._write_keys()[2]
+        return key
+
+    # -- format v2 ----------------------------------------------------------------------
+
+    def seal(self, plaintext: bytes, aad: bytes) -> bytes:
+        header, aead, _ = self._write_keys()
+        nonce = os.urandom(NONCE_BYTES)
+        sealed: bytes = aead.encrypt(nonce, plaintext, aad)
+        return header + nonce + sealed
+
+    def open(self, data: bytes, aad: bytes) -> bytes:
+        from cryptography.exceptions import InvalidTag
+
+        data = bytes(data)
+        if not data:
+            raise SealError("the ciphertext is empty")
+        kdf = data[0]
+        if kdf == _KDF_RAW and self._raw is not None:
+            aead, body, salt = self._raw[0], data[1:], None
+        elif kdf == _KDF_SCRYPT and self._passphrase is not None and len(data) > 1 + SALT_BYTES:
+            salt = data[1 : 1 + SALT_BYTES]
+            aead, body = self._keys_for(salt)[0], data[1 + SALT_BYTES :]
+        else:
+            raise SealError("wrong key or tampered data (its key derivation does not match this key)")
+        try:
+            plain: bytes = aead.decrypt(body[:NONCE_BYTES], body[NONCE_BYTES:], aad)
+        except (InvalidTag, ValueError):
+            raise SealError("wrong key or tampered data") from None
+        if salt is not None and self._write_salt is None:
+            # Adopt the salt of data that opened: item references then stay the same
+            # across processes, so a resumed thread keeps sharing its items.
+            with self._lock:
+                if self._write_salt is None:
+                    self._write_salt = salt
+        return plain
+
+    # -- CipherProtocol (LangGraph's EncryptedSerializer) ---------------------------------
 
     def encrypt(self, plaintext: bytes) -> tuple[str, bytes]:
-        nonce = os.urandom(12)
-        return self.name, nonce + self._aead.encrypt(nonce, plaintext, None)
+        return "aesgcm2", self.seal(plaintext, _AAD_PREFIX)
 
     def decrypt(self, ciphername: str, ciphertext: bytes) -> bytes:
-        if ciphername != self.name:
-            raise UnsafeDeserializationError(f"unknown cipher {ciphername!r}")
-        return self._aead.decrypt(ciphertext[:12], ciphertext[12:], None)
+        if ciphername == "aesgcm2":
+            try:
+                return self.open(ciphertext, _AAD_PREFIX)
+            except SealError as exc:
+                raise UnsafeDeserializationError(str(exc)) from None
+        if ciphername == self.name and self.read_legacy:
+            try:
+                return self.open_legacy(ciphertext)
+            except SealError as exc:
+                raise UnsafeDeserializationError(str(exc)) from None
+        if ciphername == self.name:
+            raise UnsafeDeserializationError(
+                "a value of release 0.1's format (no associated data): pass read_legacy=True to read it"
+            )
+        raise UnsafeDeserializationError(f"unknown cipher {ciphername!r}")
+
+    def open_legacy(self, ciphertext: bytes) -> bytes:
+        """A value of release 0.1's format: nonce + AES-GCM, no associated data."""
+        from cryptography.exceptions import InvalidTag
+
+        ciphertext = bytes(ciphertext)
+        try:
+            plain: bytes = self._aesgcm(self._legacy_key).decrypt(
+                ciphertext[:NONCE_BYTES], ciphertext[NONCE_BYTES:], None
+            )
+        except (InvalidTag, ValueError):
+            raise SealError("wrong key or tampered data") from None
+        return plain
+
+    def legacy_hash_key(self) -> bytes:
+        return hashlib.blake2b(self._legacy_key, digest_size=32, person=b"lus-item-ref").digest()
 
     def __repr__(self) -> str:
         return "AesGcmCipher(key=<hidden>)"
+
+
+class Sealer:
+    """Seals and opens stored values, binding each to its place.
+
+    With ``AesGcmCipher`` the place is AES-GCM's associated data. A cipher of the user's
+    (LangGraph's ``CipherProtocol`` takes no associated data) encrypts a digest of the
+    place in front of the plaintext, which opening checks: that binds as well as the
+    cipher authenticates (an unauthenticated cipher binds nothing).
+    """
+
+    def __init__(self, cipher: CipherProtocol) -> None:
+        self.cipher = cipher
+        self._native = cipher if isinstance(cipher, AesGcmCipher) else None
+        self.read_legacy = bool(getattr(cipher, "read_legacy", False))
+        if self._native is None:
+            # Item references of a foreign cipher are keyed only when it offers a key.
+            self._foreign_hash_key = bytes(getattr(cipher, "hash_key", b""))[:64]
+
+    def hash_key(self) -> bytes:
+        if self._native is not None:
+            return self._native.hash_key()
+        return self._foreign_hash_key
+
+    def seal(self, plain_type: str, plain: bytes, place: tuple[Any, ...]) -> tuple[str, bytes]:
+        aad = place_bytes(plain_type, place)
+        if self._native is not None:
+            return f"{SEALED_PREFIX}{plain_type}+{AesGcmCipher.name}", self._native.seal(plain, aad)
+        digest = hashlib.blake2b(aad, digest_size=32).digest()
+        cipher_name, ciphertext = self.cipher.encrypt(digest + plain)
+        return f"{SEALED_PREFIX}{plain_type}+{cipher_name}", ciphertext
+
+    def open(self, type_: str, data: bytes, place: tuple[Any, ...]) -> tuple[str, bytes]:
+        """(serde type, plaintext) of a stored value, or SealError saying why not."""
+        if type_.startswith(SEALED_PREFIX):
+            plain_type, plus, cipher_name = type_[len(SEALED_PREFIX) :].partition("+")
+            if not plus:
+                raise SealError(f"its type {type_[:40]!r} is damaged")
+            aad = place_bytes(plain_type, place)
+            if self._native is not None:
+                if cipher_name != AesGcmCipher.name:
+                    raise SealError(f"it was sealed by another cipher ({cipher_name[:40]!r})")
+                return plain_type, self._native.open(data, aad)
+            try:
+                plain = self.cipher.decrypt(cipher_name, bytes(data))
+            except Exception:
+                raise SealError("wrong key or tampered data") from None
+            digest = hashlib.blake2b(aad, digest_size=32).digest()
+            if not isinstance(plain, bytes) or plain[:32] != digest:
+                raise SealError("wrong key or tampered data (sealed for another place)")
+            return plain_type, plain[32:]
+        if "+" not in type_:
+            raise SealError(
+                "it is not encrypted, but this saver encrypts every value: refusing it "
+                "(planted or tampered data)"
+            )
+        if not self.read_legacy:
+            raise SealError(
+                "it was encrypted by release 0.1's format, which does not bind a value to "
+                "its place; to read such data, pass "
+                "serde=EncryptedSerializer(AesGcmCipher(key, read_legacy=True))"
+            )
+        return self.open_legacy(type_, data)
+
+    def open_legacy(self, type_: str, data: bytes) -> tuple[str, bytes]:
+        plain_type, _, cipher_name = type_.partition("+")
+        if self._native is not None:
+            if cipher_name != AesGcmCipher.name:
+                raise SealError(f"it was encrypted by another cipher ({cipher_name[:40]!r})")
+            return plain_type, self._native.open_legacy(data)
+        try:
+            plain = self.cipher.decrypt(cipher_name, bytes(data))
+        except Exception:
+            raise SealError("wrong key or tampered data") from None
+        if not isinstance(plain, bytes):
+            raise SealError("the cipher returned no bytes")
+        return plain_type, plain
+
+
+class SealedSerializer(EncryptedSerializer):
+    """What ``saver.serde`` is under encryption: the safe serde plus a ``Sealer``.
+
+    The saver seals each stored value with its place; this object's own
+    ``dumps_typed``/``loads_typed`` (for anyone calling them directly) use a fixed place
+    and refuse unencrypted input.
+    """
+
+    def __init__(self, sealer: Sealer, serde: SerializerProtocol) -> None:
+        super().__init__(sealer.cipher, serde)
+        self.sealer = sealer
+
+    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        return self.sealer.seal(*self.serde.dumps_typed(obj), ("serde",))
+
+    def loads_typed(self, data: tuple[str, bytes]) -> Any:
+        try:
+            opened = self.sealer.open(data[0], data[1], ("serde",))
+        except SealError as exc:
+            raise UnsafeDeserializationError(f"cannot read an encrypted value: {exc}") from None
+        return self.serde.loads_typed(opened)
+
+    def __repr__(self) -> str:
+        return f"SealedSerializer(cipher={type(self.cipher).__name__}, serde={type(self.serde).__name__})"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ResolvedSerde:
+    """A saver's serde taken apart: what ``saver.serde`` is, what (de)serializes plain
+    values, what seals them (None when unencrypted), and the warning to give, if any."""
+
+    public: SerializerProtocol
+    plain: SerializerProtocol
+    sealer: Sealer | None
+    warning: str | None = None
+
+
+def _overrides(obj: object, base: type, method: str) -> bool:
+    return getattr(type(obj), method, None) is not getattr(base, method)
+
+
+def _safe_plain(serde: SerializerProtocol) -> tuple[SerializerProtocol, str | None]:
+    """A plain serde read by the safe rules, or the serde itself and why it is not."""
+    if isinstance(serde, SafeSerializer) and not _overrides(serde, SafeSerializer, "loads_typed"):
+        return serde, None
+    if isinstance(serde, JsonPlusSerializer) and not _overrides(
+        serde, JsonPlusSerializer, "loads_typed"
+    ):
+        if serde.pickle_fallback:
+            raise InvalidConfigError(
+                "serde: JsonPlusSerializer(pickle_fallback=True) cannot be used: reading a "
+                "stored pickle runs whatever code it names; drop pickle_fallback"
+            )
+        allowed = getattr(serde, "_allowed_msgpack_modules", None)
+        allowlist = allowed if isinstance(allowed, (set, frozenset)) else ()
+        writer = serde if _overrides(serde, JsonPlusSerializer, "dumps_typed") else None
+        return SafeSerializer(allowlist, writer=writer), None
+    name = f"{type(serde).__module__}.{type(serde).__qualname__}"
+    return serde, (
+        f"serde {name} reads stored data by its own rules, which langgraph-unified-store "
+        "cannot make safe: anyone who can write to the storage may be able to run code "
+        "in this process through it. Use the default serde (pass no serde), "
+        "JsonPlusSerializer or EncryptedSerializer instead"
+    )
+
+
+def resolve_serde(
+    serde: SerializerProtocol | None, encryption_key: bytes | str | None = None
+) -> ResolvedSerde:
+    """Take a configured serde apart so that stored data is read by the safe rules.
+
+    - None: ``SafeSerializer``; a ``JsonPlusSerializer``: its allowlist (when it has
+      one) and any writing it overrides kept, reading replaced by ``SafeSerializer``'s;
+      ``pickle_fallback=True`` is refused.
+    - LangGraph's ``EncryptedSerializer``: its cipher kept, its inner serde resolved as
+      above, every value sealed with its place.
+    - ``encryption_key``: an ``AesGcmCipher`` of that key around the resolved serde.
+    - Anything else is used as it is, with a warning (``ResolvedSerde.warning``).
+    """
+    if isinstance(serde, SealedSerializer):
+        if encryption_key is not None:
+            raise InvalidConfigError("pass either encryption_key or an EncryptedSerializer")
+        plain, warning = _safe_plain(serde.serde)
+        public = serde if plain is serde.serde else SealedSerializer(serde.sealer, plain)
+        return ResolvedSerde(public, plain, serde.sealer, warning)
+    if isinstance(serde, EncryptedSerializer) and not (
+        _overrides(serde, EncryptedSerializer, "loads_typed")
+        or _overrides(serde, EncryptedSerializer, "dumps_typed")
+    ):
+        if encryption_key is not None:
+            raise InvalidConfigError("pass either encryption_key or an EncryptedSerializer")
+        plain, warning = _safe_plain(serde.serde)
+        sealer = Sealer(serde.cipher)
+        return ResolvedSerde(SealedSerializer(sealer, plain), plain, sealer, warning)
+    plain, warning = _safe_plain(serde if serde is not None else SafeSerializer())
+    if encryption_key is None:
+        return ResolvedSerde(plain, plain, None, warning)
+    sealer = Sealer(AesGcmCipher(encryption_key))
+    return ResolvedSerde(SealedSerializer(sealer, plain), plain, sealer, warning)
+
+
+def warn_unsafe_serde(message: str) -> None:
+    """Warn, pointing at the user's line that built the saver (the first frame outside
+    this package)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    level, frame = 2, sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        level, frame = level + 1, frame.f_back  # type: ignore[assignment]
+    warnings.warn(message, UnsafeSerializerWarning, stacklevel=level)

@@ -36,6 +36,14 @@ class NothingMatched(AssertionError):
     pass
 
 
+SEALED_SEGMENT_TYPE = "lus2:" + SEGMENT_TYPE + "+"
+
+
+def is_segment(type_: str) -> bool:
+    """A segment item's stored type, plain or sealed by encryption (``lus2:lus.segment+...``)."""
+    return type_ == SEGMENT_TYPE or type_.startswith(SEALED_SEGMENT_TYPE)
+
+
 def targets_for(backend: str) -> list[str]:
     """What can be corrupted on ``backend``: garbage in each stored value, or a missing item."""
     targets = [t for t in TARGETS if not (backend == "memory" and t.startswith("versions"))]
@@ -85,7 +93,7 @@ def _memory_records(saver: UnifiedCheckpointSaver, thread_id: str, target: str) 
     if target.startswith("write:"):
         return [w for ws in thread.writes.values() for w in ws.values() if w.channel == target[6:]]
     if target in ("item", "segment"):
-        return [i for i in thread.items.values() if (i.type == SEGMENT_TYPE) == (target == "segment")]
+        return [i for i in thread.items.values() if is_segment(i.type) == (target == "segment")]
     raise ValueError(target)
 
 
@@ -113,7 +121,7 @@ def _memory_delete(saver: UnifiedCheckpointSaver, thread_id: str, target: str) -
             del thread.blobs[key]
         return len(blobs)
     doomed = [ref for ref, item in thread.items.items()
-              if (item.type == SEGMENT_TYPE) == (target == "segment")]
+              if is_segment(item.type) == (target == "segment")]
     for ref in doomed:
         del thread.items[ref]
     return len(doomed)
@@ -143,8 +151,8 @@ _SQLITE_WHERE = {
     "metadata": ("checkpoints", "metadata", ""),
     "versions": ("checkpoints", "channel_versions", ""),
     "versions-shape": ("checkpoints", "channel_versions", ""),
-    "item": ("items", "data", f" AND type != '{SEGMENT_TYPE}'"),
-    "segment": ("items", "data", f" AND type = '{SEGMENT_TYPE}'"),
+    "item": ("items", "data", f" AND type != '{SEGMENT_TYPE}' AND type NOT LIKE '{SEALED_SEGMENT_TYPE}%'"),
+    "segment": ("items", "data", f" AND (type = '{SEGMENT_TYPE}' OR type LIKE '{SEALED_SEGMENT_TYPE}%')"),
 }
 
 

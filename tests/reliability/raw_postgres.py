@@ -51,8 +51,9 @@ def _target(saver: UnifiedCheckpointSaver, target: str) -> tuple[str, str, str, 
     if target.startswith("write:"):
         return f"{schema}.lus_store", "data", " AND get_byte(key, 0) = 119", [target[6:]]
     if target in ("item", "segment"):
-        op = "=" if target == "segment" else "<>"
-        return f"{schema}.lus_store", "data", f" AND get_byte(key, 0) = 105 AND type {op} $3", [_stored_type(SEGMENT_TYPE)]
+        segment = "(type = $3 OR type LIKE 'lus2:lus.segment+%')"
+        condition = segment if target == "segment" else f"NOT {segment}"
+        return f"{schema}.lus_store", "data", f" AND get_byte(key, 0) = 105 AND {condition}", [_stored_type(SEGMENT_TYPE)]
     raise ValueError(target)
 
 

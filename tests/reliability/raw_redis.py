@@ -14,8 +14,9 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from langgraph_unified_store.core.records import SEGMENT_TYPE
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
+
+from .raw import is_segment
 
 _LEN = struct.Struct(">I")
 
@@ -65,7 +66,7 @@ def _rewrite(target: str, value: bytes, data: bytes, type_: str | None) -> bytes
             decoded[4] = type_
         return pack(refs, orjson.dumps(decoded), data)
     refs, stored_type, payload = parts
-    if target in ("item", "segment") and (stored_type.decode() == SEGMENT_TYPE) != (
+    if target in ("item", "segment") and is_segment(stored_type.decode()) != (
         target == "segment"
     ):
         return None
@@ -122,7 +123,7 @@ async def delete(saver: UnifiedCheckpointSaver, thread_id: str, target: str) -> 
         doomed = [
             field
             for field, value in (await client.hgetall(key)).items()
-            if (unpack(value)[1].decode() == SEGMENT_TYPE) == (target == "segment")
+            if is_segment(unpack(value)[1].decode()) == (target == "segment")
         ]
         if doomed:
             await client.hdel(key, *doomed)

@@ -123,7 +123,7 @@ async def _plant(
     )
     await saver.aput_writes(config, [("messages", [{"content": "w" * 100}])], "task-1")
     # An attacker does not know the key: plants go in unencrypted, and an encrypted
-    # saver still reads unencrypted rows (legacy data), so they must be safe there too.
+    # saver must refuse them (test_encryption_binding checks it says so).
     await raw.overwrite(saver, thread_id, location, data, type_)
     return config
 

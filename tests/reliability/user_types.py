@@ -45,3 +45,19 @@ class Quacks:
 
     def __hash__(self) -> int:
         return hash(self.name)
+
+
+# A module-level callable whose every call is observable: a planted value naming it (or a
+# class that records its construction) must never make the reader call it.
+CALLS: list[tuple[Any, ...]] = []
+
+
+def record_call(*args: Any, **kwargs: Any) -> None:
+    CALLS.append((args, kwargs))
+
+
+class Recorder:
+    """Not a data type; constructing it is an observable effect."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        CALLS.append((args, kwargs))
