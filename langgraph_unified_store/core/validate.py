@@ -1,0 +1,163 @@
+"""What the core refuses before anything reaches a backend, and what it refuses to read back.
+
+Every user-supplied string that a backend stores as text or as part of a key (thread
+ids, namespaces, checkpoint ids, channel names, versions, task ids and paths, run ids,
+filter keys and values) is checked here, once, so that all four backends behave the
+same: a NUL character (PostgreSQL text cannot hold it, SQLite drops what follows it on
+some paths) or a lone surrogate (not Unicode, so not UTF-8 for any driver) is an
+``InvalidConfigError`` naming the argument, before anything is written.
+
+Reading, a stored checkpoint that is well-formed bytes but not a checkpoint (a plain
+object, a skeleton without ``v``/``ts``/``versions_seen``, versions of the wrong types)
+is a ``CorruptDataError`` naming the thread and checkpoint, instead of a ``KeyError``
+deep inside LangGraph.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from ..errors import CorruptDataError, InvalidConfigError
+
+# Filter and metadata integers are JSON numbers that every backend keeps as 64-bit ints.
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
+# Longest repr of a refused value shown in a message.
+SHOWN_CHARS: Final = 60
+
+
+def show(value: object) -> str:
+    """A value's repr, cut short: a 10,000-character id must not make a 10 KB message."""
+    text = repr(value)
+    if len(text) <= SHOWN_CHARS:
+        return text
+    return f"{text[: SHOWN_CHARS - 10]}...{text[-7:]} ({len(value) if isinstance(value, str) else '?'} chars)"
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text by every backend, or None when it can."""
+    if "\x00" in value:
+        return "holds a NUL character ('\\x00'): refused on every backend (PostgreSQL text cannot store one)"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "holds a lone surrogate (not valid Unicode, so not storable as UTF-8)"
+    return None
+
+
+def check_text(value: Any, what: str, operation: str) -> str:
+    """``value`` when it is a string every backend can store; else InvalidConfigError."""
+    if not isinstance(value, str):
+        raise InvalidConfigError(
+            f"{operation}: {what} must be a string, not {type(value).__name__} {show(value)}"
+        )
+    problem = text_problem(value)
+    if problem is not None:
+        raise InvalidConfigError(f"{operation}: {what} {show(value)} {problem}")
+    return value
+
+
+def check_thread_id(value: Any, operation: str, what: str = "thread_id") -> str:
+    """A thread id as text: a string, or an int or UUID (as LangGraph's savers take them)."""
+    if isinstance(value, (int, uuid.UUID)) and not isinstance(value, bool):
+        value = str(value)
+    if value is None or value == "":
+        raise InvalidConfigError(
+            f"{operation}: config['configurable'] needs a 'thread_id' "
+            "(e.g. {'configurable': {'thread_id': 'my-thread'}})"
+            if what == "thread_id"
+            else f"{operation}: {what} must be a non-empty string"
+        )
+    return check_text(value, what, operation)
+
+
+def check_id_list(values: Any, what: str, operation: str) -> list[str]:
+    """A list of ids (thread ids, run ids): a string is refused, not read as characters."""
+    if isinstance(values, (str, bytes, bytearray)) or not isinstance(values, Iterable):
+        raise InvalidConfigError(
+            f"{operation}: {what}s must be a list of ids, not {type(values).__name__} {show(values)}"
+        )
+    return [check_thread_id(v, operation, what) for v in values]
+
+
+def check_channels(names: Iterable[Any], operation: str) -> None:
+    for name in names:
+        check_text(name, "channel name", operation)
+
+
+def check_versions(versions: Any, what: str, operation: str) -> Mapping[str, Any]:
+    """Channel versions (channel -> str, int or float) as sent to ``put``."""
+    if not isinstance(versions, Mapping):
+        raise InvalidConfigError(f"{operation}: {what} must be a mapping, not {type(versions).__name__}")
+    for channel, version in versions.items():
+        check_text(channel, f"channel name in {what}", operation)
+        if isinstance(version, str):
+            check_text(version, f"version of channel {show(channel)}", operation)
+        elif isinstance(version, bool) or not isinstance(version, (int, float)) or (
+            isinstance(version, float) and not math.isfinite(version)
+        ):
+            raise InvalidConfigError(
+                f"{operation}: version of channel {show(channel)} must be a string or a number, "
+                f"not {show(version)}"
+            )
+    return versions
+
+
+def check_filter_value(key: str, value: Any) -> None:
+    """A filter value a backend compares: text it can store, an int64, a finite float."""
+    if isinstance(value, str):
+        check_text(value, f"filter value for {show(key)}", "list")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise InvalidConfigError(
+                f"list: filter value for {show(key)} ({show(value)}) is beyond the 64-bit "
+                "integers that metadata can hold"
+            )
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InvalidConfigError(
+            f"list: filter value for {show(key)} is {value!r}, which JSON metadata cannot hold"
+        )
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+def _is_version(value: Any) -> bool:
+    return isinstance(value, str) or (
+        isinstance(value, (int, float)) and not isinstance(value, bool)
+    )
+
+
+def _versions_ok(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and _is_version(v) for k, v in value.items()
+    )
+
+
+def check_checkpoint_shape(checkpoint: dict[str, Any], where: str) -> None:
+    """Refuse a decoded checkpoint LangGraph could not use: the fields it reads must be
+    there, with the types it reads them as."""
+    version = checkpoint.get("v")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise CorruptDataError(f"{where}: stored checkpoint has no format version 'v' ({show(version)})")
+    if not isinstance(checkpoint.get("ts"), str):
+        raise CorruptDataError(f"{where}: stored checkpoint has no timestamp 'ts'")
+    seen = checkpoint.get("versions_seen")
+    if not isinstance(seen, dict) or not all(
+        isinstance(k, str) and _versions_ok(v) for k, v in seen.items()
+    ):
+        raise CorruptDataError(f"{where}: stored 'versions_seen' is not a mapping of channel versions")
+    if not _versions_ok(checkpoint.get("channel_versions")):
+        raise CorruptDataError(f"{where}: stored 'channel_versions' is not a mapping of versions")
+    updated = checkpoint.get("updated_channels")
+    if updated is not None and not (
+        isinstance(updated, list) and all(isinstance(c, str) for c in updated)
+    ):
+        raise CorruptDataError(f"{where}: stored 'updated_channels' is not a list of channel names")
+    sends = checkpoint.get("pending_sends")
+    if sends is not None and not isinstance(sends, list):
+        raise CorruptDataError(f"{where}: stored 'pending_sends' is not a list")
