@@ -105,6 +105,8 @@ INDEX_PURGE_GRACE_MS: Final = 60_000
 # scripts compute it as now + ttl in Lua's doubles, exact to 2**53 ms; 10**10 s (about 317
 # years) keeps that sum a plain whole number of ms, far inside both.
 MAX_TTL_SECONDS: Final = 10**10
+# How a script's own refusal of its arguments (raised before it writes) begins.
+SCRIPT_REFUSAL: Final = "lus refused: "
 # Lua numbers are doubles: beyond this a filter value may compare equal to a neighbour,
 # so such filters are re-checked here and the script gets no limit.
 LUA_EXACT_INT: Final = 2**53
@@ -204,7 +206,7 @@ local function deadline(ttl)
   local now = redis.call('TIME')
   local at = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + ttl
   if at ~= at or at >= 2 ^ 53 or at ~= math.floor(at) then
-    error('ERR lus: ttl of ' .. tostring(ttl) .. ' ms gives no valid expiry time')
+    error('ERR lus refused: ttl of ' .. tostring(ttl) .. ' ms gives no valid expiry time')
   end
   return string.format('%.0f', at)
 end
@@ -1281,6 +1283,13 @@ class RedisBackend(Backend):
         except redis_errors.RedisClusterException as exc:
             if "connect" in str(exc).lower():
                 raise self._unavailable(operation, exc) from None
+            raise
+        except redis_errors.ResponseError as exc:
+            if SCRIPT_REFUSAL in str(exc):
+                # A script refused its arguments before writing anything (see deadline).
+                raise InvalidConfigError(
+                    f"{operation}: {str(exc).split(SCRIPT_REFUSAL, 1)[1].split(' script:')[0]}"
+                ) from None
             raise
 
     @staticmethod

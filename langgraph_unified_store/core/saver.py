@@ -58,6 +58,7 @@ from .validate import (
     check_text,
     check_thread_id,
     check_versions,
+    show,
 )
 
 logger = logging.getLogger(__name__)
@@ -325,7 +326,7 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         if limit is not None and (
             isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
         ):
-            raise InvalidConfigError(f"list: limit must be a non-negative integer, not {limit!r}")
+            raise InvalidConfigError(f"list: limit must be a non-negative integer, not {show(limit)}")
         # The core counts what it yields; a limit no backend's integer holds is no limit.
         query = ListQuery(limit=limit if limit is None or limit <= INT64_MAX else None)
         if config is not None:
@@ -350,7 +351,7 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         leftover: dict[str, Any] = {}
         for key, value in (filter or {}).items():
             if not isinstance(key, str):
-                raise InvalidConfigError(f"list: filter keys must be strings, not {key!r}")
+                raise InvalidConfigError(f"list: filter keys must be strings, not {show(key)}")
             check_text(key, "filter key", "list")
             check_filter_value(key, value)
             if _pushable(value):
@@ -543,7 +544,7 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         if strategy not in PRUNE_STRATEGIES:
             raise InvalidConfigError(
-                f"prune: unknown strategy {strategy!r}; use one of {', '.join(PRUNE_STRATEGIES)}"
+                f"prune: unknown strategy {show(strategy)}; use one of {', '.join(PRUNE_STRATEGIES)}"
             )
         for thread_id in dict.fromkeys(check_id_list(thread_ids, "thread id", "prune")):
             self._memos.forget(thread_id)

@@ -34,7 +34,8 @@ def show(value: object) -> str:
     text = repr(value)
     if len(text) <= SHOWN_CHARS:
         return text
-    return f"{text[: SHOWN_CHARS - 10]}...{text[-7:]} ({len(value) if isinstance(value, str) else '?'} chars)"
+    size = f"{len(value)} chars" if isinstance(value, str) else type(value).__name__
+    return f"{text[: SHOWN_CHARS - 10]}...{text[-7:]} ({size})"
 
 
 def text_problem(value: str) -> str | None:
