@@ -131,7 +131,7 @@ def locate_unserializable(serde: SerializerProtocol, value: Any, path: str) -> s
 
 
 def _segment(key: Any) -> str:
-    text = repr(key)
+    text = repr(key[:PATH_KEY_CHARS] if isinstance(key, (str, bytes)) else key)
     return text if len(text) <= PATH_KEY_CHARS else f"{text[: PATH_KEY_CHARS - 4]}...{text[-1]}"
 
 

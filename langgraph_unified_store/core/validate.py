@@ -31,7 +31,11 @@ SHOWN_CHARS: Final = 60
 
 def show(value: object) -> str:
     """A value's repr, cut short: a 10,000-character id must not make a 10 KB message."""
-    text = repr(value)
+    if isinstance(value, (str, bytes)) and len(value) > SHOWN_CHARS:
+        # repr of the ends only: a 100 MB id costs no 100 MB repr.
+        text = repr(value[: SHOWN_CHARS - 10]) + repr(value[-7:])
+    else:
+        text = repr(value)
     if len(text) <= SHOWN_CHARS:
         return text
     size = f"{len(value)} chars" if isinstance(value, str) else type(value).__name__
