@@ -268,9 +268,10 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         checkpoint = cast(Checkpoint, decoded)
         # The id and string versions are stored once, in the record (see _encode_checkpoint).
         checkpoint["id"] = record.checkpoint_id
-        if "channel_versions" not in checkpoint:
+        in_skeleton = "channel_versions" in checkpoint
+        if not in_skeleton:
             checkpoint["channel_versions"] = dict(record.channel_versions)
-        check_checkpoint_shape(decoded, where)
+        check_checkpoint_shape(decoded, where, check_versions=in_skeleton)
         values: dict[str, Any] = {
             c: None for c in none_channels if isinstance(c, str) and c in record.channel_versions
         }
@@ -423,7 +424,9 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
             raise InvalidConfigError("put: the checkpoint has no 'id'")
         check_text(checkpoint_id, "checkpoint id", "put")
         versions = check_versions(checkpoint.get("channel_versions"), "channel_versions", "put")
-        check_versions(new_versions, "new_versions", "put")
+        if not (type(new_versions) is dict and new_versions.items() <= versions.items()):
+            # (LangGraph's new versions are a part of channel_versions: checked already.)
+            check_versions(new_versions, "new_versions", "put")
         if not isinstance(checkpoint.get("channel_values") or {}, Mapping):
             raise InvalidConfigError("put: the checkpoint's channel_values must be a mapping")
         codec = self.codec

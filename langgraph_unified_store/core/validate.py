@@ -89,15 +89,32 @@ def check_id_list(values: Any, what: str, operation: str) -> list[str]:
     return [check_thread_id(v, operation, what) for v in values]
 
 
+def _joined(texts: Iterable[Any]) -> str | None:
+    """All of ``texts`` as one string, or None when one is not a str (join checks, in C)."""
+    try:
+        return "".join(texts)
+    except TypeError:
+        return None
+
+
 def check_channels(names: Iterable[Any], operation: str) -> None:
-    for name in names:
-        check_text(name, "channel name", operation)
+    names = list(names)
+    joined = _joined(names)
+    if joined is None or text_problem(joined) is not None:
+        for name in names:
+            check_text(name, "channel name", operation)
 
 
 def check_versions(versions: Any, what: str, operation: str) -> Mapping[str, Any]:
-    """Channel versions (channel -> str, int or float) as sent to ``put``."""
-    if not isinstance(versions, Mapping):
+    """Channel versions (channel -> str, int or float) as sent to ``put``.
+
+    The common case (string names and versions, all storable) is checked in one pass
+    over joined strings; only a failure looks at each entry, to name it."""
+    if type(versions) is not dict and not isinstance(versions, Mapping):
         raise InvalidConfigError(f"{operation}: {what} must be a mapping, not {type(versions).__name__}")
+    names, values = _joined(versions), _joined(versions.values())
+    if names is not None and values is not None and text_problem(names + values) is None:
+        return versions
     for channel, version in versions.items():
         check_text(channel, f"channel name in {what}", operation)
         if isinstance(version, str):
@@ -131,37 +148,38 @@ def check_filter_value(key: str, value: Any) -> None:
 # -- reading -------------------------------------------------------------------------------
 
 
-def _is_version(value: Any) -> bool:
-    return isinstance(value, str) or (
-        isinstance(value, (int, float)) and not isinstance(value, bool)
-    )
+_VERSION_TYPES: Final = (str, int, float)
 
 
 def _versions_ok(value: Any) -> bool:
-    return isinstance(value, dict) and all(
-        isinstance(k, str) and _is_version(v) for k, v in value.items()
+    """A mapping of channel -> version (str, int or float; a bool is no version)."""
+    return type(value) is dict and all(
+        type(k) is str and type(v) in _VERSION_TYPES for k, v in value.items()
     )
 
 
-def check_checkpoint_shape(checkpoint: dict[str, Any], where: str) -> None:
+def check_checkpoint_shape(
+    checkpoint: dict[str, Any], where: str, *, check_versions: bool = True
+) -> None:
     """Refuse a decoded checkpoint LangGraph could not use: the fields it reads must be
-    there, with the types it reads them as."""
+    there, with the types it reads them as. ``check_versions=False`` when the channel
+    versions come from the record, which its backend already checked."""
     version = checkpoint.get("v")
-    if isinstance(version, bool) or not isinstance(version, int):
+    if type(version) is not int:
         raise CorruptDataError(f"{where}: stored checkpoint has no format version 'v' ({show(version)})")
-    if not isinstance(checkpoint.get("ts"), str):
+    if type(checkpoint.get("ts")) is not str:
         raise CorruptDataError(f"{where}: stored checkpoint has no timestamp 'ts'")
+    # Node -> (channel -> version); the versions inside are compared by LangGraph only
+    # when it runs the graph on, so the two levels of mappings are what is checked here.
     seen = checkpoint.get("versions_seen")
-    if not isinstance(seen, dict) or not all(
-        isinstance(k, str) and _versions_ok(v) for k, v in seen.items()
+    if type(seen) is not dict or not all(
+        type(k) is str and type(v) is dict for k, v in seen.items()
     ):
         raise CorruptDataError(f"{where}: stored 'versions_seen' is not a mapping of channel versions")
-    if not _versions_ok(checkpoint.get("channel_versions")):
+    if check_versions and not _versions_ok(checkpoint.get("channel_versions")):
         raise CorruptDataError(f"{where}: stored 'channel_versions' is not a mapping of versions")
     updated = checkpoint.get("updated_channels")
-    if updated is not None and not (
-        isinstance(updated, list) and all(isinstance(c, str) for c in updated)
-    ):
+    if updated is not None and (type(updated) is not list or _joined(updated) is None):
         raise CorruptDataError(f"{where}: stored 'updated_channels' is not a list of channel names")
     sends = checkpoint.get("pending_sends")
     if sends is not None and not isinstance(sends, list):
