@@ -55,9 +55,11 @@ from .validate import (
     check_checkpoint_shape,
     check_filter_value,
     check_id_list,
+    check_metadata_shape,
     check_text,
     check_thread_id,
     check_versions,
+    metadata_shape_problem,
     show,
 )
 
@@ -296,11 +298,13 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
             )
             for w in writes
         ]
+        metadata = codec.load_metadata(record.metadata, where)
+        check_metadata_shape(metadata, where)
         parent = record.parent_checkpoint_id
         return CheckpointTuple(
             config=_checkpoint_config(record.thread_id, record.checkpoint_ns, record.checkpoint_id),
             checkpoint=checkpoint,
-            metadata=codec.load_metadata(record.metadata, where),  # type: ignore[arg-type]
+            metadata=metadata,  # type: ignore[arg-type]
             parent_config=(
                 _checkpoint_config(record.thread_id, record.checkpoint_ns, parent) if parent else None
             ),
@@ -388,6 +392,9 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         configurable = _require_configurable(config, "put")
         if not isinstance(metadata, Mapping):
             raise InvalidConfigError(f"put: metadata must be a mapping, not {type(metadata).__name__}")
+        problem = metadata_shape_problem(metadata)
+        if problem is not None:
+            raise InvalidConfigError(f"put: {problem}")
         serializable_metadata = get_serializable_checkpoint_metadata(config, metadata)
         memos: list[ListMemo] = []
         record, blobs, items = self._encode_checkpoint(

@@ -184,3 +184,23 @@ def check_checkpoint_shape(
     sends = checkpoint.get("pending_sends")
     if sends is not None and not isinstance(sends, list):
         raise CorruptDataError(f"{where}: stored 'pending_sends' is not a list")
+
+
+def metadata_shape_problem(metadata: Mapping[str, Any]) -> str | None:
+    """What LangGraph could not use in checkpoint metadata: it adds to ``step`` and reads
+    ``parents`` as a mapping of namespace -> checkpoint id. None when both are fine."""
+    step = metadata.get("step")
+    if step is not None and type(step) is not int:
+        return f"metadata 'step' is {show(step)}, not an integer"
+    parents = metadata.get("parents")
+    if parents is not None and not (
+        type(parents) is dict and _joined(parents) is not None and _joined(parents.values()) is not None
+    ):
+        return f"metadata 'parents' is {show(parents)}, not a mapping of namespace to checkpoint id"
+    return None
+
+
+def check_metadata_shape(metadata: Mapping[str, Any], where: str) -> None:
+    problem = metadata_shape_problem(metadata)
+    if problem is not None:
+        raise CorruptDataError(f"{where}: stored {problem}")

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import ormsgpack
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -592,3 +593,38 @@ async def test_redis_longest_ttl_works_and_a_bad_expiry_writes_nothing(api: str)
     finally:
         saver.backend._ttl_ms = 1000  # type: ignore[attr-defined]
         await drop_saver(saver)
+
+
+METADATA_SHAPES = {
+    "step a string": b'{"source": "loop", "step": "x", "parents": {}}',
+    "step true": b'{"source": "loop", "step": true, "parents": {}}',
+    "step a float": b'{"source": "loop", "step": 1.5, "parents": {}}',
+    "parents a list": b'{"source": "loop", "step": 1, "parents": [1]}',
+    "parents of ints": b'{"source": "loop", "step": 1, "parents": {"": 5}}',
+}
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+async def test_wrong_shape_metadata_reads_as_corrupt_data_and_is_refused_on_write(
+    backend: str, api: str, tmp_path: Path
+) -> None:
+    """LangGraph adds to metadata's ``step`` and walks its ``parents``: of another type,
+    they would surface as a TypeError inside get_state or invoke."""
+    async with saver_for(backend, tmp_path) as saver:
+        use = api_of(saver, api)
+        for shape, planted in METADATA_SHAPES.items():
+            await _victim(saver)
+            await raw.overwrite(saver, "victim", "metadata", planted)
+            reads = [*_reads(saver, api), ("graph.invoke", lambda: _graph(saver).ainvoke(
+                {"messages": []}, _conf(thread_id="victim")))]
+            for read, call in reads:
+                with pytest.raises(Exception) as caught:
+                    await call()
+                _names_victim(caught.value, f"{shape}, {read}")
+                figures.count(backend, figures.HOSTILE_INPUTS)
+            await saver.adelete_thread("victim")
+            before = await raw_state(saver)
+            with pytest.raises(InvalidConfigError, match="metadata"):
+                await _put(use, "victim", metadata=orjson.loads(planted))
+            assert await raw_state(saver) == before
