@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import random
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -41,6 +42,8 @@ from . import figures, raw
 from .hostile import make_bystander, put_state, snapshot
 
 APIS = ("async", "sync")
+# Examples per backend for the property-based tests; raise it locally (LUS_CLEAN_EXAMPLES).
+EXAMPLES = int(os.environ.get("LUS_CLEAN_EXAMPLES", "60"))
 
 
 def api_of(saver: UnifiedCheckpointSaver, api: str) -> BaseCheckpointSaver[Any]:
@@ -360,7 +363,7 @@ def test_random_text_in_any_id_is_stored_or_refused_cleanly(backend: str, tmp_pa
         counter = iter(range(10**9))
 
         @settings(
-            max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None
+            max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None
         )
         @given(text=HOSTILE_TEXT, slot=st.sampled_from(TEXT_SLOTS))
         def check(text: str, slot: str) -> None:
@@ -376,6 +379,52 @@ def test_random_text_in_any_id_is_stored_or_refused_cleanly(backend: str, tmp_pa
             assert "\x00" not in text and not any("\ud800" <= c <= "\udfff" for c in text), (
                 f"{slot} accepted {text!r}"
             )
+            figures.count(backend, figures.HOSTILE_INPUTS)
+
+        check()
+    finally:
+        asyncio.run(drop_saver(saver))
+
+
+HOSTILE_DATA = st.recursive(
+    st.one_of(
+        st.none(), st.booleans(), st.floats(), st.integers(min_value=-(2**80), max_value=2**80),
+        HOSTILE_TEXT, st.binary(max_size=8),
+    ),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(HOSTILE_TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+DATA_SLOTS = ("put metadata value", "put nested metadata value", "put metadata key",
+              "list filter value", "put channel value", "put_writes value")
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+def test_random_data_in_metadata_filters_and_values_fails_only_cleanly(
+    backend: str, tmp_path: Path
+) -> None:
+    """JSON-like data with NaN, infinities, ints past 64 bits, NUL, surrogates and bytes,
+    anywhere in metadata, filters and values: stored, or refused with a library error
+    and nothing written."""
+    saver = make_saver(backend, tmp_path)
+    saver.setup()
+    use = SyncDriven(saver)
+    asyncio.run(prepare(use))
+    try:
+        counter = iter(range(10**9))
+
+        @settings(
+            max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        )
+        @given(data=HOSTILE_DATA, slot=st.sampled_from(DATA_SLOTS))
+        def check(data: Any, slot: str) -> None:
+            if slot == "put metadata key" and not isinstance(data, (str, int, float, bool)):
+                data = repr(data)
+            before = asyncio.run(raw_state(saver))
+            try:
+                asyncio.run(SLOTS[slot](use, data, f"d{next(counter)}"))
+            except UnifiedStoreError:
+                assert asyncio.run(raw_state(saver)) == before, f"{slot} {data!r:.80}: half-written"
             figures.count(backend, figures.HOSTILE_INPUTS)
 
         check()
