@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 from typing import Any, get_args
 
 import orjson
+from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.base import Checkpoint, CheckpointTuple
 from langgraph.checkpoint.base.id import uuid6
 
-from .errors import InvalidConfigError
+from .errors import CorruptDataError, InvalidConfigError
 from .messages import langchain_messages, unified_messages
 from .state import Framework, UnifiedWorkflowState, WorkflowMetadata
 
@@ -57,9 +58,26 @@ def _context_of(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def state_from_checkpoint(tup: CheckpointTuple) -> UnifiedWorkflowState:
-    """Read one checkpoint as unified state."""
+    """Read one checkpoint as unified state; stored data of the wrong shape (messages
+    that are not messages, a ``__unified__`` channel that is not ours) is a
+    CorruptDataError naming the thread and checkpoint."""
+    try:
+        return _state_from_checkpoint(tup)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        configurable = tup.config.get("configurable", {})
+        raise CorruptDataError(
+            f"thread {configurable.get('thread_id')!r}, namespace "
+            f"{configurable.get('checkpoint_ns', '')!r}, checkpoint "
+            f"{configurable.get('checkpoint_id')!r}: stored state cannot be read as unified "
+            f"state ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from exc
+
+
+def _state_from_checkpoint(tup: CheckpointTuple) -> UnifiedWorkflowState:
     values = tup.checkpoint["channel_values"]
     unified = values.get(UNIFIED_CHANNEL) or {}
+    if not isinstance(unified, dict):
+        raise TypeError(f"channel {UNIFIED_CHANNEL!r} holds a {type(unified).__name__}, not a dict")
     raw_messages = values.get(MESSAGES_CHANNEL) or []
     metadata: dict[str, Any] = dict(tup.metadata or {})
     framework: Framework = metadata.get(FRAMEWORK_METADATA_KEY) or "langgraph"
@@ -69,7 +87,7 @@ def state_from_checkpoint(tup: CheckpointTuple) -> UnifiedWorkflowState:
     ts = _parse_ts(tup.checkpoint.get("ts"))
     created = unified.get("created_at")
     return UnifiedWorkflowState(
-        messages=unified_messages(raw_messages) if isinstance(raw_messages, list) else [],
+        messages=unified_messages(_messages_of(raw_messages)),
         context=_context_of(values),
         metadata=WorkflowMetadata(
             workflow_id=tup.config["configurable"]["thread_id"],
@@ -82,6 +100,18 @@ def state_from_checkpoint(tup: CheckpointTuple) -> UnifiedWorkflowState:
         ),
         framework_state=dict(unified.get("framework_state") or {}),
     )
+
+
+def _messages_of(raw: Any) -> list[Any]:
+    """The stored messages channel as a list of messages (LangChain or their dict form)."""
+    if not isinstance(raw, list):
+        raise TypeError(f"channel {MESSAGES_CHANNEL!r} holds a {type(raw).__name__}, not a list")
+    for index, message in enumerate(raw):
+        if not isinstance(message, (BaseMessage, dict)):
+            raise TypeError(
+                f"channel {MESSAGES_CHANNEL!r}[{index}] is a {type(message).__name__}, not a message"
+            )
+    return raw
 
 
 def checkpoint_from_state(

@@ -702,44 +702,25 @@ def _any_unstorable(values: Iterable[str | None]) -> bool:
     return any(v is not None and not _storable(v) for v in values)
 
 
-def _refuse_unstorable(named: Iterable[tuple[str, str | None]]) -> None:
-    for what, value in named:
-        if value is None or _storable(value):
-            continue
-        if "\x00" in value:
-            raise InvalidConfigError(
-                f"PostgreSQL text cannot hold NUL characters: {what} {value!r} contains '\\x00'"
-            )
-        raise InvalidConfigError(f"{what} {value!r} is not valid Unicode text (a lone surrogate)")
+# PostgreSQL's btree holds an index entry of at most this many bytes (a third of a page,
+# after compressing each column): the thread id and the row key together must fit.
+BTREE_ENTRY_MAX: Final = 2704
 
 
-def _nul_path(value: Any, path: str) -> str | None:
-    """Where in decoded JSON a string (key or value) holds a NUL character."""
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, child in value.items():
-            if "\x00" in key:
-                return f"{path} key {key!r}"
-            found = _nul_path(child, f"{path}[{key!r}]")
-            if found:
-                return found
-    if isinstance(value, list):
-        for index, child in enumerate(value):
-            found = _nul_path(child, f"{path}[{index}]")
-            if found:
-                return found
-    return None
-
-
-def _check_metadata(metadata: bytes) -> None:
-    # orjson writes NUL as \u0000; only then is it worth decoding to be sure.
-    if b"\\u0000" in metadata:
-        path = _nul_path(orjson.loads(metadata), "checkpoint metadata")
-        if path:
-            raise InvalidConfigError(
-                f"PostgreSQL text cannot hold NUL characters: {path} contains '\\x00'"
-            )
+def _too_long(
+    operation: str, exc: BaseException, named: Iterable[tuple[str, str | None]]
+) -> InvalidConfigError:
+    """The error for a key PostgreSQL cannot index, naming the longest id that went in."""
+    sizes = sorted(
+        ((len(value.encode()), what) for what, value in named if value),
+        reverse=True,
+    )
+    what, size = (sizes[0][1], sizes[0][0]) if sizes else ("key", 0)
+    return InvalidConfigError(
+        f"{operation}: the {what} is too long for PostgreSQL ({size} bytes; a btree index "
+        f"entry holds at most {BTREE_ENTRY_MAX} bytes after compression, for the thread id "
+        f"and the row's key together): use a shorter {what} ({str(exc).splitlines()[0]})"
+    )
 
 
 def _id_bytes(value: str) -> bytes:
@@ -1343,28 +1324,6 @@ class PostgresBackend(Backend):
         items: Sequence[ItemRecord],
         inherited: Collection[str] = (),
     ) -> None:
-        texts = [
-            record.thread_id, record.checkpoint_ns, record.checkpoint_id,
-            record.parent_checkpoint_id, record.run_id, record.type,
-            *record.channel_versions, *record.channel_versions.values(),
-            *(b.channel for b in blobs), *(b.version for b in blobs),
-            *(b.base_version for b in blobs),
-        ]
-        if _any_unstorable(texts):
-            _refuse_unstorable(
-                [
-                    ("thread_id", record.thread_id),
-                    ("checkpoint_ns", record.checkpoint_ns),
-                    ("checkpoint_id", record.checkpoint_id),
-                    ("parent checkpoint_id", record.parent_checkpoint_id),
-                    ("run_id", record.run_id),
-                    *(("channel", c) for c in record.channel_versions),
-                    *(("channel version", v) for v in record.channel_versions.values()),
-                    *(("channel", b.channel) for b in blobs),
-                    *(("channel version", b.version) for b in blobs),
-                ]
-            )
-        _check_metadata(record.metadata)
         ns = record.checkpoint_ns
         keys, types, datas, refs = _item_rows(items)
         for b in blobs:
@@ -1399,7 +1358,21 @@ class PostgresBackend(Backend):
         async def put(conn: Connection) -> list[Any]:
             return list(await conn.fetch(statement, *args))
 
-        missing = await self._run(put)
+        try:
+            missing = await self._run(put)
+        except asyncpg.ProgramLimitExceededError as exc:
+            raise _too_long(
+                "put",
+                exc,
+                [
+                    ("thread id", record.thread_id),
+                    ("checkpoint namespace", record.checkpoint_ns),
+                    ("checkpoint id", record.checkpoint_id),
+                    ("run id", record.run_id),
+                    *(("channel name", b.channel) for b in blobs),
+                    *(("channel version", b.version) for b in blobs),
+                ],
+            ) from None
         gone = [channel for channel, _ in missing if channel in inherited]
         if gone:
             raise BlobsMissingError(record.thread_id, ns, record.checkpoint_id, gone)
@@ -1424,20 +1397,6 @@ class PostgresBackend(Backend):
             if replace or key not in by_key:
                 by_key[key] = write
         unique = list(by_key.values())
-        texts = [thread_id, checkpoint_ns, checkpoint_id]
-        for w in unique:
-            texts += (w.task_id, w.channel, w.task_path)
-        if _any_unstorable(texts):
-            _refuse_unstorable(
-                [
-                    ("thread_id", thread_id),
-                    ("checkpoint_ns", checkpoint_ns),
-                    ("checkpoint_id", checkpoint_id),
-                    *(("task_id", w.task_id) for w in unique),
-                    *(("channel", w.channel) for w in unique),
-                    *(("task_path", w.task_path) for w in unique),
-                ]
-            )
         rows, instead = _write_rows(
             _write_prefix(checkpoint_ns, checkpoint_id), unique, replace=replace
         )
@@ -1452,7 +1411,19 @@ class PostgresBackend(Backend):
             if again:
                 await conn.fetch(statement, lock_key, thread_id, [], [], [], [], *_columns(again))
 
-        await self._run(put)
+        try:
+            await self._run(put)
+        except asyncpg.ProgramLimitExceededError as exc:
+            raise _too_long(
+                "put_writes",
+                exc,
+                [
+                    ("thread id", thread_id),
+                    ("checkpoint namespace", checkpoint_ns),
+                    ("checkpoint id", checkpoint_id),
+                    *(("task id", w.task_id) for w in unique),
+                ],
+            ) from None
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -1630,14 +1601,16 @@ class PostgresBackend(Backend):
     async def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         if _any_unstorable((source_thread_id,)):
             return
-        _refuse_unstorable([("target thread_id", target_thread_id)])
         args = (source_thread_id, target_thread_id, self._key(target_thread_id))
         statement = self._statements.copy_thread
 
         async def copy(conn: Connection) -> None:
             await conn.execute(statement, *args)
 
-        await self._run(copy)
+        try:
+            await self._run(copy)
+        except asyncpg.ProgramLimitExceededError as exc:
+            raise _too_long("copy_thread", exc, [("target thread id", target_thread_id)]) from None
 
 
 class _Statements:

@@ -102,6 +102,12 @@ PIPELINE_CHUNK: Final = 128
 # Expired threads stay in the global index this long before readers purge them
 # (scores use the client's clock; the keys expire on the server's).
 INDEX_PURGE_GRACE_MS: Final = 60_000
+# The longest ttl (seconds). Redis keeps a PEXPIREAT time as 64-bit milliseconds and the
+# scripts compute it as now + ttl in Lua's doubles, exact to 2**53 ms; 10**10 s (about 317
+# years) keeps that sum a plain whole number of ms, far inside both.
+MAX_TTL_SECONDS: Final = 10**10
+# How a script's own refusal of its arguments (raised before it writes) begins.
+SCRIPT_REFUSAL: Final = "lus refused: "
 # Lua numbers are doubles: beyond this a filter value may compare equal to a neighbour,
 # so such filters are re-checked here and the script gets no limit.
 LUA_EXACT_INT: Final = 2**53
@@ -192,11 +198,22 @@ local function call_chunked(cmd, key, list)
 end
 
 -- One absolute deadline for every key of the thread: PEXPIRE per key would read the
--- clock once per call, and keys a millisecond apart would not expire together.
-local function refresh(B, ttl)
-  if ttl > 0 then
-    local now = redis.call('TIME')
-    local at = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + ttl
+-- clock once per call, and keys a millisecond apart would not expire together.  A script
+-- computes it (deadline) before it writes anything, and refuses a time PEXPIREAT would not
+-- take (the saver validates ttl, so this is a second guard): the expiry set at the end
+-- (refresh) is then a whole number of ms in range, which cannot fail after the writes.
+local function deadline(ttl)
+  if not ttl or ttl <= 0 then return false end
+  local now = redis.call('TIME')
+  local at = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + ttl
+  if at ~= at or at >= 2 ^ 53 or at ~= math.floor(at) then
+    error('ERR lus refused: ttl of ' .. tostring(ttl) .. ' ms gives no valid expiry time')
+  end
+  return string.format('%.0f', at)
+end
+
+local function refresh(B, at)
+  if at then
     for _, s in ipairs(SUFFIXES) do redis.call('PEXPIREAT', B .. s, at) end
   end
 end
@@ -380,6 +397,7 @@ PUT_CHECKPOINT_LUA: Final = _with_helpers(r"""
 -- deleted or expired since the saver read its parent).  The script is atomic: nothing
 -- can delete them between this check and the writes below.
 local B = ARGV[1]
+local at = deadline(tonumber(ARGV[8]))
 local nblobs = tonumber(ARGV[9])
 local ninherited = tonumber(ARGV[14])
 local first_blob = 15 + ninherited
@@ -425,7 +443,7 @@ if ARGV[6] == '1' then
 else
   redis.call('HDEL', B .. ':r', s)
 end
-refresh(B, tonumber(ARGV[8]))
+refresh(B, at)
 return 1
 """)
 
@@ -434,6 +452,7 @@ PUT_WRITES_LUA: Final = _with_helpers(r"""
 -- then (item ref, value) pairs.  A write's key is how its value's head begins (task id
 -- and index): a write whose key is stored already is replaced, or kept when not replacing.
 local B = ARGV[1]
+local at = deadline(tonumber(ARGV[3]))
 local replace = ARGV[2] == '1'
 local m = lookup(B, ARGV[4])
 local owner = ARGV[4]
@@ -466,7 +485,7 @@ while p <= #ARGV do
   redis.call('HSETNX', B .. ':t', ARGV[p], ARGV[p + 1])
   p = p + 2
 end
-refresh(B, tonumber(ARGV[3]))
+refresh(B, at)
 return 1
 """)
 
@@ -485,7 +504,7 @@ else
 end
 if not m then return false end
 local found = assemble(B, m)
-if found then refresh(B, tonumber(ARGV[4])) end
+if found then refresh(B, deadline(tonumber(ARGV[4]))) end
 return found
 """)
 
@@ -588,7 +607,7 @@ while true do
     break
   end
 end
-if #out > 0 then refresh(B, tonumber(ARGV[9])) end
+if #out > 0 then refresh(B, deadline(tonumber(ARGV[9]))) end
 return {cursor, out}
 """)
 
@@ -788,6 +807,7 @@ RESTORE_LUA: Final = _with_helpers(r"""
 -- there, a new one gets a new number; checkpoints overwrite, and so do writes (of the
 -- same checkpoint, task and index); blobs and items are insert-if-absent, as everywhere.
 local B = ARGV[1]
+local at = deadline(tonumber(ARGV[2]))
 local p = 3
 local function section()
   local n = tonumber(ARGV[p])
@@ -859,7 +879,7 @@ first, n = section()
 for i = first, first + n - 1, 2 do redis.call('HSETNX', B .. ':t', ARGV[i], ARGV[i + 1]) end
 first, n = section()
 for i = first, first + n - 1 do redis.call('ZADD', B .. ':a', 0, ARGV[i]) end
-refresh(B, tonumber(ARGV[2]))
+refresh(B, at)
 return 1
 """)
 
@@ -1112,9 +1132,14 @@ class RedisBackend(Backend):
                 f"(they would break the per-thread hash tag), not {prefix!r}"
             )
         if ttl is not None and (
-            isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0
+            isinstance(ttl, bool)
+            or not isinstance(ttl, (int, float))
+            or not 0 < ttl <= MAX_TTL_SECONDS  # also refuses NaN and infinity
         ):
-            raise InvalidConfigError(f"ttl must be a positive number of seconds or None, not {ttl!r}")
+            raise InvalidConfigError(
+                f"ttl must be a positive, finite number of seconds up to {MAX_TTL_SECONDS:.0e} "
+                f"(about 317 years; None keeps threads forever), not {ttl!r}"
+            )
         if socket_timeout is not None and (
             isinstance(socket_timeout, bool)
             or not isinstance(socket_timeout, (int, float))
@@ -1283,6 +1308,13 @@ class RedisBackend(Backend):
         except redis_errors.RedisClusterException as exc:
             if "connect" in str(exc).lower():
                 raise self._unavailable(operation, exc) from None
+            raise
+        except redis_errors.ResponseError as exc:
+            if SCRIPT_REFUSAL in str(exc):
+                # A script refused its arguments before writing anything (see deadline).
+                raise InvalidConfigError(
+                    f"{operation}: {str(exc).split(SCRIPT_REFUSAL, 1)[1].split(' script:')[0]}"
+                ) from None
             raise
 
     @staticmethod

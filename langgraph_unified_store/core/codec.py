@@ -8,11 +8,13 @@ then stores each message once instead of once per checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import math
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,7 +23,12 @@ import ormsgpack
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from ..errors import CorruptDataError, SerializationError, UnsafeDeserializationError
+from ..errors import (
+    CorruptDataError,
+    InvalidConfigError,
+    SerializationError,
+    UnsafeDeserializationError,
+)
 from .dictionaries import CHECKPOINT_DICTIONARY_V1, ITEM_DICTIONARY_V1
 from .msgpack_split import array_header_size, join_array, skip_object, split_concatenated
 from .records import (
@@ -37,6 +44,11 @@ from .records import (
 )
 from .serde import Sealer, SealError, resolve_serde
 
+# How much of a failing value's path an error message shows (levels, and chars per key).
+PATH_SHOWN_LEVELS = 12
+PATH_KEY_CHARS = 40
+# Dicts nested deeper than this are stored whole rather than split (see _encode_dict).
+DICT_SPLIT_DEPTH = 8
 # Elements smaller than this stay inline in the list blob: a reference would not save space.
 ITEM_MIN_BYTES = 64
 # Element items and checkpoint skeletons are stored deflated against a preset dictionary
@@ -111,19 +123,100 @@ def _describe(value: Any) -> str:
 
 def locate_unserializable(serde: SerializerProtocol, value: Any, path: str) -> str:
     """The deepest path under ``path`` whose value fails to serialize, with its type."""
-    children: list[tuple[str, Any]] = []
-    if isinstance(value, Mapping):
-        children = [(f"{path}[{k!r}]", v) for k, v in value.items()]
-    elif isinstance(value, (list, tuple)):
-        children = [(f"{path}[{i}]", v) for i, v in enumerate(value)]
-    elif hasattr(value, "__dict__") and not isinstance(value, type):
-        children = [(f"{path}.{k}", v) for k, v in vars(value).items()]
-    for child_path, child in children:
+
+    def fails(child: Any) -> bool:
         try:
             serde.dumps_typed(child)
         except Exception:
-            return locate_unserializable(serde, child, child_path)
-    return f"{path} (a {_describe(value)})"
+            return True
+        return False
+
+    return locate_failure(fails, value, path)
+
+
+def _segment(key: Any) -> str:
+    text = repr(key[:PATH_KEY_CHARS] if isinstance(key, (str, bytes)) else key)
+    return text if len(text) <= PATH_KEY_CHARS else f"{text[: PATH_KEY_CHARS - 4]}...{text[-1]}"
+
+
+def _children(value: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, Mapping):
+        for key, child in value.items():
+            yield f"[{_segment(key)}]", child
+        for key in value:
+            yield f" key {_segment(key)}", key
+    elif isinstance(value, (list, tuple)):
+        for index, child in enumerate(value):
+            yield f"[{index}]", child
+    elif hasattr(value, "__dict__") and not isinstance(value, type):
+        with contextlib.suppress(TypeError):
+            for name, child in vars(value).items():
+                yield f".{name}", child
+
+
+def locate_failure(fails: Callable[[Any], bool], value: Any, path: str) -> str:
+    """Where under ``path`` a value fails ``fails``: the path down to the deepest part that
+    fails while none of its parts do, and that part's type.
+
+    A loop, not recursion: a value nested 10,000 levels deep (which is why a serializer
+    refused it) must not turn into a RecursionError here. A value that contains itself
+    is named as such; a path longer than ``PATH_SHOWN_LEVELS`` is shown cut in the middle.
+    """
+    segments: list[str] = []
+    on_path: set[int] = {id(value)}
+    node = value
+    loops = False
+    while True:
+        found = next(((seg, child) for seg, child in _children(node) if fails(child)), None)
+        if found is None:
+            break
+        segments.append(found[0])
+        node = found[1]
+        if id(node) in on_path:
+            loops = True
+            break
+        on_path.add(id(node))
+    if len(segments) > PATH_SHOWN_LEVELS:
+        head, tail = PATH_SHOWN_LEVELS * 2 // 3, PATH_SHOWN_LEVELS // 3
+        hidden = len(segments) - head - tail
+        shown = "".join(segments[:head]) + f"...({hidden} levels)..." + "".join(segments[-tail:])
+    else:
+        shown = "".join(segments)
+    depth = f", {len(segments)} levels deep" if len(segments) > PATH_SHOWN_LEVELS else ""
+    cycle = ", which contains itself" if loops else ""
+    return f"{path}{shown} (a {_describe(node)}{depth}{cycle})"
+
+
+def _non_finite_path(value: Any, path: str) -> str | None:
+    """Where in JSON-able data a float is NaN or infinite (iteratively, any depth)."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            return where
+        if isinstance(node, Mapping):
+            stack.extend((child, f"{where}[{_segment(k)}]") for k, child in node.items())
+        elif isinstance(node, (list, tuple)):
+            stack.extend((child, f"{where}[{i}]") for i, child in enumerate(node))
+    return None
+
+
+def _nul_path(value: Any, path: str) -> str | None:
+    """Where in decoded JSON a string (key or value) holds a NUL character."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return where
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                if "\x00" in key:
+                    return f"{where} key {_segment(key)}"
+                stack.append((child, f"{where}[{_segment(key)}]"))
+        elif isinstance(node, list):
+            stack.extend((child, f"{where}[{i}]") for i, child in enumerate(node))
+    return None
 
 
 class ListMemos:
@@ -310,7 +403,7 @@ class Codec:
         goes to ``memos``, to be remembered once the backend has stored the value.
         """
         if type(value) is dict and any(type(v) is list and v for v in value.values()):
-            return self._encode_dict(value, where)
+            return self._encode_dict(value, where, 0)
         if type(value) is not list or not value:
             type_, data = self.dumps(value, where)
             return type_, data, (), []
@@ -384,14 +477,24 @@ class Codec:
             entries.append((None, ref))
         return entries, items
 
-    def _encode_dict(self, value: dict[Any, Any], where: str) -> EncodedValue:
+    def _encode_dict(self, value: dict[Any, Any], where: str, depth: int) -> EncodedValue:
         """A dict as (key, encoded value, ref count) entries: graph input such as
-        ``{"messages": [HumanMessage(...)]}`` then shares its messages' items."""
+        ``{"messages": [HumanMessage(...)]}`` then shares its messages' items.
+
+        Only the top ``DICT_SPLIT_DEPTH`` levels of nested dicts are split; below that the
+        dict is serialized whole, so deep nesting costs no recursion here."""
+        if depth >= DICT_SPLIT_DEPTH:
+            type_, data = self.dumps(value, where)
+            return type_, data, (), []
         entries: list[Any] = []
         refs: list[bytes] = []
         items: list[ItemRecord] = []
         for key, sub_value in value.items():
-            type_, data, sub_refs, sub_items = self.encode_value(sub_value, f"{where}[{key!r}]")
+            sub_where = f"{where}[{_segment(key)}]"
+            if type(sub_value) is dict and any(type(v) is list and v for v in sub_value.values()):
+                type_, data, sub_refs, sub_items = self._encode_dict(sub_value, sub_where, depth + 1)
+            else:
+                type_, data, sub_refs, sub_items = self.encode_value(sub_value, sub_where)
             entries.append((key, type_, data, len(sub_refs)))
             refs.extend(sub_refs)
             items.extend(sub_items)
@@ -639,17 +742,39 @@ class Codec:
 
     @staticmethod
     def dump_metadata(metadata: Mapping[str, Any]) -> bytes:
+        """Metadata as JSON every backend stores and filters alike, or a clear error:
+        SerializationError naming the path of what JSON cannot hold (a non-JSON type, an
+        int beyond 64 bits, a lone surrogate, NaN or infinity, nesting orjson refuses),
+        InvalidConfigError for a NUL character (PostgreSQL's jsonb cannot hold one)."""
         try:
-            return orjson.dumps(metadata, option=orjson.OPT_NON_STR_KEYS)
+            data = orjson.dumps(metadata, option=orjson.OPT_NON_STR_KEYS)
         except TypeError as exc:
-            for key, value in metadata.items():
+
+            def fails(child: Any) -> bool:
                 try:
-                    orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+                    orjson.dumps(child, option=orjson.OPT_NON_STR_KEYS)
                 except TypeError:
-                    raise SerializationError(
-                        f"checkpoint metadata[{key!r}] is not JSON data (a {_describe(value)})"
-                    ) from exc
-            raise SerializationError(f"checkpoint metadata is not JSON data: {exc}") from exc
+                    return True
+                return False
+
+            where = locate_failure(fails, metadata, "checkpoint metadata")
+            raise SerializationError(f"{where} is not JSON data: {exc}") from exc
+        # orjson writes NaN and infinity as null, silently: look only when a null is there.
+        if b"null" in data:
+            bad = _non_finite_path(metadata, "checkpoint metadata")
+            if bad is not None:
+                raise SerializationError(
+                    f"{bad} is not JSON data: NaN and infinity have no JSON form"
+                )
+        # orjson writes NUL as \u0000; only then is it worth decoding to be sure.
+        if b"\\u0000" in data:
+            bad = _nul_path(orjson.loads(data), "checkpoint metadata")
+            if bad is not None:
+                raise InvalidConfigError(
+                    f"{bad} holds a NUL character ('\\x00'), which PostgreSQL's JSON "
+                    "cannot store; no backend accepts it"
+                )
+        return data
 
     @staticmethod
     def load_metadata(data: bytes | str, where: str) -> dict[str, Any]:

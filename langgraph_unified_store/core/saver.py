@@ -76,6 +76,19 @@ from .sync import (
     ensure_no_running_loop,
     run_inline,
 )
+from .validate import (
+    INT64_MAX,
+    check_channels,
+    check_checkpoint_shape,
+    check_filter_value,
+    check_id_list,
+    check_metadata_shape,
+    check_text,
+    check_thread_id,
+    check_versions,
+    metadata_shape_problem,
+    show,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -92,26 +105,20 @@ PRUNE_STRATEGIES = ("keep_latest", "delete")
 
 
 def _require_configurable(config: RunnableConfig | None, what: str) -> dict[str, Any]:
+    """The config's ``configurable`` with a checked thread id, namespace and checkpoint id
+    (``core.validate``: text every backend can store, or InvalidConfigError naming it)."""
     if not config or not isinstance(config.get("configurable"), Mapping):
         raise InvalidConfigError(
             f"{what}: config has no 'configurable' section with a 'thread_id' "
             "(e.g. {'configurable': {'thread_id': 'my-thread'}})"
         )
     configurable: dict[str, Any] = dict(config["configurable"])
-    thread_id = configurable.get("thread_id")
-    if thread_id is None or thread_id == "":
-        raise InvalidConfigError(
-            f"{what}: config['configurable'] needs a 'thread_id' "
-            "(e.g. {'configurable': {'thread_id': 'my-thread'}})"
-        )
-    configurable["thread_id"] = str(thread_id)
+    configurable["thread_id"] = check_thread_id(configurable.get("thread_id"), what)
     ns = configurable.get("checkpoint_ns") or ""
-    if not isinstance(ns, str):
-        raise InvalidConfigError(f"{what}: checkpoint_ns must be a string, not {type(ns).__name__}")
-    configurable["checkpoint_ns"] = ns
+    configurable["checkpoint_ns"] = check_text(ns, "checkpoint_ns", what)
     checkpoint_id = configurable.get("checkpoint_id")
-    if checkpoint_id is not None and not isinstance(checkpoint_id, str):
-        raise InvalidConfigError(f"{what}: checkpoint_id must be a string")
+    if checkpoint_id is not None:
+        check_text(checkpoint_id, "checkpoint_id", what)
     return configurable
 
 
@@ -505,8 +512,10 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         checkpoint = cast(Checkpoint, decoded)
         # The id and string versions are stored once, in the record (see _encode_checkpoint).
         checkpoint["id"] = record.checkpoint_id
-        if "channel_versions" not in checkpoint:
+        in_skeleton = "channel_versions" in checkpoint
+        if not in_skeleton:
             checkpoint["channel_versions"] = dict(record.channel_versions)
+        check_checkpoint_shape(decoded, where, check_versions=in_skeleton)
         if kinds is None:  # an earlier release's skeleton
             kinds = {
                 c: KIND_NONE for c in none_channels if isinstance(c, str) and c in record.channel_versions
@@ -545,11 +554,13 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
             )
             for w in writes
         ]
+        metadata = codec.load_metadata(record.metadata, where)
+        check_metadata_shape(metadata, where)
         parent = record.parent_checkpoint_id
         return CheckpointTuple(
             config=_checkpoint_config(record.thread_id, record.checkpoint_ns, record.checkpoint_id),
             checkpoint=checkpoint,
-            metadata=codec.load_metadata(record.metadata, where),  # type: ignore[arg-type]
+            metadata=metadata,  # type: ignore[arg-type]
             parent_config=(
                 _checkpoint_config(record.thread_id, record.checkpoint_ns, parent) if parent else None
             ),
@@ -575,28 +586,43 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        query = ListQuery(limit=limit)
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            raise InvalidConfigError(f"list: limit must be a non-negative integer, not {show(limit)}")
+        # The core counts what it yields; a limit no backend's integer holds is no limit.
+        query = ListQuery(limit=limit if limit is None or limit <= INT64_MAX else None)
         if config is not None:
+            if not isinstance(config, Mapping):
+                raise InvalidConfigError(f"list: config must be a mapping, not {type(config).__name__}")
             configurable = config.get("configurable") or {}
             if configurable.get("thread_id") not in (None, ""):
-                query.thread_id = str(configurable["thread_id"])
+                query.thread_id = check_thread_id(configurable["thread_id"], "list")
             ns = configurable.get("checkpoint_ns")
-            query.checkpoint_ns = ns if isinstance(ns, str) else None
-            query.checkpoint_id = configurable.get("checkpoint_id")
+            query.checkpoint_ns = None if ns is None else check_text(ns, "checkpoint_ns", "list")
+            checkpoint_id = configurable.get("checkpoint_id")
+            if checkpoint_id is not None:
+                query.checkpoint_id = check_text(checkpoint_id, "checkpoint_id", "list")
         if before is not None:
-            query.before = get_checkpoint_id(before)
-        if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise InvalidConfigError(f"list: limit must be a non-negative integer, not {limit!r}")
-        if limit == 0:
-            return
+            if not isinstance(before, Mapping):
+                raise InvalidConfigError(f"list: before must be a config, not {type(before).__name__}")
+            before_id = get_checkpoint_id(before)
+            if before_id is not None:
+                query.before = check_text(before_id, "before's checkpoint_id", "list")
+        if filter is not None and not isinstance(filter, Mapping):
+            raise InvalidConfigError(f"list: filter must be a mapping, not {type(filter).__name__}")
         leftover: dict[str, Any] = {}
         for key, value in (filter or {}).items():
             if not isinstance(key, str):
-                raise InvalidConfigError(f"list: filter keys must be strings, not {key!r}")
+                raise InvalidConfigError(f"list: filter keys must be strings, not {show(key)}")
+            check_text(key, "filter key", "list")
+            check_filter_value(key, value)
             if _pushable(value):
                 query.filter[key] = value
             else:
                 leftover[key] = value
+        if limit == 0:
+            return
         if leftover:
             # Values a backend cannot compare exactly (None, lists, dicts) are checked here.
             query.limit = None
@@ -623,6 +649,11 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         configurable = _require_configurable(config, "put")
+        if not isinstance(metadata, Mapping):
+            raise InvalidConfigError(f"put: metadata must be a mapping, not {type(metadata).__name__}")
+        problem = metadata_shape_problem(metadata)
+        if problem is not None:
+            raise InvalidConfigError(f"put: {problem}")
         serializable_metadata = get_serializable_checkpoint_metadata(config, metadata)
         memos: list[ListMemo] = []
         record, blobs, items, inherited = self._encode_checkpoint(
@@ -660,11 +691,19 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         With ``resend``, every value is sent and nothing is relied on."""
         thread_id: str = configurable["thread_id"]
         ns: str = configurable["checkpoint_ns"]
+        if not isinstance(checkpoint, Mapping):
+            raise InvalidConfigError(f"put: checkpoint must be a mapping, not {type(checkpoint).__name__}")
         checkpoint_id = checkpoint.get("id")
         if not isinstance(checkpoint_id, str) or not checkpoint_id:
             raise InvalidConfigError("put: the checkpoint has no 'id'")
+        check_text(checkpoint_id, "checkpoint id", "put")
+        versions = check_versions(checkpoint.get("channel_versions"), "channel_versions", "put")
+        if not (type(new_versions) is dict and new_versions.items() <= versions.items()):
+            # (LangGraph's new versions are a part of channel_versions: checked already.)
+            check_versions(new_versions, "new_versions", "put")
+        if not isinstance(checkpoint.get("channel_values") or {}, Mapping):
+            raise InvalidConfigError("put: the checkpoint's channel_values must be a mapping")
         codec = self.codec
-        versions = checkpoint["channel_versions"]
         # String versions are kept once, in the record's plaintext channel_versions; other
         # types (ints, from hand-made checkpoints) stay in the skeleton to keep their type.
         dropped = ("channel_values", "id", "channel_versions") if all(
@@ -737,6 +776,13 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         checkpoint_id = configurable.get("checkpoint_id")
         if not checkpoint_id:
             raise InvalidConfigError("put_writes: config['configurable'] needs a 'checkpoint_id'")
+        check_text(task_id, "task_id", "put_writes")
+        check_text(task_path, "task_path", "put_writes")
+        if isinstance(writes, (str, bytes)) or not isinstance(writes, Sequence) or not all(
+            isinstance(w, (tuple, list)) and len(w) == 2 for w in writes
+        ):
+            raise InvalidConfigError("put_writes: writes must be a sequence of (channel, value) pairs")
+        check_channels((channel for channel, _ in writes), "put_writes")
         codec = self.codec
         records: list[WriteRecord] = []
         items: list[ItemRecord] = []
@@ -776,25 +822,28 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
 
     @guarded
     async def adelete_thread(self, thread_id: str) -> None:
-        self._memos.forget(str(thread_id))
-        await self.backend.delete_thread(str(thread_id))
+        thread_id = check_thread_id(thread_id, "delete_thread")
+        self._memos.forget(thread_id)
+        await self.backend.delete_thread(thread_id)
 
     @guarded
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        run_ids = [str(r) for r in run_ids]
+        run_ids = check_id_list(run_ids, "run id", "delete_for_runs")
         if run_ids:
             self._memos.forget()
             await self.backend.delete_for_runs(run_ids)
 
     @guarded
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        if str(source_thread_id) == str(target_thread_id):
+        source = check_thread_id(source_thread_id, "copy_thread", "source thread id")
+        target = check_thread_id(target_thread_id, "copy_thread", "target thread id")
+        if source == target:
             raise InvalidConfigError("copy_thread: source and target thread are the same")
-        self._memos.forget(str(target_thread_id))
+        self._memos.forget(target)
         if self.codec.sealed:
-            await self._copy_sealed(str(source_thread_id), str(target_thread_id))
+            await self._copy_sealed(source, target)
         else:
-            await self.backend.copy_thread(str(source_thread_id), str(target_thread_id))
+            await self.backend.copy_thread(source, target)
 
     async def _copy_sealed(self, source: str, target: str) -> None:
         """copy_thread of encrypted data: every value is bound to its thread, so a raw
@@ -830,9 +879,9 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         if strategy not in PRUNE_STRATEGIES:
             raise InvalidConfigError(
-                f"prune: unknown strategy {strategy!r}; use one of {', '.join(PRUNE_STRATEGIES)}"
+                f"prune: unknown strategy {show(strategy)}; use one of {', '.join(PRUNE_STRATEGIES)}"
             )
-        for thread_id in dict.fromkeys(str(t) for t in thread_ids):
+        for thread_id in dict.fromkeys(check_id_list(thread_ids, "thread id", "prune")):
             self._memos.forget(thread_id)
             if strategy == "delete":
                 await self.backend.delete_thread(thread_id)
