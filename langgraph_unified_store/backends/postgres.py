@@ -49,6 +49,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from ..core.backend import Backend, LoopLocal
 from ..core.codec import COMPRESSED_CHECKPOINT, COMPRESSED_ITEM
+from ..core.limits import ReadLimits
 from ..core.records import (
     EMPTY_TYPE,
     ITEM_DICT_TYPE,
@@ -1677,7 +1678,7 @@ class PostgresSaver(UnifiedCheckpointSaver):
       anything). The default keeps every returned write durable.
     - ``ssl`` and any other ``asyncpg.connect`` option (``password``, ``server_settings``,
       ``direct_tls``, ...) as keyword arguments; ``sslmode`` in the URL works too.
-    - ``serde`` / ``encryption_key``: as for every saver of this library.
+    - ``serde`` / ``encryption_key`` / ``read_limits``: as for every saver of this library.
 
     Built from an existing ``asyncpg.Pool`` instead, the saver uses only that pool, which
     stays yours to close, with the pool's own timeouts. A pool belongs to the event loop
@@ -1707,6 +1708,7 @@ class PostgresSaver(UnifiedCheckpointSaver):
         ssl: Any = None,
         serde: SerializerProtocol | None = None,
         encryption_key: bytes | str | None = None,
+        read_limits: ReadLimits | None = None,
         **connect_options: Any,
     ) -> None:
         if asyncpg is None:
@@ -1749,7 +1751,9 @@ class PostgresSaver(UnifiedCheckpointSaver):
             synchronous_commit=synchronous_commit,
             connect_options=connect_options,
         )
-        super().__init__(backend, serde=serde, encryption_key=encryption_key)
+        super().__init__(
+            backend, serde=serde, encryption_key=encryption_key, read_limits=read_limits
+        )
 
     @classmethod
     def from_conn_string(cls, conn_string: str, **options: Any) -> PostgresSaver:

@@ -38,6 +38,7 @@ from ..errors import (
 from ..state import Framework, UnifiedWorkflowState
 from .backend import Backend
 from .codec import Codec, ListMemo, ListMemos
+from .limits import ReadBudget, ReadLimits, check_read_limits
 from .records import (
     EMPTY_TYPE,
     BlobRecord,
@@ -116,6 +117,7 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
 
     Pass ``encryption_key`` (or an ``EncryptedSerializer`` as ``serde``) to encrypt every
     stored value; without a ``serde`` the safe-by-default ``SafeSerializer`` is used.
+    ``read_limits`` (a ``ReadLimits``) bounds what reading stored data may decode to.
     """
 
     backend: Backend
@@ -126,7 +128,9 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         *,
         serde: SerializerProtocol | None = None,
         encryption_key: bytes | str | None = None,
+        read_limits: ReadLimits | None = None,
     ) -> None:
+        self.read_limits = check_read_limits(read_limits)
         base_serde = serde if serde is not None else SafeSerializer()
         if encryption_key is not None:
             if isinstance(base_serde, EncryptedSerializer):
@@ -134,6 +138,7 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
             base_serde = EncryptedSerializer(AesGcmCipher(encryption_key), base_serde)
         super().__init__(serde=base_serde)
         self.backend = backend
+        backend.read_limits = self.read_limits
         self._io = LoopThread(f"{type(self).__name__}-io")
         self._codec: Codec | None = None
         # Shared (not copied) by with_allowlist clones, so a delete through one is seen by all.
@@ -150,7 +155,7 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         codec = self._codec
         if codec is None or codec.serde is not self.serde:
             codec = self._codec = Codec(
-                self.serde, self._memos, compress=self.backend.compress
+                self.serde, self._memos, compress=self.backend.compress, limits=self.read_limits
             )
         return codec
 
@@ -254,7 +259,11 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         codec = self.codec
         if not isinstance(record.channel_versions, dict):
             raise CorruptDataError(f"{where}: stored channel_versions is not a mapping")
-        decoded = codec.decode_value(record.type, record.data, {}, where)
+        # One budget for the whole read: what it may decode grows with what it fetched.
+        budget = ReadBudget(self.read_limits)
+        decoded = codec.decode_value(
+            record.type, record.data, {}, where, (), budget, stored_size=record.stored_size
+        )
         if not isinstance(decoded, dict):
             raise CorruptDataError(f"{where}: stored checkpoint is not a mapping")
         none_channels = decoded.pop(NONE_CHANNELS_KEY, [])
@@ -275,7 +284,12 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
             if blob is None or blob.type == EMPTY_TYPE:
                 continue
             values[channel] = codec.decode_value(
-                blob.type, blob.data, stored.items, f"{where}, channel {channel!r}", blob.item_refs
+                blob.type,
+                blob.data,
+                stored.items,
+                f"{where}, channel {channel!r}",
+                blob.item_refs,
+                budget,
             )
         checkpoint["channel_values"] = values
         writes = sorted(stored.writes, key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx))
@@ -284,7 +298,8 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
                 w.task_id,
                 w.channel,
                 codec.decode_value(
-                    w.type, w.data, stored.items, f"{where}, write {w.channel!r}", w.item_refs
+                    w.type, w.data, stored.items, f"{where}, write {w.channel!r}", w.item_refs,
+                    budget,
                 ),
             )
             for w in writes

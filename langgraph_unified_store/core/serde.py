@@ -40,9 +40,19 @@ from langgraph.checkpoint.serde.jsonplus import _msgpack_default as _lg_msgpack_
 from langgraph.checkpoint.serde.jsonplus import _option as _PACK_OPTIONS
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 
-from ..errors import UnsafeDeserializationError, missing_extra
+from ..errors import CorruptDataError, UnsafeDeserializationError, missing_extra
+from .msgpack_split import nesting_depth
 
 _UNPACK_OPTIONS = ormsgpack.OPT_NON_STR_KEYS
+# Nesting is bounded for the C stack's sake: ormsgpack refuses more than ~1022 nested
+# arrays per unpack, but every extension value (a model inside a model...) is a new
+# unpack, so planted bytes nesting 1000 arrays in each of 14 extensions (140 KB) crash
+# the process (SIGSEGV). Extension payloads below the first levels are measured before
+# they are unpacked, and all levels together may nest at most MAX_NESTING deep.
+MAX_EXT_DEPTH = 64
+UNMEASURED_EXT_LEVELS = 3
+UNPACK_MAX_NESTING = 1024
+MAX_NESTING = 5000
 
 
 def _is_data_type(obj: Any) -> bool:
@@ -152,7 +162,25 @@ class SafeExtHook:
         )
 
     def _unpack(self, data: bytes) -> Any:
-        return ormsgpack.unpackb(data, ext_hook=self, option=_UNPACK_OPTIONS)
+        state = _refusal
+        depth = state.depth
+        nesting = (
+            UNPACK_MAX_NESTING
+            if depth < UNMEASURED_EXT_LEVELS
+            else nesting_depth(data, MAX_NESTING - state.nesting)
+        )
+        if depth >= MAX_EXT_DEPTH or state.nesting + nesting > MAX_NESTING:
+            raise CorruptDataError(
+                f"stored value nests deeper than {MAX_NESTING} levels "
+                f"(or {MAX_EXT_DEPTH} extension types)"
+            )
+        state.depth = depth + 1
+        state.nesting += nesting
+        try:
+            return ormsgpack.unpackb(data, ext_hook=self, option=_UNPACK_OPTIONS)
+        finally:
+            state.depth = depth
+            state.nesting -= nesting
 
     def unpack(self, data: bytes) -> Any:
         """Unpack ``data``, re-raising the hook's own refusal.
@@ -162,6 +190,7 @@ class SafeExtHook:
         sees which type was refused.
         """
         _refusal.error = None
+        _refusal.depth = _refusal.nesting = 0
         try:
             return self._unpack(data)
         except Exception:
@@ -174,7 +203,7 @@ class SafeExtHook:
     def __call__(self, code: int, data: bytes) -> Any:
         try:
             return self._build(code, data)
-        except UnsafeDeserializationError as exc:
+        except (UnsafeDeserializationError, CorruptDataError) as exc:
             _refusal.error = exc
             raise
 
@@ -225,7 +254,9 @@ class SafeExtHook:
 
 
 class _Refusal(threading.local):
-    error: UnsafeDeserializationError | None = None
+    error: UnsafeDeserializationError | CorruptDataError | None = None
+    depth = 0
+    nesting = 0
 
 
 _refusal = _Refusal()
