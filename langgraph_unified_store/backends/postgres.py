@@ -730,6 +730,18 @@ def _read_id(key: bytes, start: int) -> tuple[str, int]:
     return key[start + 1 : end].decode(), end + 1
 
 
+async def _fetch_stored(conn: Connection, statement: str, args: Sequence[Any], where: str) -> list[Any]:
+    """Rows of a read; a stored value the server itself cannot process (a planted
+    channel_versions key holding \\u0000, which json_each_text refuses) is
+    CorruptDataError, not a driver error."""
+    try:
+        return list(await conn.fetch(statement, *args))
+    except asyncpg.exceptions.DataError as exc:
+        if not isinstance(exc, asyncpg.PostgresError):
+            raise  # a client-side argument error: bad input, handled by _run
+        raise CorruptDataError(f"{where}: PostgreSQL cannot read a stored row ({exc})") from None
+
+
 def _stored_type(type_: str) -> str:
     code = _TYPE_CODE.get(type_)
     if code is not None:
@@ -1422,7 +1434,7 @@ class PostgresBackend(Backend):
             statement, args = self._statements.get_by_id, (thread_id, key)
 
         async def fetch(conn: Connection) -> list[Any]:
-            return list(await conn.fetch(statement, *args))
+            return await _fetch_stored(conn, statement, args, f"thread {thread_id!r}")
 
         page = _stored_page(await self._run(fetch))
         return page[0] if page else None
@@ -1493,7 +1505,7 @@ class PostgresBackend(Backend):
                 statement, args = next_page, [*fixed_args, *cursor, size]
 
             async def fetch(conn: Connection, statement: str = statement, args: list[Any] = args) -> list[Any]:
-                return list(await conn.fetch(statement, *args))
+                return await _fetch_stored(conn, statement, args, "list")
 
             page = _stored_page(await self._run(fetch))
             for stored in page:

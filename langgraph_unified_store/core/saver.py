@@ -34,6 +34,7 @@ from ..errors import (
     CorruptDataError,
     InvalidConfigError,
     ItemsMissingError,
+    UnifiedStoreError,
 )
 from ..state import Framework, UnifiedWorkflowState
 from .backend import Backend
@@ -647,8 +648,6 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         self, workflow_id: str, checkpoint_id: str | None = None
     ) -> UnifiedWorkflowState | None:
         """Any checkpoint of a thread as unified state; None when the thread has none."""
-        from ..mapping import state_from_checkpoint
-
         config: RunnableConfig = {"configurable": {"thread_id": workflow_id, "checkpoint_ns": ""}}
         if checkpoint_id is not None:
             config["configurable"]["checkpoint_id"] = checkpoint_id
@@ -659,17 +658,15 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
                     f"workflow {workflow_id!r} has no checkpoint {checkpoint_id!r}"
                 )
             return None
-        return state_from_checkpoint(tup)
+        return _state_of(tup)
 
     async def alist_workflows(self) -> builtins.list[str]:
         return await self.backend.list_thread_ids()
 
     async def ahistory(self, workflow_id: str, limit: int | None = None) -> builtins.list[UnifiedWorkflowState]:
         """The thread's root-namespace checkpoints as unified states, newest first."""
-        from ..mapping import state_from_checkpoint
-
         config: RunnableConfig = {"configurable": {"thread_id": workflow_id, "checkpoint_ns": ""}}
-        return [state_from_checkpoint(t) async for t in self.alist(config, limit=limit)]
+        return [_state_of(t) async for t in self.alist(config, limit=limit)]
 
     def save_state(
         self, workflow_id: str, state: UnifiedWorkflowState, *, framework: Framework | None = None
@@ -686,6 +683,24 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
 
     def history(self, workflow_id: str, limit: int | None = None) -> builtins.list[UnifiedWorkflowState]:
         return self._block("history", self.ahistory(workflow_id, limit))
+
+
+def _state_of(tup: CheckpointTuple) -> UnifiedWorkflowState:
+    """A checkpoint as unified state; stored values of the wrong shape (a string where a
+    message belongs...) are CorruptDataError naming the checkpoint, not a bare error."""
+    from ..mapping import state_from_checkpoint
+
+    try:
+        return state_from_checkpoint(tup)
+    except UnifiedStoreError:
+        raise
+    except Exception as exc:
+        configurable = tup.config["configurable"]
+        raise CorruptDataError(
+            f"thread {configurable['thread_id']!r}, namespace {configurable['checkpoint_ns']!r}, "
+            f"checkpoint {configurable['checkpoint_id']!r}: stored state cannot be read as "
+            f"unified state ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 async def _await_in_thread(io: LoopThread, coro: Coroutine[Any, Any, None]) -> None:
