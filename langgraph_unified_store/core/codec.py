@@ -204,6 +204,10 @@ class _InflatedItems:
         self._max_bytes = max_bytes
         self._lock = threading.Lock()
 
+    def cached(self, data: bytes) -> bytes | None:
+        """The body of ``data`` if it is cached (the caller charges it to its budget)."""
+        return self._bodies.get(data) if type(data) is bytes else None
+
     def inflate(self, data: bytes, budget: ReadBudget) -> bytes:
         """The body of a deflated item, charged to ``budget`` whether cached or not."""
         if type(data) is not bytes:  # a driver's memoryview or bytearray is no dict key
@@ -535,22 +539,30 @@ class Codec:
             raise CorruptDataError("a stored list layout is not a list")
         limit = budget.limit()
         used = budget.used
+        seen = budget.seen
+        cached = _INFLATED.cached
         for entry in entries:
             if entry is None:
                 ref = next(refs, None)
                 if ref is None:
                     raise CorruptDataError("a list entry has no item reference")
-                item = self._item(items, ref)
+                item = items.get(ref)
+                if item is None:
+                    raise CorruptDataError(f"stored item {ref.hex()} is missing")
                 item_type = item.type
                 if item_type == SEGMENT_TYPE:
                     raise CorruptDataError(f"a list element names segment {ref.hex()}")
-                if budget.first_use(ref):
+                if ref not in seen:  # each stored item adds to what the read fetched once
+                    seen.add(ref)
                     budget.stored += len(item.data)
-                    limit = budget.limit()
                 if item_type.startswith(COMPRESSED_ITEM):
-                    budget.used = used
-                    body = _INFLATED.inflate(item.data, budget)
-                    used = budget.used
+                    body = cached(item.data)
+                    if body is None:
+                        budget.used = used
+                        body = _INFLATED.inflate(item.data, budget)
+                        used = budget.used
+                    else:
+                        used += len(body)
                     into.append((item_type[len(COMPRESSED_ITEM) :], body))
                 else:
                     used += len(item.data)
@@ -569,9 +581,11 @@ class Codec:
                 into.append((entry[0], entry[1]))
             else:
                 raise CorruptDataError("a stored list entry is neither an element nor a reference")
-            if used > limit:
+            if used > limit:  # ``limit`` may be stale (low): what was fetched since raises it
                 budget.used = used
-                budget.exceeded()
+                limit = budget.limit()
+                if used > limit:
+                    budget.exceeded()
         budget.used = used
 
     @staticmethod

@@ -77,20 +77,21 @@ class ReadBudget:
     time it is used; ``used`` by every byte decoded beyond what is stored verbatim.
     """
 
-    __slots__ = ("_seen", "limits", "stored", "used", "value_start")
+    __slots__ = ("limits", "seen", "stored", "used", "value_start")
 
     def __init__(self, limits: ReadLimits = DEFAULT_READ_LIMITS) -> None:
         self.limits = limits
         self.stored = 0
         self.used = 0
         self.value_start = 0
-        self._seen: set[bytes] = set()
+        self.seen: set[bytes] = set()
+        """Stored segments and items this read has counted in ``stored``."""
 
     def first_use(self, ref: bytes) -> bool:
         """True the first time this read uses the stored item ``ref``."""
-        if ref in self._seen:
+        if ref in self.seen:
             return False
-        self._seen.add(ref)
+        self.seen.add(ref)
         return True
 
     def limit(self) -> int:

@@ -164,12 +164,20 @@ class SafeExtHook:
     def _unpack(self, data: bytes) -> Any:
         state = _refusal
         depth = state.depth
-        nesting = (
-            UNPACK_MAX_NESTING
-            if depth < UNMEASURED_EXT_LEVELS
-            else nesting_depth(data, MAX_NESTING - state.nesting)
-        )
-        if depth >= MAX_EXT_DEPTH or state.nesting + nesting > MAX_NESTING:
+        if depth >= UNMEASURED_EXT_LEVELS:
+            return self._unpack_measured(data, state, depth)
+        state.depth = depth + 1
+        try:
+            return ormsgpack.unpackb(data, ext_hook=self, option=_UNPACK_OPTIONS)
+        finally:
+            state.depth = depth
+
+    def _unpack_measured(self, data: bytes, state: _Refusal, depth: int) -> Any:
+        """A deeper extension payload: unpacked only if all levels together stay within
+        MAX_NESTING (each unmeasured level counted as deep as ormsgpack allows)."""
+        room = MAX_NESTING - UNMEASURED_EXT_LEVELS * UNPACK_MAX_NESTING - state.nesting
+        nesting = nesting_depth(data, room)
+        if depth >= MAX_EXT_DEPTH or nesting > room:
             raise CorruptDataError(
                 f"stored value nests deeper than {MAX_NESTING} levels "
                 f"(or {MAX_EXT_DEPTH} extension types)"
