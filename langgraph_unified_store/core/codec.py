@@ -70,6 +70,8 @@ class ListMemo:
     """The blob version this list was stored under (set once stored)."""
     base_version: str | None = None
     """The stored version this encoding extended, if it reused one."""
+    item_bytes: int = 0
+    """Stored bytes of the element items it names (what a read of it fetches)."""
 
 
 def segment_sizes(count: int) -> list[int]:
@@ -300,12 +302,14 @@ class Codec:
         if type(value) is not list or not value:
             type_, data = self.dumps(value, where)
             return type_, data, (), []
-        entries, items, body, base = self._list_entries(value, where, memo_key)
+        entries, items, body, base, known_bytes, plain_bytes = self._list_entries(
+            value, where, memo_key
+        )
         if not any(kind is None for kind, _ in entries):
             type_, data = self.dumps(value, where)
             return type_, data, (), []
-        if memo_key is not None and memos is not None and body is not None:
-            memos.append(ListMemo(memo_key, body, entries, base_version=base))
+        item_bytes = known_bytes + sum(len(item.data) for item in items.values())
+        stored = item_bytes
         segment_refs: list[bytes] = []
         start = 0
         for size in segment_sizes(len(entries)):
@@ -313,17 +317,27 @@ class Codec:
             start += size
             ref = self._ref(b"segment\0" + layout + b"".join(inner))
             segment_refs.append(ref)
+            stored += len(layout) + ITEM_REF_SIZE * len(inner)
             items.setdefault(ref, ItemRecord(ref, SEGMENT_TYPE, layout, tuple(inner)))
         tail_layout, tail_refs = _layout(entries[start:])
         refs = [*segment_refs, *tail_refs]
         data = ormsgpack.packb(len(segment_refs)) + tail_layout
+        stored += len(data) + ITEM_REF_SIZE * len(refs)
+        if plain_bytes + ELEMENT_COST * len(entries) > self.limits.ratio * stored:
+            # A list repeating large elements would read back as more than the read
+            # limits allow its stored size: store it whole, so it always reads back.
+            type_, data = self.dumps(value, where)
+            return type_, data, (), []
+        if memo_key is not None and memos is not None and body is not None:
+            memos.append(ListMemo(memo_key, body, entries, base_version=base, item_bytes=item_bytes))
         return ITEM_LIST_TYPE, data, tuple(refs), list(items.values())
 
     def _list_entries(
         self, value: list[Any], where: str, memo_key: MemoKey | None
-    ) -> tuple[list[Entry], dict[bytes, ItemRecord], bytes | None, str | None]:
-        """Entries of a list, the items it needs stored, its packed body (if known) and
-        the stored version it extends (if it reused a memo).
+    ) -> tuple[list[Entry], dict[bytes, ItemRecord], bytes | None, str | None, int, int]:
+        """Entries of a list, the items it needs stored, its packed body (if known), the
+        stored version it extends (if it reused a memo), the stored bytes of the items
+        that memo names, and the bytes of all its elements serialized.
 
         With a JsonPlus-family serde the list is packed in one C call and cut at element
         boundaries; when the packed body starts with the body last stored under
@@ -339,14 +353,15 @@ class Codec:
             elements = [
                 self._plain_dumps(element, f"{where}[{index}]") for index, element in enumerate(value)
             ]
-            return (*self._entries_for(elements), None, None)
+            plain_bytes = sum(len(plain) for _, plain in elements)
+            return (*self._entries_for(elements), None, None, 0, plain_bytes)
         known = self.memos.recall(memo_key) if memo_key is not None else None
         if known is not None and known.version is not None and body.startswith(known.body):
             rest = split_concatenated(body, len(known.body))
             entries, items = self._entries_for([(MSGPACK, element) for element in rest])
-            return [*known.entries, *entries], items, body, known.version
+            return [*known.entries, *entries], items, body, known.version, known.item_bytes, len(body)
         entries, items = self._entries_for([(MSGPACK, e) for e in split_concatenated(body)])
-        return entries, items, body, None
+        return entries, items, body, None, 0, len(body)
 
     def _entries_for(
         self, elements: list[tuple[str, bytes]]

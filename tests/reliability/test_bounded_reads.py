@@ -20,6 +20,7 @@ import struct
 import tracemalloc
 import zlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -246,6 +247,24 @@ async def test_legitimate_large_values_read_back(backend: str, api: str, tmp_pat
         await _round_trip(saver, {"messages": [{"content": incompressible}, *messages(3)]}, api)
         await _round_trip(saver, {"messages": [{"content": compressible}, *messages(3)]}, api)
         await _round_trip(saver, {"text": compressible, "counter": 2}, api)
+        # One 2 KB element 10,000 times (20 MB read from 2 KB of item): stored whole.
+        document = {"doc": base64.b64encode(os.urandom(1500)).decode()}
+        await _round_trip(saver, {"messages": [document] * 10_000}, api)
+        # Models nested 40 deep (each an extension inside the previous one).
+        await _round_trip(saver, {"tree": _tree(40)}, api)
+
+
+@dataclass
+class Node:
+    name: str
+    children: list[Node]
+
+
+def _tree(depth: int) -> Node:
+    node = Node("leaf", [])
+    for level in range(depth):
+        node = Node(f"level {level}", [node, Node("sibling", [])])
+    return node
 
 
 @pytest.mark.timeout(600)
