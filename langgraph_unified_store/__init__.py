@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .core.limits import ReadLimits
 from .core.saver import UnifiedCheckpointSaver
 from .errors import (
     BackendUnavailableError,
@@ -47,6 +48,7 @@ __all__ = [
     "MemorySaver",
     "MissingExtraError",
     "PostgresSaver",
+    "ReadLimits",
     "RedisSaver",
     "SQLiteSaver",
     "SaverClosedError",

@@ -19,7 +19,7 @@ from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.base import Checkpoint, CheckpointTuple
 from langgraph.checkpoint.base.id import uuid6
 
-from .errors import CorruptDataError, InvalidConfigError
+from .errors import CorruptDataError, InvalidConfigError, UnifiedStoreError
 from .messages import langchain_messages, unified_messages
 from .state import Framework, UnifiedWorkflowState, WorkflowMetadata
 
@@ -63,7 +63,9 @@ def state_from_checkpoint(tup: CheckpointTuple) -> UnifiedWorkflowState:
     CorruptDataError naming the thread and checkpoint."""
     try:
         return _state_from_checkpoint(tup)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except UnifiedStoreError:
+        raise
+    except Exception as exc:
         configurable = tup.config.get("configurable", {})
         raise CorruptDataError(
             f"thread {configurable.get('thread_id')!r}, namespace "

@@ -51,6 +51,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from ..core.backend import Backend, LoopLocal
 from ..core.codec import COMPRESSED_CHECKPOINT, COMPRESSED_ITEM
+from ..core.limits import ReadLimits
 from ..core.records import (
     EMPTY_TYPE,
     ITEM_DICT_TYPE,
@@ -737,6 +738,18 @@ def _read_id(key: bytes, start: int) -> tuple[str, int]:
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}", start + 17
     end = key.index(0, start + 1)
     return key[start + 1 : end].decode(), end + 1
+
+
+async def _fetch_stored(conn: Connection, statement: str, args: Sequence[Any], where: str) -> list[Any]:
+    """Rows of a read; a stored value the server itself cannot process (a planted
+    channel_versions key holding \\u0000, which json_each_text refuses) is
+    CorruptDataError, not a driver error."""
+    try:
+        return list(await conn.fetch(statement, *args))
+    except asyncpg.exceptions.DataError as exc:
+        if not isinstance(exc, asyncpg.PostgresError):
+            raise  # a client-side argument error: bad input, handled by _run
+        raise CorruptDataError(f"{where}: PostgreSQL cannot read a stored row ({exc})") from None
 
 
 def _stored_type(type_: str) -> str:
@@ -1441,7 +1454,7 @@ class PostgresBackend(Backend):
             statement, args = self._statements.get_by_id, (thread_id, key)
 
         async def fetch(conn: Connection) -> list[Any]:
-            return list(await conn.fetch(statement, *args))
+            return await _fetch_stored(conn, statement, args, f"thread {thread_id!r}")
 
         page = _stored_page(await self._run(fetch))
         return page[0] if page else None
@@ -1512,7 +1525,7 @@ class PostgresBackend(Backend):
                 statement, args = next_page, [*fixed_args, *cursor, size]
 
             async def fetch(conn: Connection, statement: str = statement, args: list[Any] = args) -> list[Any]:
-                return list(await conn.fetch(statement, *args))
+                return await _fetch_stored(conn, statement, args, "list")
 
             page = _stored_page(await self._run(fetch))
             for stored in page:
@@ -1699,7 +1712,7 @@ class PostgresSaver(UnifiedCheckpointSaver):
       anything). The default keeps every returned write durable.
     - ``ssl`` and any other ``asyncpg.connect`` option (``password``, ``server_settings``,
       ``direct_tls``, ...) as keyword arguments; ``sslmode`` in the URL works too.
-    - ``serde`` / ``encryption_key`` / ``close_timeout``: as for every saver of this library.
+    - ``serde`` / ``encryption_key`` / ``close_timeout`` / ``read_limits``: as for every saver of this library.
 
     Built from an existing ``asyncpg.Pool`` instead, the saver uses only that pool, which
     stays yours to close, with the pool's own timeouts. A pool belongs to the event loop
@@ -1730,6 +1743,7 @@ class PostgresSaver(UnifiedCheckpointSaver):
         serde: SerializerProtocol | None = None,
         encryption_key: bytes | str | None = None,
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+        read_limits: ReadLimits | None = None,
         **connect_options: Any,
     ) -> None:
         if asyncpg is None:
@@ -1773,7 +1787,11 @@ class PostgresSaver(UnifiedCheckpointSaver):
             connect_options=connect_options,
         )
         super().__init__(
-            backend, serde=serde, encryption_key=encryption_key, close_timeout=close_timeout
+            backend,
+            serde=serde,
+            encryption_key=encryption_key,
+            close_timeout=close_timeout,
+            read_limits=read_limits,
         )
 
     @classmethod

@@ -56,6 +56,7 @@ import orjson
 
 from ..core.backend import Backend, LoopLocal
 from ..core.codec import Codec
+from ..core.limits import DEFAULT_READ_LIMITS, ReadLimits
 from ..core.records import (
     ITEM_REF_SIZE,
     BlobRecord,
@@ -127,7 +128,8 @@ _RECORD_ZDICT: Final = (
     b"\xb0updated_channels\x93\xa8messages\xa9__start__\xaabranch:to:"
 )
 _RECORD_DEFLATE_MIN: Final = 64
-# A stored record never inflates past this (a garbled or planted one could try to).
+# A stored record never inflates past this, nor past what the saver's ReadLimits allow
+# its stored size (a garbled or planted one could try to).
 _RECORD_INFLATE_MAX: Final = 1 << 24
 
 # -- Lua ----------------------------------------------------------------------------------
@@ -999,8 +1001,11 @@ def _split_member(m: bytes) -> tuple[str, str]:
     return _unhex(ns_hex), _unescape(rest.split(b"\x00", 1)[0])
 
 
-def deflate_record(type_: str, data: bytes) -> tuple[bytes, bytes]:
-    """The stored (type, bytes) of a checkpoint record: deflated when that is smaller."""
+def deflate_record(
+    type_: str, data: bytes, max_ratio: int = DEFAULT_READ_LIMITS.ratio
+) -> tuple[bytes, bytes]:
+    """The stored (type, bytes) of a checkpoint record: deflated when that is smaller,
+    and not more than ``max_ratio`` times smaller (a read would refuse it as a bomb)."""
     reserved = type_.startswith(DEFLATED_RECORD_PREFIX)
     if len(data) > _RECORD_INFLATE_MAX or (len(data) < _RECORD_DEFLATE_MIN and not reserved):
         if reserved:
@@ -1008,23 +1013,34 @@ def deflate_record(type_: str, data: bytes) -> tuple[bytes, bytes]:
         return type_.encode(), data
     deflater = zlib.compressobj(9, zlib.DEFLATED, -15, 4, zlib.Z_DEFAULT_STRATEGY, _RECORD_ZDICT)
     packed = deflater.compress(data) + deflater.flush() + _LENGTH.pack(zlib.crc32(data))
-    if len(packed) + len(DEFLATED_RECORD_PREFIX) >= len(data) and not reserved:
+    if not reserved and (
+        len(packed) + len(DEFLATED_RECORD_PREFIX) >= len(data) or len(packed) * max_ratio < len(data)
+    ):
         return type_.encode(), data
     return (DEFLATED_RECORD_PREFIX + type_).encode(), packed
 
 
-def inflate_record(type_: bytes, data: bytes) -> tuple[str, bytes]:
-    """The serde (type, bytes) of a stored checkpoint record; ValueError when garbled."""
+def inflate_record(
+    type_: bytes, data: bytes, limits: ReadLimits = DEFAULT_READ_LIMITS
+) -> tuple[str, bytes]:
+    """The serde (type, bytes) of a stored checkpoint record; ValueError when garbled or
+    when it inflates past what ``limits`` allow its stored size."""
     text = type_.decode()
     if not text.startswith(DEFLATED_RECORD_PREFIX):
         return text, data
     if len(data) < 4:
         raise ValueError("a deflated record is shorter than its checksum")
     try:
+        limit = min(limits.allowance(len(data)), _RECORD_INFLATE_MAX)
         inflater = zlib.decompressobj(-15, _RECORD_ZDICT)
-        plain = inflater.decompress(data[:-4], _RECORD_INFLATE_MAX)
-        if inflater.unconsumed_tail or not inflater.eof:
-            raise ValueError("a deflated record is cut short or inflates past the limit")
+        plain = inflater.decompress(data[:-4], limit + 1)
+        if len(plain) > limit:
+            raise ValueError(
+                f"a deflated record of {len(data)} bytes inflates past {limit} bytes (the "
+                f"saver's read_limits=ReadLimits(ratio={limits.ratio}, floor={limits.floor}))"
+            )
+        if inflater.unconsumed_tail or not inflater.eof or inflater.unused_data:
+            raise ValueError("a deflated record is cut short or has trailing bytes")
     except zlib.error as exc:
         raise ValueError(f"a deflated record cannot be inflated ({exc})") from None
     if _LENGTH.unpack(data[-4:])[0] != zlib.crc32(plain):
@@ -1431,7 +1447,7 @@ class RedisBackend(Backend):
             base,
             member(record.checkpoint_ns, record.checkpoint_id),
             _by_id_entry(record.checkpoint_ns, record.checkpoint_id) if ns_hex else b"",
-            frame(head, *deflate_record(record.type, record.data)),
+            frame(head, *deflate_record(record.type, record.data, self.read_limits.ratio)),
             record.metadata,
             "0" if record.run_id is None else "1",
             _utf8(record.run_id or ""),
@@ -1514,14 +1530,13 @@ class RedisBackend(Backend):
         except ValueError:
             return f"thread {thread_id!r}, checkpoint entry {m!r}"
 
-    @classmethod
     def _record(
-        cls, thread_id: str, fcp: bytes, rec: bytes, meta: bytes | None, run: bytes | None
+        self, thread_id: str, fcp: bytes, rec: bytes, meta: bytes | None, run: bytes | None
     ) -> CheckpointRecord:
         try:
             checkpoint_ns, checkpoint_id = _split_member(fcp)
             head, stored_type, stored_data = _parts(rec, 3)
-            type_, data = inflate_record(stored_type, stored_data)
+            type_, data = inflate_record(stored_type, stored_data, self.read_limits)
             loaded = orjson.loads(head)
             versions = loaded["v"]
             parent = loaded["p"]
@@ -1541,10 +1556,11 @@ class RedisBackend(Backend):
                 channel_versions=versions,
                 metadata=meta if meta is not None else b"{}",
                 run_id=None if run is None else _text(run),
+                stored_size=len(stored_data) if data is not stored_data else None,
             )
         except _UNREADABLE as exc:
             raise CorruptDataError(
-                f"{cls._describe(thread_id, fcp)}: stored checkpoint record cannot be read ({exc})"
+                f"{self._describe(thread_id, fcp)}: stored checkpoint record cannot be read ({exc})"
             ) from exc
 
     def _stored(self, thread_id: str, found: list[Any]) -> StoredCheckpoint:

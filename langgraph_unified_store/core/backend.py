@@ -52,6 +52,7 @@ from collections.abc import (
 )
 from typing import Any, ClassVar, Final, Generic, TypeVar
 
+from .limits import DEFAULT_READ_LIMITS, ReadLimits
 from .records import (
     BlobRecord,
     CheckpointRecord,
@@ -86,6 +87,10 @@ class Backend(ABC):
     compress: ClassVar[bool] = True
     """Whether list items and checkpoint skeletons are stored deflated (pointless for
     in-process storage)."""
+
+    read_limits: ReadLimits = DEFAULT_READ_LIMITS
+    """The saver's limits on decoding stored bytes (set by the saver), for a backend
+    that transforms what it stores (Redis deflates records)."""
 
     async def setup(self) -> None:  # noqa: B027 - optional hook, most backends need it
         """Create or upgrade the schema. Idempotent; backends also call it lazily."""

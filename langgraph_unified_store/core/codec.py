@@ -30,6 +30,7 @@ from ..errors import (
     UnsafeDeserializationError,
 )
 from .dictionaries import CHECKPOINT_DICTIONARY_V1, ITEM_DICTIONARY_V1
+from .limits import DEFAULT_READ_LIMITS, ELEMENT_COST, ReadBudget, ReadLimits
 from .msgpack_split import array_header_size, join_array, skip_object, split_concatenated
 from .records import (
     ITEM_DICT_TYPE,
@@ -60,6 +61,10 @@ COMPRESSED_CHECKPOINT = "zc1:"
 # Entries in the smallest segment; larger segments hold this times a power of two.
 SEGMENT_UNIT = 8
 MSGPACK = "msgpack"
+# Item dicts nest when a dict value holds dicts with lists; this library splits only the
+# top DICT_SPLIT_DEPTH levels, so a deeper stored nesting is not its data and would only
+# cost recursion to read.
+ITEM_DICT_MAX_DEPTH = 32
 
 # An entry of a list being encoded: (None, ref) for an item, (type, bytes) for an inline element.
 Entry = tuple[str | None, bytes]
@@ -82,6 +87,8 @@ class ListMemo:
     """The blob version this list was stored under (set once stored)."""
     base_version: str | None = None
     """The stored version this encoding extended, if it reused one."""
+    item_bytes: int = 0
+    """Stored bytes of the element items it names (what a read of it fetches)."""
 
 
 def segment_sizes(count: int) -> list[int]:
@@ -258,18 +265,26 @@ class ListMemos:
                 self._bytes -= len(self._memos.pop(key).body)
 
 
-def deflate(plain: bytes, dictionary: bytes) -> bytes | None:
-    """``plain`` deflated against ``dictionary``, or None when that saves under 10%."""
+def deflate(plain: bytes, dictionary: bytes, max_ratio: int = DEFAULT_READ_LIMITS.ratio) -> bytes | None:
+    """``plain`` deflated against ``dictionary``, or None when that saves under 10%, or
+    when it would inflate more than ``max_ratio`` times (a read would take it for a bomb)."""
     deflater = zlib.compressobj(
         COMPRESS_LEVEL, zlib.DEFLATED, zlib.MAX_WBITS, 8, zlib.Z_DEFAULT_STRATEGY, dictionary
     )
     packed = deflater.compress(plain) + deflater.flush()
-    return packed if len(packed) * 10 <= len(plain) * 9 else None
+    if len(packed) * 10 > len(plain) * 9 or len(packed) * max_ratio < len(plain):
+        return None
+    return packed
 
 
-def inflate(data: bytes, dictionary: bytes) -> bytes:
+def inflate(data: bytes, dictionary: bytes, budget: ReadBudget) -> bytes:
+    """``data`` inflated, never past what ``budget`` still allows (charged to it)."""
+    room = budget.room()
     inflater = zlib.decompressobj(zlib.MAX_WBITS, dictionary)
-    body = inflater.decompress(data)
+    body = inflater.decompress(data, room + 1)
+    budget.used += len(body)
+    if len(body) > room:
+        budget.exceeded()
     if not inflater.eof or inflater.unused_data:
         raise zlib.error("compressed data is truncated or has trailing bytes")
     return body
@@ -289,13 +304,19 @@ class _InflatedItems:
         self._max_bytes = max_bytes
         self._lock = threading.Lock()
 
-    def inflate(self, data: bytes) -> bytes:
+    def cached(self, data: bytes) -> bytes | None:
+        """The body of ``data`` if it is cached (the caller charges it to its budget)."""
+        return self._bodies.get(data) if type(data) is bytes else None
+
+    def inflate(self, data: bytes, budget: ReadBudget) -> bytes:
+        """The body of a deflated item, charged to ``budget`` whether cached or not."""
         if type(data) is not bytes:  # a driver's memoryview or bytearray is no dict key
-            return inflate(data, ITEM_DICTIONARY_V1)
+            return inflate(data, ITEM_DICTIONARY_V1, budget)
         body = self._bodies.get(data)
         if body is not None:
+            budget.take(len(body))
             return body
-        body = inflate(data, ITEM_DICTIONARY_V1)
+        body = inflate(data, ITEM_DICTIONARY_V1, budget)
         size = len(data) + len(body)
         if size * 8 > self._max_bytes:
             return body
@@ -344,7 +365,12 @@ class Codec:
     """Serialization through the saver's serde, with list items split out."""
 
     def __init__(
-        self, serde: SerializerProtocol, memos: ListMemos | None = None, *, compress: bool = True
+        self,
+        serde: SerializerProtocol,
+        memos: ListMemos | None = None,
+        *,
+        compress: bool = True,
+        limits: ReadLimits = DEFAULT_READ_LIMITS,
     ) -> None:
         self.serde = serde
         # Whatever serde this is, plain values are (de)serialized by the safe rules and,
@@ -354,6 +380,7 @@ class Codec:
         resolved = resolve_serde(serde)
         self._plain: SerializerProtocol = resolved.plain
         self._sealer: Sealer | None = resolved.sealer
+        self.limits = limits
         # With encryption, items are hashed on their plaintext (so they still dedup) with a
         # key derived from the encryption key (so a hash reveals nothing to a reader).
         self._hash_key = b""
@@ -382,7 +409,7 @@ class Codec:
         """A checkpoint without its values, deflated when that pays (read by ``decode_value``)."""
         type_, data = self.dumps(skeleton, "checkpoint")
         if self._compress and self._sealer is None:
-            packed = deflate(data, CHECKPOINT_DICTIONARY_V1)
+            packed = deflate(data, CHECKPOINT_DICTIONARY_V1, self.limits.ratio)
             if packed is not None:
                 return COMPRESSED_CHECKPOINT + type_, packed
         return type_, data
@@ -407,12 +434,14 @@ class Codec:
         if type(value) is not list or not value:
             type_, data = self.dumps(value, where)
             return type_, data, (), []
-        entries, items, body, base = self._list_entries(value, where, memo_key)
+        entries, items, body, base, known_bytes, plain_bytes = self._list_entries(
+            value, where, memo_key
+        )
         if not any(kind is None for kind, _ in entries):
             type_, data = self.dumps(value, where)
             return type_, data, (), []
-        if memo_key is not None and memos is not None and body is not None:
-            memos.append(ListMemo(memo_key, body, entries, base_version=base))
+        item_bytes = known_bytes + sum(len(item.data) for item in items.values())
+        stored = item_bytes
         segment_refs: list[bytes] = []
         start = 0
         for size in segment_sizes(len(entries)):
@@ -420,17 +449,27 @@ class Codec:
             start += size
             ref = self._ref(b"segment\0" + layout + b"".join(inner))
             segment_refs.append(ref)
+            stored += len(layout) + ITEM_REF_SIZE * len(inner)
             items.setdefault(ref, ItemRecord(ref, SEGMENT_TYPE, layout, tuple(inner)))
         tail_layout, tail_refs = _layout(entries[start:])
         refs = [*segment_refs, *tail_refs]
         data = ormsgpack.packb(len(segment_refs)) + tail_layout
+        stored += len(data) + ITEM_REF_SIZE * len(refs)
+        if plain_bytes + ELEMENT_COST * len(entries) > self.limits.ratio * stored:
+            # A list repeating large elements would read back as more than the read
+            # limits allow its stored size: store it whole, so it always reads back.
+            type_, data = self.dumps(value, where)
+            return type_, data, (), []
+        if memo_key is not None and memos is not None and body is not None:
+            memos.append(ListMemo(memo_key, body, entries, base_version=base, item_bytes=item_bytes))
         return ITEM_LIST_TYPE, data, tuple(refs), list(items.values())
 
     def _list_entries(
         self, value: list[Any], where: str, memo_key: MemoKey | None
-    ) -> tuple[list[Entry], dict[bytes, ItemRecord], bytes | None, str | None]:
-        """Entries of a list, the items it needs stored, its packed body (if known) and
-        the stored version it extends (if it reused a memo).
+    ) -> tuple[list[Entry], dict[bytes, ItemRecord], bytes | None, str | None, int, int]:
+        """Entries of a list, the items it needs stored, its packed body (if known), the
+        stored version it extends (if it reused a memo), the stored bytes of the items
+        that memo names, and the bytes of all its elements serialized.
 
         With a JsonPlus-family serde the list is packed in one C call and cut at element
         boundaries; when the packed body starts with the body last stored under
@@ -446,14 +485,15 @@ class Codec:
             elements = [
                 self._plain_dumps(element, f"{where}[{index}]") for index, element in enumerate(value)
             ]
-            return (*self._entries_for(elements), None, None)
+            plain_bytes = sum(len(plain) for _, plain in elements)
+            return (*self._entries_for(elements), None, None, 0, plain_bytes)
         known = self.memos.recall(memo_key) if memo_key is not None else None
         if known is not None and known.version is not None and body.startswith(known.body):
             rest = split_concatenated(body, len(known.body))
             entries, items = self._entries_for([(MSGPACK, element) for element in rest])
-            return [*known.entries, *entries], items, body, known.version
+            return [*known.entries, *entries], items, body, known.version, known.item_bytes, len(body)
         entries, items = self._entries_for([(MSGPACK, e) for e in split_concatenated(body)])
-        return entries, items, body, None
+        return entries, items, body, None, 0, len(body)
 
     def _entries_for(
         self, elements: list[tuple[str, bytes]]
@@ -470,7 +510,7 @@ class Codec:
             if ref not in items:
                 stored_type, stored = plain_type, plain
                 if self._compress and self._sealer is None:
-                    packed = deflate(plain, ITEM_DICTIONARY_V1)
+                    packed = deflate(plain, ITEM_DICTIONARY_V1, self.limits.ratio)
                     if packed is not None:
                         stored_type, stored = COMPRESSED_ITEM + plain_type, packed
                 items[ref] = ItemRecord(ref, stored_type, stored)
@@ -527,37 +567,27 @@ class Codec:
         items: Mapping[bytes, ItemRecord],
         where: str,
         refs: Sequence[bytes] = (),
+        budget: ReadBudget | None = None,
+        *,
+        stored_size: int | None = None,
     ) -> Any:
+        """A stored value read back, or CorruptDataError naming ``where``.
+
+        ``budget`` is shared by every value of one read (see ``core.limits``); without
+        one, the value gets a budget of its own. ``stored_size``: what ``data`` took in
+        storage, when the backend inflated it itself (then ``data`` counts as decoded).
+        """
+        if budget is None:
+            budget = ReadBudget(self.limits)
+        budget.value_start = budget.used
+        budget.stored += ITEM_REF_SIZE * len(refs)
         try:
-            if type_ == ITEM_DICT_TYPE:
-                result: dict[Any, Any] = {}
-                offset = 0
-                for key, sub_type, sub_data, ref_count in ormsgpack.unpackb(
-                    data, option=ormsgpack.OPT_NON_STR_KEYS
-                ):
-                    result[key] = self.decode_value(
-                        sub_type, sub_data, items, where, refs[offset : offset + ref_count]
-                    )
-                    offset += ref_count
-                return result
-            if type_.startswith(COMPRESSED_CHECKPOINT):
-                plain = inflate(data, CHECKPOINT_DICTIONARY_V1)
-                return self._plain.loads_typed((type_[len(COMPRESSED_CHECKPOINT) :], plain))
-            if type_ != ITEM_LIST_TYPE:
-                return self._plain.loads_typed((type_, data))
-            unpacker_offset = skip_object(data, 0)
-            segment_count = ormsgpack.unpackb(data[:unpacker_offset])
-            elements: list[tuple[str, bytes]] = []
-            for ref in refs[:segment_count]:
-                segment = self._item(items, ref, where)
-                self._expand(segment.data, iter(segment.item_refs), items, where, elements)
-            tail_refs = iter(refs[segment_count:])
-            self._expand(data[unpacker_offset:], tail_refs, items, where, elements)
-            if next(tail_refs, None) is not None:
-                raise CorruptDataError(f"{where}: more item references than the list uses")
-            if self._batchable and all(t == MSGPACK for t, _ in elements):
-                return self._plain.loads_typed((MSGPACK, join_array([b for _, b in elements])))
-            return [self._plain.loads_typed(element) for element in elements]
+            if stored_size is None:
+                budget.stored += len(data)
+            else:
+                budget.stored += stored_size
+                budget.take(len(data))
+            return self._decode(type_, data, items, refs, budget, 0)
         except (CorruptDataError, UnsafeDeserializationError) as exc:
             if str(exc).startswith(where):
                 raise
@@ -565,34 +595,148 @@ class Codec:
         except Exception as exc:
             raise CorruptDataError(f"{where}: stored value cannot be read ({exc})") from exc
 
+    def _decode(
+        self,
+        type_: str,
+        data: bytes,
+        items: Mapping[bytes, ItemRecord],
+        refs: Sequence[bytes],
+        budget: ReadBudget,
+        depth: int,
+    ) -> Any:
+        if type_ == ITEM_DICT_TYPE:
+            return self._decode_dict(data, items, refs, budget, depth)
+        if type_.startswith(COMPRESSED_CHECKPOINT):
+            plain = inflate(data, CHECKPOINT_DICTIONARY_V1, budget)
+            return self._plain.loads_typed((type_[len(COMPRESSED_CHECKPOINT) :], plain))
+        if type_ != ITEM_LIST_TYPE:
+            return self._plain.loads_typed((type_, data))
+        unpacker_offset = skip_object(data, 0)
+        segment_count = ormsgpack.unpackb(data[:unpacker_offset])
+        if type(segment_count) is not int or not 0 <= segment_count <= len(refs):
+            raise CorruptDataError("stored list names a segment count it does not have")
+        elements: list[tuple[str, bytes]] = []
+        for ref in refs[:segment_count]:
+            segment = self._item(items, ref)
+            if segment.type != SEGMENT_TYPE:
+                raise CorruptDataError(f"stored item {ref.hex()} is not a segment")
+            if budget.first_use(ref):
+                budget.stored += len(segment.data) + ITEM_REF_SIZE * len(segment.item_refs)
+            inner = iter(segment.item_refs)
+            self._expand(segment.data, inner, items, budget, elements)
+            if next(inner, None) is not None:
+                raise CorruptDataError(f"segment {ref.hex()} names more items than it uses")
+        tail_refs = iter(refs[segment_count:])
+        self._expand(data[unpacker_offset:], tail_refs, items, budget, elements)
+        if next(tail_refs, None) is not None:
+            raise CorruptDataError("more item references than the list uses")
+        if self._batchable and all(t == MSGPACK for t, _ in elements):
+            return self._plain.loads_typed((MSGPACK, join_array([b for _, b in elements])))
+        return [self._plain.loads_typed(element) for element in elements]
+
+    def _decode_dict(
+        self,
+        data: bytes,
+        items: Mapping[bytes, ItemRecord],
+        refs: Sequence[bytes],
+        budget: ReadBudget,
+        depth: int,
+    ) -> dict[Any, Any]:
+        if depth >= ITEM_DICT_MAX_DEPTH:
+            raise CorruptDataError(f"stored dicts nest deeper than {ITEM_DICT_MAX_DEPTH} levels")
+        entries = ormsgpack.unpackb(data, option=ormsgpack.OPT_NON_STR_KEYS)
+        if type(entries) is not list:
+            raise CorruptDataError("stored dict is not a list of entries")
+        result: dict[Any, Any] = {}
+        offset = 0
+        for entry in entries:
+            if type(entry) is not list or len(entry) != 4:
+                raise CorruptDataError("a stored dict entry is not (key, type, data, count)")
+            key, sub_type, sub_data, ref_count = entry
+            if (
+                type(sub_type) is not str
+                or type(sub_data) is not bytes
+                or type(ref_count) is not int
+                or not 0 <= ref_count <= len(refs) - offset
+            ):
+                raise CorruptDataError("a stored dict entry is not (key, type, data, count)")
+            result[key] = self._decode(
+                sub_type, sub_data, items, refs[offset : offset + ref_count], budget, depth + 1
+            )
+            offset += ref_count
+        if offset != len(refs):
+            raise CorruptDataError("more item references than the dict uses")
+        return result
+
     def _expand(
         self,
         layout: bytes,
         refs: Iterator[bytes],
         items: Mapping[bytes, ItemRecord],
-        where: str,
+        budget: ReadBudget,
         into: list[tuple[str, bytes]],
     ) -> None:
-        for entry in ormsgpack.unpackb(layout):
+        """Append the elements ``layout`` lays out to ``into``, charging each to ``budget``
+        (an element named twice costs twice: repeating references buys no memory)."""
+        entries = ormsgpack.unpackb(layout)
+        if type(entries) is not list:
+            raise CorruptDataError("a stored list layout is not a list")
+        limit = budget.limit()
+        used = budget.used
+        seen = budget.seen
+        cached = _INFLATED.cached
+        for entry in entries:
             if entry is None:
                 ref = next(refs, None)
                 if ref is None:
-                    raise CorruptDataError(f"{where}: a list entry has no item reference")
-                item = self._item(items, ref, where)
-                if item.type.startswith(COMPRESSED_ITEM):
-                    into.append((item.type[len(COMPRESSED_ITEM) :], _INFLATED.inflate(item.data)))
+                    raise CorruptDataError("a list entry has no item reference")
+                item = items.get(ref)
+                if item is None:
+                    raise CorruptDataError(f"stored item {ref.hex()} is missing")
+                item_type = item.type
+                if item_type == SEGMENT_TYPE:
+                    raise CorruptDataError(f"a list element names segment {ref.hex()}")
+                if ref not in seen:  # each stored item adds to what the read fetched once
+                    seen.add(ref)
+                    budget.stored += len(item.data)
+                if item_type.startswith(COMPRESSED_ITEM):
+                    body = cached(item.data)
+                    if body is None:
+                        budget.used = used
+                        body = _INFLATED.inflate(item.data, budget)
+                        used = budget.used
+                    else:
+                        used += len(body)
+                    into.append((item_type[len(COMPRESSED_ITEM) :], body))
                 else:
-                    into.append((item.type, item.data))
-            elif isinstance(entry, bytes):
+                    used += len(item.data)
+                    into.append((item_type, item.data))
+                used += ELEMENT_COST
+            elif type(entry) is bytes:
+                used += len(entry) + ELEMENT_COST
                 into.append((MSGPACK, entry))
-            else:
+            elif (
+                type(entry) is list
+                and len(entry) == 2
+                and type(entry[0]) is str
+                and type(entry[1]) is bytes
+            ):
+                used += len(entry[1]) + ELEMENT_COST
                 into.append((entry[0], entry[1]))
+            else:
+                raise CorruptDataError("a stored list entry is neither an element nor a reference")
+            if used > limit:  # ``limit`` may be stale (low): what was fetched since raises it
+                budget.used = used
+                limit = budget.limit()
+                if used > limit:
+                    budget.exceeded()
+        budget.used = used
 
     @staticmethod
-    def _item(items: Mapping[bytes, ItemRecord], ref: bytes, where: str) -> ItemRecord:
+    def _item(items: Mapping[bytes, ItemRecord], ref: bytes) -> ItemRecord:
         item = items.get(ref)
         if item is None:
-            raise CorruptDataError(f"{where}: stored item {ref.hex()} is missing")
+            raise CorruptDataError(f"stored item {ref.hex()} is missing")
         return item
 
     # -- encryption: every stored value sealed with its place -----------------------------

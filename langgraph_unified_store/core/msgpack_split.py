@@ -94,3 +94,41 @@ def join_array(elements: list[bytes]) -> bytes:
     else:
         header = b"\xdd" + struct.pack(">I", count)
     return header + b"".join(elements)
+
+
+def nesting_depth(data: bytes, limit: int) -> int:
+    """How deep arrays and maps nest in the packed object at the start of ``data``
+    (extension payloads are not entered), counting no further than ``limit + 1``.
+
+    For bytes that are not valid msgpack, the depth reached before the first bad
+    byte: as deep as a decoder would recurse before failing.
+    """
+    remaining = [1]  # entries left in each open container, outermost first
+    deepest = 0
+    pos = 0
+    try:
+        while remaining:
+            if not remaining[-1]:
+                remaining.pop()
+                continue
+            remaining[-1] -= 1
+            byte = data[pos]
+            if 0x80 <= byte <= 0x9F:  # fixmap, fixarray
+                count = (byte & 0x0F) * (2 if byte <= 0x8F else 1)
+                pos += 1
+            elif byte in _CONTAINERS:
+                fmt, header, per_entry = _CONTAINERS[byte]
+                count = per_entry * struct.unpack_from(fmt, data, pos + 1)[0]
+                pos += header
+            else:
+                pos = skip_object(data, pos)
+                continue
+            if len(remaining) > deepest:
+                deepest = len(remaining)
+                if deepest > limit:
+                    return deepest
+            if count:
+                remaining.append(count)
+    except (IndexError, ValueError, struct.error):
+        pass
+    return deepest

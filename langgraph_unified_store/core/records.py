@@ -48,6 +48,9 @@ class CheckpointRecord:
     metadata: bytes
     """UTF-8 JSON object; backends keep it queryable for list filters."""
     run_id: str | None = None
+    stored_size: int | None = None
+    """Bytes ``data`` took in storage when the backend stored it transformed (Redis
+    deflates records); a read's decode budget counts those, not the inflated bytes."""
 
 
 @dataclass(slots=True)

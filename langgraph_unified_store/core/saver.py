@@ -54,6 +54,7 @@ from ..errors import (
 from ..state import Framework, UnifiedWorkflowState
 from .backend import Backend
 from .codec import Codec, ListMemo, ListMemos
+from .limits import ReadBudget, ReadLimits, check_read_limits
 from .records import (
     EMPTY_TYPE,
     BlobRecord,
@@ -254,6 +255,8 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
     returns at most a few seconds after ``close_timeout``, is idempotent, and a closed
     saver stays closed (make a new one). ``close()`` on a thread running an event loop
     raises ``SyncCallInEventLoopError`` (use ``await aclose()``), except for MemorySaver.
+    ``read_limits`` (a ``ReadLimits``) bounds what reading stored data may decode to.
+
     """
 
     backend: Backend
@@ -265,6 +268,7 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         serde: SerializerProtocol | None = None,
         encryption_key: bytes | str | None = None,
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+        read_limits: ReadLimits | None = None,
     ) -> None:
         if not (
             isinstance(close_timeout, (int, float))
@@ -274,11 +278,13 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
             raise InvalidConfigError(
                 f"close_timeout must be a finite number of seconds >= 0, not {close_timeout!r}"
             )
+        self.read_limits = check_read_limits(read_limits)
         resolved = resolve_serde(serde, encryption_key)
         if resolved.warning is not None:
             warn_unsafe_serde(resolved.warning)
         super().__init__(serde=resolved.public)
         self.backend = backend
+        backend.read_limits = self.read_limits
         self.close_timeout = float(close_timeout)
         # Shared by with_allowlist clones (shallow copies): closing one closes them all.
         self._gate = CallGate()
@@ -299,7 +305,7 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         codec = self._codec
         if codec is None or codec.serde is not self.serde:
             codec = self._codec = Codec(
-                self.serde, self._memos, compress=self.backend.compress
+                self.serde, self._memos, compress=self.backend.compress, limits=self.read_limits
             )
         return codec
 
@@ -502,7 +508,11 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         if codec.sealed:
             stored = codec.open_checkpoint(stored)
             record = stored.record
-        decoded = codec.decode_value(record.type, record.data, {}, where)
+        # One budget for the whole read: what it may decode grows with what it fetched.
+        budget = ReadBudget(self.read_limits)
+        decoded = codec.decode_value(
+            record.type, record.data, {}, where, (), budget, stored_size=record.stored_size
+        )
         if not isinstance(decoded, dict):
             raise CorruptDataError(f"{where}: stored checkpoint is not a mapping")
         none_channels = decoded.pop(NONE_CHANNELS_KEY, [])
@@ -540,7 +550,12 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
             if blob.type == EMPTY_TYPE:
                 continue
             values[channel] = codec.decode_value(
-                blob.type, blob.data, stored.items, f"{where}, channel {channel!r}", blob.item_refs
+                blob.type,
+                blob.data,
+                stored.items,
+                f"{where}, channel {channel!r}",
+                blob.item_refs,
+                budget,
             )
         checkpoint["channel_values"] = values
         writes = sorted(stored.writes, key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx))
@@ -549,7 +564,8 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
                 w.task_id,
                 w.channel,
                 codec.decode_value(
-                    w.type, w.data, stored.items, f"{where}, write {w.channel!r}", w.item_refs
+                    w.type, w.data, stored.items, f"{where}, write {w.channel!r}", w.item_refs,
+                    budget,
                 ),
             )
             for w in writes

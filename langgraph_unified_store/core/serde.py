@@ -56,14 +56,15 @@ from langgraph.checkpoint.serde.jsonplus import _option as _PACK_OPTIONS
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 
 from ..errors import (
+    CorruptDataError,
     InvalidConfigError,
     UnsafeDeserializationError,
     UnsafeSerializerWarning,
     missing_extra,
 )
+from .msgpack_split import nesting_depth
 
 logger = logging.getLogger(__name__)
-
 _UNPACK_OPTIONS = ormsgpack.OPT_NON_STR_KEYS
 # Extension codes whose payload is (module, name, fields dict, ...): a model or dataclass
 # that cannot be found is read back as that dict.
@@ -92,6 +93,15 @@ class _Missing:
 
 
 _MISSING = _Missing()
+# Nesting is bounded for the C stack's sake: ormsgpack refuses more than ~1022 nested
+# arrays per unpack, but every extension value (a model inside a model...) is a new
+# unpack, so planted bytes nesting 1000 arrays in each of 14 extensions (140 KB) crash
+# the process (SIGSEGV). Extension payloads below the first levels are measured before
+# they are unpacked, and all levels together may nest at most MAX_NESTING deep.
+MAX_EXT_DEPTH = 64
+UNMEASURED_EXT_LEVELS = 3
+UNPACK_MAX_NESTING = 1024
+MAX_NESTING = 5000
 
 
 def _is_data_type(obj: Any) -> bool:
@@ -195,7 +205,33 @@ class SafeExtHook:
         return obj
 
     def _unpack(self, data: bytes) -> Any:
-        return ormsgpack.unpackb(data, ext_hook=self, option=_UNPACK_OPTIONS)
+        state = _refusal
+        depth = state.depth
+        if depth >= UNMEASURED_EXT_LEVELS:
+            return self._unpack_measured(data, state, depth)
+        state.depth = depth + 1
+        try:
+            return ormsgpack.unpackb(data, ext_hook=self, option=_UNPACK_OPTIONS)
+        finally:
+            state.depth = depth
+
+    def _unpack_measured(self, data: bytes, state: _Refusal, depth: int) -> Any:
+        """A deeper extension payload: unpacked only if all levels together stay within
+        MAX_NESTING (each unmeasured level counted as deep as ormsgpack allows)."""
+        room = MAX_NESTING - UNMEASURED_EXT_LEVELS * UNPACK_MAX_NESTING - state.nesting
+        nesting = nesting_depth(data, room)
+        if depth >= MAX_EXT_DEPTH or nesting > room:
+            raise CorruptDataError(
+                f"stored value nests deeper than {MAX_NESTING} levels "
+                f"(or {MAX_EXT_DEPTH} extension types)"
+            )
+        state.depth = depth + 1
+        state.nesting += nesting
+        try:
+            return ormsgpack.unpackb(data, ext_hook=self, option=_UNPACK_OPTIONS)
+        finally:
+            state.depth = depth
+            state.nesting -= nesting
 
     def unpack(self, data: bytes) -> Any:
         """Unpack ``data``, re-raising the hook's own refusal.
@@ -205,6 +241,7 @@ class SafeExtHook:
         sees which type was refused.
         """
         _refusal.error = None
+        _refusal.depth = _refusal.nesting = 0
         try:
             return self._unpack(data)
         except Exception:
@@ -217,7 +254,7 @@ class SafeExtHook:
     def __call__(self, code: int, data: bytes) -> Any:
         try:
             return self._build(code, data)
-        except UnsafeDeserializationError as exc:
+        except (UnsafeDeserializationError, CorruptDataError) as exc:
             _refusal.error = exc
             raise
 
@@ -287,7 +324,9 @@ def _not_loaded(module: str, name: str) -> UnsafeDeserializationError:
 
 
 class _Refusal(threading.local):
-    error: UnsafeDeserializationError | None = None
+    error: UnsafeDeserializationError | CorruptDataError | None = None
+    depth = 0
+    nesting = 0
 
 
 _refusal = _Refusal()

@@ -384,3 +384,60 @@ async def checkpoint_count(saver: UnifiedCheckpointSaver, thread_id: str) -> int
 
         return await redis_count(saver, thread_id)
     raise ValueError(name)
+
+
+# -- planting values with their item references ------------------------------------------
+
+
+def _split(refs: bytes) -> tuple[bytes, ...]:
+    from langgraph_unified_store.core.records import ITEM_REF_SIZE
+
+    return tuple(refs[i : i + ITEM_REF_SIZE] for i in range(0, len(refs), ITEM_REF_SIZE))
+
+
+async def plant(
+    saver: UnifiedCheckpointSaver,
+    thread_id: str,
+    target: str,
+    data: bytes,
+    type_: str | None = None,
+    refs: bytes | None = None,
+) -> int:
+    """``overwrite``, and with ``refs`` (item references laid end to end) also replace the
+    references stored with a blob, write, item or segment: what an attacker planting a
+    list that names items many times would write."""
+    if refs is None:
+        return await overwrite(saver, thread_id, target, data, type_)
+    name = saver.backend.name
+    if name == "memory":
+        records = _memory_records(saver, thread_id, target)
+        for record in records:
+            record.data = data
+            record.item_refs = _split(refs)
+            if type_ is not None:
+                record.type = type_
+        changed = len(records)
+    elif name == "sqlite":
+        table, column, extra, params = _sqlite_target(target)
+        sets = f"{column} = ?, item_refs = ?" + (", type = ?" if type_ is not None else "")
+        db = _sqlite(saver)
+        try:
+            changed = db.execute(
+                f"UPDATE {table} SET {sets} WHERE thread_id = ?{extra}",
+                [data, refs, *([type_] if type_ is not None else []), thread_id, *params],
+            ).rowcount
+        finally:
+            db.close()
+    elif name == "postgres":
+        from .raw_postgres import plant as pg_plant
+
+        changed = await pg_plant(saver, thread_id, target, data, type_, refs)
+    elif name == "redis":
+        from .raw_redis import plant as redis_plant
+
+        changed = await redis_plant(saver, thread_id, target, data, type_, refs)
+    else:
+        raise ValueError(name)
+    if not changed:
+        raise NothingMatched(f"{name}: no stored {target} in thread {thread_id!r}")
+    return changed

@@ -207,3 +207,63 @@ async def checkpoint_count(saver: UnifiedCheckpointSaver, thread_id: str) -> int
     finally:
         await db.close()
     return int(count)
+
+
+async def plant(
+    saver: UnifiedCheckpointSaver,
+    thread_id: str,
+    target: str,
+    data: bytes,
+    type_: str | None,
+    refs: bytes,
+) -> int:
+    """Set data (type) and item references of a blob, write, item or segment."""
+    if target.startswith("write:"):
+        return await _plant_writes(saver, thread_id, target[6:], data, type_, refs)
+    table, column, extra, params = _target(saver, target)
+    refs_n = 3 + len(params)  # the target's own parameters come first, as $3
+    type_sql = f", type = ${refs_n + 1}" if type_ is not None else ""
+    sql = f"UPDATE {table} SET {column} = $1, refs = ${refs_n}{type_sql} WHERE thread_id = $2{extra}"
+    args: list[Any] = [data, thread_id, *params, refs or None]
+    if type_ is not None:
+        args.append(_stored_type(type_))
+    db = await _connect(saver)
+    try:
+        status = await db.execute(sql, *args)
+    finally:
+        await db.close()
+    return int(status.split()[-1])
+
+
+async def _plant_writes(
+    saver: UnifiedCheckpointSaver, thread_id: str, channel: str, data: bytes, type_: str | None, refs: bytes
+) -> int:
+    from langgraph_unified_store.core.records import ITEM_REF_SIZE
+
+    table = f"{_schema(saver)}.lus_store"
+    split = tuple(refs[i : i + ITEM_REF_SIZE] for i in range(0, len(refs), ITEM_REF_SIZE))
+    db = await _connect(saver)
+    changed = 0
+    try:
+        rows = await db.fetch(
+            f"SELECT key, data, refs FROM {table} WHERE thread_id = $1 AND get_byte(key, 0) = 119",
+            thread_id,
+        )
+        for key, packed, old_refs in rows:
+            writes = _unpack_writes("", packed, old_refs)
+            for write in writes:
+                if write.channel == channel:
+                    changed += 1
+                    write.data = data
+                    write.item_refs = split
+                    if type_ is not None:
+                        write.type = type_
+            task_path = writes[0].task_path if writes else ""
+            new_data, new_refs = _pack_writes(task_path, writes)
+            await db.execute(
+                f"UPDATE {table} SET data = $1, refs = $2 WHERE thread_id = $3 AND key = $4",
+                new_data, new_refs, thread_id, key,
+            )
+    finally:
+        await db.close()
+    return changed

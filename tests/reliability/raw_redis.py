@@ -192,3 +192,30 @@ async def checkpoint_count(saver: UnifiedCheckpointSaver, thread_id: str) -> int
         return int(await client.hlen(_base(saver, thread_id) + ":c"))
     finally:
         await client.aclose()
+
+
+async def plant(
+    saver: UnifiedCheckpointSaver,
+    thread_id: str,
+    target: str,
+    data: bytes,
+    type_: str | None,
+    refs: bytes,
+) -> int:
+    """Set data (type) and item references of a blob, write, item or segment."""
+    client = _client(saver)
+    try:
+        key = _base(saver, thread_id) + _hash_of(target)
+        changed = 0
+        for field, value in (await client.hgetall(key)).items():
+            if not _wanted_field(target, field):
+                continue
+            new = _rewrite(target, value, data, type_)
+            if new is None:
+                continue
+            parts = unpack(new)
+            await client.hset(key, field, pack(refs, *parts[1:]))
+            changed += 1
+        return changed
+    finally:
+        await client.aclose()

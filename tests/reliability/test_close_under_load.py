@@ -440,7 +440,9 @@ def _loop_ending_with_calls_in_flight(backend: str, location: str) -> None:
 
         async def writer(thread_id: str) -> None:
             previous = None
-            for step in range(10_000):
+            # Bounded: on Redis a cancel delivered inside redis-py's read is now and then
+            # absorbed (the task goes on), and the workload grows with the step.
+            for step in range(1_500):
                 checkpoint, versions = next_checkpoint(saver, previous, step)
                 parent = previous["id"] if previous else None
                 await saver.aput(config_for(thread_id, parent), checkpoint, metadata_for(step, "w"), versions)
