@@ -16,7 +16,6 @@ state appears anywhere, as this test checks byte for byte.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
@@ -24,7 +23,6 @@ from typing import Annotated, Any, TypedDict
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
-from langgraph.checkpoint.serde.base import CipherProtocol
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
@@ -38,23 +36,9 @@ from ..support import ALL_BACKENDS
 from . import raw
 from .hostile import sandboxed_saver
 from .private_servers import PrivateRedis
+from .serde_configs import UserCipher
 
 PASSPHRASE = "tr0ub4dor&3-encryption-passphrase"
-
-
-class UserCipher(CipherProtocol):
-    """A cipher of the user's own, plugged into LangGraph's EncryptedSerializer."""
-
-    def __init__(self, key: bytes) -> None:
-        self._aead = ChaCha20Poly1305(key)
-
-    def encrypt(self, plaintext: bytes) -> tuple[str, bytes]:
-        nonce = os.urandom(12)
-        return "chacha", nonce + self._aead.encrypt(nonce, plaintext, None)
-
-    def decrypt(self, ciphername: str, ciphertext: bytes) -> bytes:
-        assert ciphername == "chacha"
-        return self._aead.decrypt(ciphertext[:12], ciphertext[12:], None)
 
 
 CHACHA_KEY = ChaCha20Poly1305.generate_key()
