@@ -249,10 +249,10 @@ def _mutate_stored(draw: st.DrawFn, fmt: str, stored: StoredCheckpoint) -> Store
 
 
 def _read_stored(saver: UnifiedCheckpointSaver, stored: StoredCheckpoint) -> None:
-    from langgraph_unified_store.core.saver import _state_of
+    from langgraph_unified_store.mapping import state_from_checkpoint
 
     with contextlib.suppress(UnifiedStoreError):
-        _state_of(saver._to_tuple(stored))
+        state_from_checkpoint(saver._to_tuple(stored))
 
 
 @pytest.fixture(scope="module")
