@@ -218,18 +218,19 @@ async def test_all_namespaces_interleave_newest_first_like_the_memory_saver(rsav
         assert await listed(rsaver, exact) == await listed(memory, exact)
 
 
-def test_checkpoint_records_are_stored_deflated_and_checked() -> None:
+def test_legacy_deflated_records_are_checked() -> None:
     from langgraph_unified_store.backends.redis import (
         DEFLATED_RECORD_PREFIX,
         deflate_record,
         inflate_record,
     )
 
+    # deflate_record is the writer of the old form (records are no longer written so).
     record = b"\x84\xa1v\x04\xa2ts\xd9 2026-11-22T06:15:09.291256+00:00" + b"\xa9__start__" * 8
     stored_type, stored = deflate_record("msgpack", record)
     assert stored_type == f"{DEFLATED_RECORD_PREFIX}msgpack".encode() and len(stored) < len(record)
     assert inflate_record(stored_type, stored) == ("msgpack", record)
-    # Small or incompressible records are kept as they are, and read back as they are.
+    # Small or incompressible records were kept as they are, and read back as they are.
     assert deflate_record("msgpack", b"\x80") == (b"msgpack", b"\x80")
     noise = random.Random(7).randbytes(300)
     assert deflate_record("json", noise) == (b"json", noise)
@@ -244,6 +245,40 @@ def test_checkpoint_records_are_stored_deflated_and_checked() -> None:
         inflate_record(stored_type, packed)
     with pytest.raises(InvalidConfigError):
         deflate_record(f"{DEFLATED_RECORD_PREFIX}x", bytes(1 << 25))
+
+
+async def test_records_are_stored_as_the_core_gives_them_and_old_deflated_ones_read_back(
+    rsaver: RedisSaver,
+) -> None:
+    from langgraph_unified_store.backends.redis import DEFLATED_RECORD_PREFIX, deflate_record
+    from langgraph_unified_store.backends.redis.values import checkpoint_value, frame_parts
+
+    # Without core compression the record is plain msgpack, which the old writer deflated.
+    rsaver.backend.compress = False  # type: ignore[misc]
+    config = await _put(rsaver, "old", {"a": 1, "b": "x" * 10}, step=3, source="loop")
+    expected = await rsaver.aget_tuple(config)
+    stored = await rsaver.backend.get_checkpoint("old", "", config["configurable"]["checkpoint_id"])
+    assert stored is not None and stored.record.stored_size is None
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        key = f"{rsaver.backend._base('old')}:c"
+        (field, value), = (await client.hgetall(key)).items()
+        head, stored_type, data = frame_parts(value, 3)
+        assert (stored_type.decode(), data) == (stored.record.type, stored.record.data)
+        assert value == checkpoint_value(stored.record)
+        assert not stored_type.startswith(DEFLATED_RECORD_PREFIX.encode())
+        # The same record as the old writer stored it reads back the same.
+        legacy_type, legacy_data = deflate_record(stored_type.decode(), data)
+        assert legacy_type.startswith(DEFLATED_RECORD_PREFIX.encode()) and len(legacy_data) < len(data)
+        await client.hset(key, field, b"".join(
+            len(part).to_bytes(4, "big") + part for part in (head, legacy_type, legacy_data)
+        ))
+    finally:
+        await client.aclose()
+    again = await rsaver.backend.get_checkpoint("old", "", config["configurable"]["checkpoint_id"])
+    assert again is not None and again.record.data == stored.record.data
+    assert again.record.stored_size == len(legacy_data)
+    assert await rsaver.aget_tuple(config) == expected
 
 
 async def test_ids_with_escape_bytes_sort_and_read_back_exactly(rsaver: RedisSaver) -> None:

@@ -1,6 +1,6 @@
 """Raw access to a RedisSaver's keys (see ``raw.py`` for the targets).
 
-The layout is the one ``backends/redis.py`` documents: per thread, hashes under
+The layout is the one ``backends/redis/__init__.py`` documents: per thread, hashes under
 ``<prefix>:{t<tag>}`` whose values are length-prefixed frames. Targets replace one part
 of a frame, the way a SQL backend's single column would be replaced; ``"record-frame"`` and
 ``"write-frame"`` garble a whole framed checkpoint or write value.
@@ -166,7 +166,7 @@ def _refs(packed: bytes) -> tuple[bytes, ...]:
 
 
 async def dangling_rows(saver: UnifiedCheckpointSaver, thread_id: str) -> tuple[Any, ...]:
-    """A thread's hashes as ``raw._dangling`` takes them (see backends/redis.py's layout)."""
+    """A thread's hashes as ``raw._dangling`` takes them (see backends/redis/__init__.py's layout)."""
     client = _client(saver)
     try:
         base = _base(saver, thread_id)

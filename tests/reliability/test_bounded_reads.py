@@ -30,7 +30,8 @@ import pytest
 from langgraph.checkpoint.serde.jsonplus import EXT_DELTA_SNAPSHOT
 
 from langgraph_unified_store import CorruptDataError, InvalidConfigError, ReadLimits
-from langgraph_unified_store.backends.redis import _RECORD_ZDICT, DEFLATED_RECORD_PREFIX
+from langgraph_unified_store.backends.redis.values import DEFLATED_RECORD_PREFIX
+from langgraph_unified_store.backends.redis.values import RECORD_DICTIONARY as _RECORD_ZDICT
 from langgraph_unified_store.core.codec import COMPRESSED_CHECKPOINT, COMPRESSED_ITEM
 from langgraph_unified_store.core.dictionaries import CHECKPOINT_DICTIONARY_V1, ITEM_DICTIONARY_V1
 from langgraph_unified_store.core.records import ITEM_LIST_TYPE, SEGMENT_TYPE
@@ -76,7 +77,7 @@ def skeleton_bomb() -> bytes:
 
 @cache
 def record_bomb() -> bytes:
-    # Raw deflate and a CRC-32 after it, as backends/redis.py frames a record (CRC bogus:
+    # Raw deflate and a CRC-32 after it, as backends/redis/values.py frames a legacy record (CRC bogus:
     # the limit must refuse it before the checksum is even computed).
     return _deflated_zeros(256 * MIB, _RECORD_ZDICT, -15) + b"\0\0\0\0"
 

@@ -1,0 +1,52 @@
+"""RedisSaver: the public LangGraph checkpointer on a RedisBackend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...core.saver import UnifiedCheckpointSaver
+from .backend import DEFAULT_PREFIX, RedisBackend
+from .client import DEFAULT_SOCKET_TIMEOUT, RedisConn
+
+
+class RedisSaver(UnifiedCheckpointSaver):
+    """A LangGraph checkpointer on plain Redis (no modules): Redis 6.2+, Valkey, clusters.
+
+    ``RedisSaver("redis://localhost:6379/0")`` works with sync and async graphs alike.
+    ``ttl`` (seconds) makes a thread expire that long after its last write (or read, with
+    ``refresh_ttl_on_read``); all its keys expire together. ``cluster=True`` (or passing a
+    ``redis.asyncio.RedisCluster``) talks to Redis Cluster. A call that cannot reach the
+    server raises ``BackendUnavailableError`` after about ``socket_timeout`` per attempt.
+    """
+
+    backend: RedisBackend
+
+    def __init__(
+        self,
+        conn: RedisConn,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        ttl: float | None = None,
+        refresh_ttl_on_read: bool = False,
+        cluster: bool = False,
+        socket_timeout: float | None = DEFAULT_SOCKET_TIMEOUT,
+        **options: Any,
+    ) -> None:
+        backend = RedisBackend(
+            conn,
+            prefix=prefix,
+            ttl=ttl,
+            refresh_ttl_on_read=refresh_ttl_on_read,
+            cluster=cluster,
+            socket_timeout=socket_timeout,
+        )
+        super().__init__(backend, **options)
+        # The blocking API runs on the saver's private loop; a client the user passed in
+        # belongs to the user's loop, so the backend makes its own there.
+        backend.bind_private_loop(lambda: self._io.loop)
+
+    @classmethod
+    def from_conn_string(cls, url: str, **options: Any) -> RedisSaver:
+        """A saver on ``url`` (``redis://``, ``rediss://`` or ``unix://``); enter it with
+        ``with`` or ``async with`` to close its connections afterwards."""
+        return cls(url, **options)
