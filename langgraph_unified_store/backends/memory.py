@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ..core.backend import Backend, retained
+from ..core.backend import Backend
 from ..core.codec import Codec
 from ..core.records import (
     BlobRecord,
@@ -22,6 +22,7 @@ from ..core.records import (
     StoredCheckpoint,
     WriteRecord,
 )
+from ..core.rules import dedupe_writes, fetch_items, metadata_matches, reachable, retained
 from ..core.saver import UnifiedCheckpointSaver
 from ..errors import BlobsMissingError, ItemsMissingError
 
@@ -97,7 +98,7 @@ class MemoryBackend(Backend):
             for item in items:
                 thread.items.setdefault(item.ref, item)
             stored = thread.writes.setdefault((checkpoint_ns, checkpoint_id), {})
-            for write in writes:
+            for write in dedupe_writes(writes, replace=replace):
                 key = (write.task_id, write.idx)
                 if replace or key not in stored:
                     stored[key] = write
@@ -116,14 +117,8 @@ class MemoryBackend(Backend):
         stored.writes = list(thread.writes.get((ns, record.checkpoint_id), {}).values())
         for write in stored.writes:
             refs.extend(write.item_refs)
-        for ref in refs:
-            item = thread.items.get(ref)
-            if item is not None:
-                stored.items[ref] = item
-                for inner in item.item_refs:
-                    inner_item = thread.items.get(inner)
-                    if inner_item is not None:
-                        stored.items[inner] = inner_item
+        items = thread.items
+        stored.items = fetch_items(refs, lambda wanted: [items[r] for r in wanted if r in items])
         return stored
 
     async def get_checkpoint(
@@ -156,7 +151,9 @@ class MemoryBackend(Backend):
                         continue
                     if query.before is not None and checkpoint_id >= query.before:
                         continue
-                    if query.filter and not _metadata_matches(record, query):
+                    if query.filter and not metadata_matches(
+                        Codec.load_metadata(record.metadata, "list"), query.filter
+                    ):
                         continue
                     found.append((checkpoint_id, thread_id, ns))
         found.sort(reverse=True)
@@ -228,24 +225,15 @@ class MemoryBackend(Backend):
                 del thread.checkpoints[ns]
         for key in [k for k in thread.writes if k not in keep]:
             del thread.writes[key]
-        live_blobs = {
-            (ns, channel, version)
-            for ns, by_id in thread.checkpoints.items()
-            for record in by_id.values()
-            for channel, version in record.channel_versions.items()
-        }
-        thread.blobs = {k: v for k, v in thread.blobs.items() if k in live_blobs}
-        live_items = {ref for blob in thread.blobs.values() for ref in blob.item_refs}
-        live_items.update(
-            ref for writes in thread.writes.values() for w in writes.values() for ref in w.item_refs
+        live = reachable(
+            ((ns, record.channel_versions) for ns, by_id in thread.checkpoints.items()
+             for record in by_id.values()),
+            {key: blob.item_refs for key, blob in thread.blobs.items()},
+            (w.item_refs for writes in thread.writes.values() for w in writes.values()),
+            {ref: item.item_refs for ref, item in thread.items.items()},
         )
-        live_items.update(
-            inner
-            for ref in list(live_items)
-            if (item := thread.items.get(ref)) is not None
-            for inner in item.item_refs
-        )
-        thread.items = {k: v for k, v in thread.items.items() if k in live_items}
+        thread.blobs = {k: v for k, v in thread.blobs.items() if k in live.blobs}
+        thread.items = {k: v for k, v in thread.items.items() if k in live.items}
         if not thread.checkpoints:
             self._threads.pop(thread_id, None)
 
@@ -275,18 +263,6 @@ class MemoryBackend(Backend):
                 target.writes.setdefault(write_key, {}).update(writes)
             for ref, item in source.items.items():
                 target.items.setdefault(ref, item)
-
-
-def _metadata_matches(record: CheckpointRecord, query: ListQuery) -> bool:
-    metadata = Codec.load_metadata(record.metadata, "list")
-    for key, expected in query.filter.items():
-        if key not in metadata:
-            return False
-        actual = metadata[key]
-        # JSON-typed equality: true is not 1.
-        if isinstance(actual, bool) != isinstance(expected, bool) or actual != expected:
-            return False
-    return True
 
 
 class MemorySaver(UnifiedCheckpointSaver):

@@ -61,6 +61,7 @@ from .records import (
     StoredCheckpoint,
     WriteRecord,
 )
+from .rules import retained as retained  # its home is core.rules; importable here as before
 
 T = TypeVar("T")
 
@@ -161,25 +162,6 @@ class Backend(ABC):
     @abstractmethod
     async def list_thread_ids(self) -> list[str]:
         """Every thread that has at least one checkpoint, sorted."""
-
-
-def retained(keep: Collection[tuple[str, str]]) -> Callable[[str, str], bool]:
-    """Whether ``retain(keep)`` keeps checkpoint (checkpoint_ns, checkpoint_id): it is in
-    ``keep``, or newer than every kept checkpoint of its namespace (so a put that landed
-    between choosing the heads and collecting is never collected as if it were old)."""
-    kept = set(keep)
-    newest: dict[str, str] = {}
-    for ns, checkpoint_id in kept:
-        if ns not in newest or checkpoint_id > newest[ns]:
-            newest[ns] = checkpoint_id
-
-    def keeps(checkpoint_ns: str, checkpoint_id: str) -> bool:
-        if (checkpoint_ns, checkpoint_id) in kept:
-            return True
-        newest_here = newest.get(checkpoint_ns)
-        return newest_here is None or checkpoint_id > newest_here
-
-    return keeps
 
 
 class ItemCache:

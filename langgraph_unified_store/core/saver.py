@@ -64,6 +64,7 @@ from .records import (
     StoredCheckpoint,
     WriteRecord,
 )
+from .rules import metadata_value_matches
 from .serde import SafeSerializer, SealedSerializer, resolve_serde, warn_unsafe_serde
 from .sync import (
     ACTIVE_CALL,
@@ -151,9 +152,7 @@ def _checkpoint_config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableC
 def _metadata_has(metadata: Mapping[str, Any], key: str, value: Any) -> bool:
     """The filter rule for values backends cannot compare: None matches a missing key
     or null, anything else must be present and equal."""
-    if value is None:
-        return metadata.get(key) is None
-    return key in metadata and metadata[key] == value
+    return metadata_value_matches(metadata, key, value)
 
 
 def _closed_by(saver: UnifiedCheckpointSaver, call: Call, method: str, exc: BaseException) -> BaseException:

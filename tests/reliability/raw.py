@@ -14,6 +14,8 @@ element references).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from langgraph_unified_store.core.records import SEGMENT_TYPE
@@ -335,18 +337,15 @@ async def dangling(saver: UnifiedCheckpointSaver, thread_id: str, channels: set[
     if name == "sqlite":
         import orjson
 
-        def split(packed: bytes) -> tuple[bytes, ...]:
-            return tuple(bytes(packed[i : i + 16]) for i in range(0, len(packed), 16))
-
         db = _sqlite(saver)
         try:
             return _dangling(
                 {cid: orjson.loads(v) for cid, v in db.execute(
                     "SELECT checkpoint_id, channel_versions FROM checkpoints WHERE thread_id = ?", [thread_id])},
-                {(ch, v): split(r) for ch, v, r in db.execute(
+                {(ch, v): _split(bytes(r)) for ch, v, r in db.execute(
                     "SELECT channel, version, item_refs FROM blobs WHERE thread_id = ?", [thread_id])},
-                [split(r) for (r,) in db.execute("SELECT item_refs FROM writes WHERE thread_id = ?", [thread_id])],
-                {bytes(ref): split(r) for ref, r in db.execute(
+                [_split(bytes(r)) for (r,) in db.execute("SELECT item_refs FROM writes WHERE thread_id = ?", [thread_id])],
+                {bytes(ref): _split(bytes(r)) for ref, r in db.execute(
                     "SELECT ref, item_refs FROM items WHERE thread_id = ?", [thread_id])},
                 channels,
             )
@@ -441,3 +440,128 @@ async def plant(
     if not changed:
         raise NothingMatched(f"{name}: no stored {target} in thread {thread_id!r}")
     return changed
+
+
+# -- orphans: what no surviving checkpoint needs -----------------------------------------------
+
+
+@dataclass
+class StoredThread:
+    """One thread as storage holds it, in the backend's own keys.
+
+    ``checkpoints`` maps a checkpoint's key to its channel versions (None: unreadable);
+    ``blob_key(checkpoint, channel, version)`` is the key of the blob it names;
+    ``writes`` holds (key of the checkpoint a write row belongs to, or None when that
+    checkpoint is not stored, item refs); ``items`` maps ref -> refs it names."""
+
+    checkpoints: dict[Hashable, dict[str, str] | None] = field(default_factory=dict)
+    blob_key: Callable[[Hashable, str, str], Hashable] = lambda c, ch, v: (c, ch, v)
+    blobs: dict[Hashable, tuple[bytes, ...]] = field(default_factory=dict)
+    writes: list[tuple[Hashable | None, tuple[bytes, ...]]] = field(default_factory=list)
+    items: dict[bytes, tuple[bytes, ...]] = field(default_factory=dict)
+    other: int = 0
+    """Keys or rows of the thread that are none of the above."""
+
+
+def orphans_of(stored: StoredThread) -> dict[str, int]:
+    """What storage holds that no checkpoint needs (blobs, writes, items, other), and
+    what a checkpoint needs that storage lacks (missing_items); zero everywhere when the
+    storage rules (``core.backend``) hold. Written apart from ``core.rules`` on purpose."""
+    named_blobs = {
+        stored.blob_key(checkpoint, channel, version)
+        for checkpoint, versions in stored.checkpoints.items()
+        for channel, version in (versions or {}).items()
+    }
+    live_writes = [refs for owner, refs in stored.writes if owner in stored.checkpoints]
+    first = {ref for key, refs in stored.blobs.items() if key in named_blobs for ref in refs}
+    first.update(ref for refs in live_writes for ref in refs)
+    second = {inner for ref in first for inner in stored.items.get(ref, ())}
+    return {
+        "blobs": len(stored.blobs.keys() - named_blobs),
+        "writes": len(stored.writes) - len(live_writes),
+        "items": len(stored.items.keys() - first - second),
+        "missing_items": len((first | second) - stored.items.keys()),
+        "other": stored.other,
+    }
+
+
+def _memory_stored(saver: UnifiedCheckpointSaver, thread_id: str) -> StoredThread:
+    thread = saver.backend._threads.get(thread_id)  # type: ignore[attr-defined]
+    stored = StoredThread()
+    if thread is None:
+        return stored
+    for ns, by_id in thread.checkpoints.items():
+        for checkpoint_id, record in by_id.items():
+            stored.checkpoints[(ns, checkpoint_id)] = record.channel_versions
+    stored.blob_key = lambda c, ch, v: (c[0], ch, v)  # type: ignore[index]
+    stored.blobs = {key: blob.item_refs for key, blob in thread.blobs.items()}
+    stored.writes = [
+        (owner if owner in stored.checkpoints else None, w.item_refs)
+        for owner, writes in thread.writes.items()
+        for w in writes.values()
+    ]
+    stored.items = {ref: item.item_refs for ref, item in thread.items.items()}
+    stored.other = int(not thread.checkpoints)  # an empty thread entry left behind
+    return stored
+
+
+def _sqlite_stored(saver: UnifiedCheckpointSaver, thread_id: str) -> StoredThread:
+    import orjson
+
+    db = _sqlite(saver)
+    stored = StoredThread()
+    try:
+        for ns, checkpoint_id, versions in db.execute(
+            "SELECT checkpoint_ns, checkpoint_id, channel_versions FROM checkpoints"
+            " WHERE thread_id = ?", [thread_id]
+        ):
+            stored.checkpoints[(ns, checkpoint_id)] = orjson.loads(versions)
+        stored.blob_key = lambda c, ch, v: (c[0], ch, v)  # type: ignore[index]
+        stored.blobs = {
+            (ns, ch, v): _split(bytes(refs)) for ns, ch, v, refs in db.execute(
+                "SELECT checkpoint_ns, channel, version, item_refs FROM blobs WHERE thread_id = ?",
+                [thread_id],
+            )
+        }
+        stored.writes = [
+            ((ns, cid) if (ns, cid) in stored.checkpoints else None, _split(bytes(refs)))
+            for ns, cid, refs in db.execute(
+                "SELECT checkpoint_ns, checkpoint_id, item_refs FROM writes WHERE thread_id = ?",
+                [thread_id],
+            )
+        ]
+        stored.items = {
+            bytes(ref): _split(bytes(refs)) for ref, refs in db.execute(
+                "SELECT ref, item_refs FROM items WHERE thread_id = ?", [thread_id]
+            )
+        }
+    finally:
+        db.close()
+    return stored
+
+
+async def stored_thread(saver: UnifiedCheckpointSaver, thread_id: str) -> StoredThread:
+    """A thread's raw rows or keys, read without the saver."""
+    name = saver.backend.name
+    if name == "memory":
+        return _memory_stored(saver, thread_id)
+    if name == "sqlite":
+        return _sqlite_stored(saver, thread_id)
+    if name == "postgres":
+        from .raw_postgres import stored_thread as pg_stored
+
+        return await pg_stored(saver, thread_id)
+    if name == "redis":
+        from .raw_redis import stored_thread as redis_stored
+
+        return await redis_stored(saver, thread_id)
+    raise ValueError(name)
+
+
+async def orphans(saver: UnifiedCheckpointSaver, thread_ids: Iterable[str]) -> dict[str, int]:
+    """``orphans_of`` summed over threads: all zero when nothing is left behind."""
+    total = dict.fromkeys(("blobs", "writes", "items", "missing_items", "other"), 0)
+    for thread_id in thread_ids:
+        for kind, count in orphans_of(await stored_thread(saver, thread_id)).items():
+            total[kind] += count
+    return total

@@ -61,7 +61,7 @@ async def overwrite(
     saver: UnifiedCheckpointSaver, thread_id: str, target: str, data: bytes, type_: str | None
 ) -> int:
     if target.startswith("write:"):
-        return await _rewrite_writes(saver, thread_id, target[6:], data, type_)
+        return await _edit_writes(saver, thread_id, target[6:], data, type_)
     table, column, extra, params = _target(saver, target)
     value: Any = data
     cast = "bytea"
@@ -80,14 +80,16 @@ async def overwrite(
     return int(status.split()[-1])
 
 
-async def _rewrite_writes(
+async def _edit_writes(
     saver: UnifiedCheckpointSaver,
     thread_id: str,
     channel: str,
     data: bytes | None,
     type_: str | None,
+    refs: bytes | None = None,
 ) -> int:
-    """Set (or, with data None, drop) the data of every stored write to ``channel``."""
+    """Set the data (and type; with ``refs``, the item references) of every stored write
+    to ``channel``, inside the rows that pack them; with data None, drop those writes."""
     table = f"{_schema(saver)}.lus_store"
     db = await _connect(saver)
     changed = 0
@@ -96,8 +98,8 @@ async def _rewrite_writes(
             f"SELECT key, data, refs FROM {table} WHERE thread_id = $1 AND get_byte(key, 0) = 119",
             thread_id,
         )
-        for key, packed, refs in rows:
-            writes = _unpack_writes("", packed, refs)
+        for key, packed, old_refs in rows:
+            writes = _unpack_writes("", packed, old_refs)
             kept = []
             for write in writes:
                 if write.channel == channel:
@@ -107,6 +109,8 @@ async def _rewrite_writes(
                     write.data = data
                     if type_ is not None:
                         write.type = type_
+                    if refs is not None:
+                        write.item_refs = _refs(refs)
                 kept.append(write)
             task_path = writes[0].task_path if writes else ""
             new_data, new_refs = _pack_writes(task_path, kept)
@@ -121,7 +125,7 @@ async def _rewrite_writes(
 
 async def delete(saver: UnifiedCheckpointSaver, thread_id: str, target: str) -> int:
     if target.startswith("write:"):
-        return await _rewrite_writes(saver, thread_id, target[6:], None, None)
+        return await _edit_writes(saver, thread_id, target[6:], None, None)
     table, _, extra, params = _target(saver, target)
     db = await _connect(saver)
     try:
@@ -219,7 +223,7 @@ async def plant(
 ) -> int:
     """Set data (type) and item references of a blob, write, item or segment."""
     if target.startswith("write:"):
-        return await _plant_writes(saver, thread_id, target[6:], data, type_, refs)
+        return await _edit_writes(saver, thread_id, target[6:], data, type_, refs)
     table, column, extra, params = _target(saver, target)
     refs_n = 3 + len(params)  # the target's own parameters come first, as $3
     type_sql = f", type = ${refs_n + 1}" if type_ is not None else ""
@@ -235,35 +239,44 @@ async def plant(
     return int(status.split()[-1])
 
 
-async def _plant_writes(
-    saver: UnifiedCheckpointSaver, thread_id: str, channel: str, data: bytes, type_: str | None, refs: bytes
-) -> int:
-    from langgraph_unified_store.core.records import ITEM_REF_SIZE
+async def stored_thread(saver: UnifiedCheckpointSaver, thread_id: str) -> Any:
+    """A thread's lus_store rows as ``raw.StoredThread``, in raw keys: a checkpoint key is
+    c ns NUL id, its blobs b ns NUL version NUL channel, its writes w ns NUL id ..."""
+    import orjson
 
-    table = f"{_schema(saver)}.lus_store"
-    split = tuple(refs[i : i + ITEM_REF_SIZE] for i in range(0, len(refs), ITEM_REF_SIZE))
+    from .raw import StoredThread
+
     db = await _connect(saver)
-    changed = 0
     try:
         rows = await db.fetch(
-            f"SELECT key, data, refs FROM {table} WHERE thread_id = $1 AND get_byte(key, 0) = 119",
+            f"SELECT key, refs, channel_versions::text FROM {_schema(saver)}.lus_store "
+            "WHERE thread_id = $1",
             thread_id,
         )
-        for key, packed, old_refs in rows:
-            writes = _unpack_writes("", packed, old_refs)
-            for write in writes:
-                if write.channel == channel:
-                    changed += 1
-                    write.data = data
-                    write.item_refs = split
-                    if type_ is not None:
-                        write.type = type_
-            task_path = writes[0].task_path if writes else ""
-            new_data, new_refs = _pack_writes(task_path, writes)
-            await db.execute(
-                f"UPDATE {table} SET data = $1, refs = $2 WHERE thread_id = $3 AND key = $4",
-                new_data, new_refs, thread_id, key,
-            )
     finally:
         await db.close()
-    return changed
+    stored = StoredThread()
+
+    def blob_key(checkpoint: Any, channel: str, version: str) -> bytes:
+        ns = checkpoint[1 : checkpoint.index(0, 1)]
+        return b"b" + ns + b"\x00" + version.encode() + b"\x00" + channel.encode()
+
+    stored.blob_key = blob_key
+    write_rows = []
+    for key, refs, versions in rows:
+        key = bytes(key)
+        kind = key[:1]
+        if kind == b"c":
+            stored.checkpoints[key] = orjson.loads(versions)
+        elif kind == b"b":
+            stored.blobs[key] = _refs(refs)
+        elif kind == b"w":
+            write_rows.append((key, _refs(refs)))
+        elif kind == b"i":
+            stored.items[key[1:]] = _refs(refs)
+        else:
+            stored.other += 1
+    for key, refs in write_rows:
+        owners = [c for c in stored.checkpoints if key.startswith(b"w" + c[1:])]  # type: ignore[index]
+        stored.writes.append((owners[0] if owners else None, refs))
+    return stored

@@ -91,9 +91,16 @@ def _wanted_field(target: str, field: bytes) -> bool:
     return True
 
 
-async def overwrite(
-    saver: UnifiedCheckpointSaver, thread_id: str, target: str, data: bytes, type_: str | None
+async def _edit(
+    saver: UnifiedCheckpointSaver,
+    thread_id: str,
+    target: str,
+    data: bytes,
+    type_: str | None,
+    refs: bytes | None = None,
 ) -> int:
+    """Replace the target's part of each matching frame (and, with ``refs``, the item
+    references framed first in a blob, write, item or segment)."""
     client = _client(saver)
     try:
         key = _base(saver, thread_id) + _hash_of(target)
@@ -102,12 +109,21 @@ async def overwrite(
             if not _wanted_field(target, field):
                 continue
             new = _rewrite(target, value, data, type_)
-            if new is not None:
-                await client.hset(key, field, new)
-                changed += 1
+            if new is None:
+                continue
+            if refs is not None:
+                new = pack(refs, *unpack(new)[1:])
+            await client.hset(key, field, new)
+            changed += 1
         return changed
     finally:
         await client.aclose()
+
+
+async def overwrite(
+    saver: UnifiedCheckpointSaver, thread_id: str, target: str, data: bytes, type_: str | None
+) -> int:
+    return await _edit(saver, thread_id, target, data, type_)
 
 
 async def delete(saver: UnifiedCheckpointSaver, thread_id: str, target: str) -> int:
@@ -203,19 +219,45 @@ async def plant(
     refs: bytes,
 ) -> int:
     """Set data (type) and item references of a blob, write, item or segment."""
+    return await _edit(saver, thread_id, target, data, type_, refs)
+
+
+async def stored_thread(saver: UnifiedCheckpointSaver, thread_id: str) -> Any:
+    """A thread's hashes as ``raw.StoredThread``: checkpoints by number (B:i members
+    ``P NUL n`` give each number its namespace), blobs by field, writes by owner."""
+    from .raw import StoredThread
+
     client = _client(saver)
+    base = _base(saver, thread_id)
     try:
-        key = _base(saver, thread_id) + _hash_of(target)
-        changed = 0
-        for field, value in (await client.hgetall(key)).items():
-            if not _wanted_field(target, field):
-                continue
-            new = _rewrite(target, value, data, type_)
-            if new is None:
-                continue
-            parts = unpack(new)
-            await client.hset(key, field, pack(refs, *parts[1:]))
-            changed += 1
-        return changed
+        members = await client.zrange(base + ":i", 0, -1)
+        records = await client.hgetall(base + ":c")
+        blobs = await client.hgetall(base + ":b")
+        writes = await client.hgetall(base + ":w")
+        items = await client.hgetall(base + ":t")
+        existing = [s for s in SUFFIXES if await client.exists(base + s)]
     finally:
         await client.aclose()
+    ns_hex = {}
+    for m in members:
+        p, number = m.rsplit(b"\x00", 1)
+        ns_hex[number] = p.split(b":", 1)[0]
+    stored = StoredThread()
+    for number, value in records.items():
+        stored.checkpoints[number] = orjson.loads(unpack(value)[0])["v"]
+
+    def blob_key(number: Any, channel: str, version: str) -> bytes:
+        return ns_hex.get(number, b"?") + b":" + channel.encode().hex().encode() + b":" + version.encode()
+
+    stored.blob_key = blob_key
+    stored.blobs = {f: _refs(unpack(v)[0]) for f, v in blobs.items()}
+    for f, v in writes.items():
+        owner = f.rsplit(b"\x00", 1)[0]
+        stored.writes.append((owner if owner in stored.checkpoints else None, _refs(unpack(v)[0])))
+    stored.items = {ref: _refs(unpack(v)[0]) for ref, v in items.items()}
+    # Every key of a thread with no checkpoint is left behind (B:r also counts numbers).
+    stored.other = len(existing) if not members else len(set(records) ^ set(ns_hex))
+    return stored
+
+
+SUFFIXES = (":i", ":a", ":c", ":m", ":r", ":b", ":w", ":t")

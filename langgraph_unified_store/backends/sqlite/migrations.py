@@ -1,0 +1,88 @@
+"""The SQLite schema, as numbered migrations applied once per database file.
+
+``lus_schema_migrations`` records each version applied; ``migrate`` applies the rest in
+one write transaction, so processes opening the same file at once never apply one twice.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Final
+
+from .transaction import Transaction
+
+MIGRATIONS_TABLE_DDL: Final = """
+CREATE TABLE IF NOT EXISTS lus_schema_migrations (
+    version INTEGER PRIMARY KEY,
+    applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+)"""
+SELECT_SCHEMA_VERSION: Final = "SELECT coalesce(max(version), 0) FROM lus_schema_migrations"
+INSERT_SCHEMA_VERSION: Final = "INSERT INTO lus_schema_migrations (version) VALUES (?)"
+
+# Version 1: one blob per (channel, version), values whole. Tables are clustered on their
+# primary key (WITHOUT ROWID), so the key columns are not stored a second time in an index.
+MIGRATION_1: Final = (
+    """CREATE TABLE checkpoints (
+        thread_id TEXT NOT NULL,
+        checkpoint_ns TEXT NOT NULL DEFAULT '',
+        checkpoint_id TEXT NOT NULL,
+        parent_checkpoint_id TEXT,
+        type TEXT NOT NULL,
+        data BLOB NOT NULL,
+        channel_versions TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        run_id TEXT,
+        PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX checkpoints_by_run ON checkpoints (run_id) WHERE run_id IS NOT NULL",
+    """CREATE TABLE blobs (
+        thread_id TEXT NOT NULL,
+        checkpoint_ns TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        version TEXT NOT NULL,
+        type TEXT NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE writes (
+        thread_id TEXT NOT NULL,
+        checkpoint_ns TEXT NOT NULL,
+        checkpoint_id TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        channel TEXT NOT NULL,
+        type TEXT NOT NULL,
+        data BLOB NOT NULL,
+        task_path TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+    ) WITHOUT ROWID""",
+)
+# Version 2: list values split into per-thread items (long threads grow linearly).
+MIGRATION_2: Final = (
+    # Item refs are random hashes: a rowid table fills its pages in insertion order, and
+    # only the small unique index takes the random inserts.
+    """CREATE TABLE items (
+        thread_id TEXT NOT NULL,
+        ref BLOB NOT NULL,
+        type TEXT NOT NULL,
+        data BLOB NOT NULL,
+        item_refs BLOB NOT NULL DEFAULT x''
+    )""",
+    "CREATE UNIQUE INDEX items_by_ref ON items (thread_id, ref)",
+    "ALTER TABLE blobs ADD COLUMN item_refs BLOB NOT NULL DEFAULT x''",
+    "ALTER TABLE writes ADD COLUMN item_refs BLOB NOT NULL DEFAULT x''",
+)
+MIGRATIONS: Final = (MIGRATION_1, MIGRATION_2)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+def migrate(db: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """Apply the migrations this file has not seen yet; safe when processes race."""
+    db.execute(MIGRATIONS_TABLE_DDL)
+    with Transaction(db, write=True):
+        current = int(db.execute(SELECT_SCHEMA_VERSION).fetchone()[0])
+        for version in range(current + 1, target + 1):
+            for statement in MIGRATIONS[version - 1]:
+                db.execute(statement)
+            db.execute(INSERT_SCHEMA_VERSION, (version,))
+    return max(current, target)
