@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Final
 
 import orjson
 
+from ...core import rules
 from ...core.backend import Backend
 from ...core.codec import Codec
 from ...core.records import (
@@ -98,15 +99,9 @@ def filter_is_exact_in_lua(flt: dict[str, FilterScalar]) -> bool:
 
 
 def metadata_matches(metadata: bytes, flt: dict[str, FilterScalar], where: str) -> bool:
-    """The filter rule list.lua applies, in Python: JSON-typed equality per key."""
-    loaded = Codec.load_metadata(metadata, where)
-    for key, expected in flt.items():
-        if key not in loaded:
-            return False
-        actual = loaded[key]
-        if isinstance(actual, bool) != isinstance(expected, bool) or actual != expected:
-            return False
-    return True
+    """What list.lua checks, in Python (``core.rules.metadata_matches``), for filters
+    Lua's doubles cannot compare exactly and for records the script could not parse."""
+    return rules.metadata_matches(Codec.load_metadata(metadata, where), flt)
 
 
 def _validated_ttl(ttl: object) -> float | None:
