@@ -255,7 +255,7 @@ async def _on_connection_thread(connection: Any, fn: Callable[..., T], *args: An
     """Run ``fn(*args)`` on aiosqlite's connection thread (its private queue)."""
     job = _Job(fn, args)
     connection._tx.put_nowait((job, job))
-    return await asyncio.wrap_future(job.future)  # type: ignore[no-any-return]
+    return await asyncio.wrap_future(job.future)
 
 
 class _Transaction:
