@@ -227,7 +227,7 @@ class UnifiedFlowPersistence(FlowPersistence):
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         # CrewAI calls these hooks synchronously from inside its running loop.
-        return self._saver._block_anywhere(coro)
+        return self._saver.run_blocking(coro)
 
     def init_db(self) -> None:
         self._run(self._saver.asetup())

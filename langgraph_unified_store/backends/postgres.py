@@ -25,7 +25,6 @@ Why it is shaped this way:
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import functools
 import hashlib
@@ -38,7 +37,6 @@ from collections.abc import (
     Awaitable,
     Callable,
     Collection,
-    Coroutine,
     Iterable,
     Sequence,
 )
@@ -67,7 +65,7 @@ from ..core.records import (
     load_channel_versions,
 )
 from ..core.saver import UnifiedCheckpointSaver
-from ..core.sync import DEFAULT_CLOSE_TIMEOUT
+from ..core.sync import DEFAULT_CLOSE_TIMEOUT, ForeignLoop, UserClient
 from ..errors import (
     BackendUnavailableError,
     BlobsMissingError,
@@ -1115,11 +1113,13 @@ class PostgresBackend(Backend):
         self.schema = schema
         self._quoted = quote_schema(schema)
         self._external: Any = None
-        self._external_loop: asyncio.AbstractEventLoop | None = None
+        self._user_pool: UserClient[Any] | None = None
         self._dsn: _Dsn | None = None
         if isinstance(conn, asyncpg.Pool):
             self._external = conn
-            self._external_loop = getattr(conn, "_loop", None)
+            self._user_pool = UserClient(
+                conn, ForeignLoop.HAND_OFF, home=getattr(conn, "_loop", None), kind="an asyncpg pool"
+            )
         elif isinstance(conn, str):
             self._dsn = _Dsn(conn)
             self._conn_string = conn
@@ -1205,10 +1205,8 @@ class PostgresBackend(Backend):
     async def _run(self, operation: Operation[T], *, setup: bool = True) -> T:
         """Run one operation on a pooled connection, retrying on a fresh one if the
         server dropped the connection, and naming the server (never the password)."""
-        if self._external is not None:
-            loop = self._external_loop
-            if loop is not None and loop is not asyncio.get_running_loop():
-                return await self._on_pool_loop(loop, self._run(operation, setup=setup))
+        if self._user_pool is not None and not self._user_pool.at_home():
+            return await self._user_pool.run_at_home(self._run(operation, setup=setup))
         if setup and not self._ready:
             await self.setup()
         recreated = False
@@ -1258,20 +1256,6 @@ class PostgresBackend(Backend):
                 recreated, self._ready = True, False
                 await self.setup()
         raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _on_pool_loop(
-        self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]
-    ) -> T:
-        """A given pool lives on the loop that made it: hand the work to that loop."""
-        if loop.is_closed() or not loop.is_running():
-            coro.close()
-            raise InvalidConfigError(
-                "this saver was built on an asyncpg pool whose event loop is not running; "
-                "call it on that loop (async API) or from another thread while that loop "
-                "runs, or build the saver from a connection string instead"
-            )
-        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coro, loop)
-        return await asyncio.wrap_future(future)
 
     # -- schema -----------------------------------------------------------------------------
 

@@ -68,6 +68,7 @@ from ..core.records import (
     WriteRecord,
 )
 from ..core.saver import UnifiedCheckpointSaver
+from ..core.sync import ForeignLoop, UserClient
 from ..errors import (
     BackendUnavailableError,
     BlobsMissingError,
@@ -1206,7 +1207,11 @@ class RedisBackend(Backend):
         self._clients: LoopLocal[aioredis.Redis | RedisCluster] = LoopLocal(
             self._make_client, self._close_client
         )
-        self._private_loop_of: Callable[[], object] = lambda: None
+        # A client passed in is used on the user's loops; the blocking API's private I/O
+        # loop gets a sibling with the same settings (core.sync: user-supplied clients).
+        self._user_client: UserClient[aioredis.Redis | RedisCluster] | None = (
+            None if self._given is None else UserClient(self._given, ForeignLoop.SIBLING)
+        )
 
     @staticmethod
     def _check_decoding(kwargs: dict[str, Any]) -> None:
@@ -1224,11 +1229,6 @@ class RedisBackend(Backend):
 
     # -- clients ---------------------------------------------------------------------------
 
-    def bind_private_loop(self, loop_of: Callable[[], object]) -> None:
-        """Tell the backend how to recognise the saver's private I/O loop: a client passed
-        in by the user belongs to the user's loop, so the blocking API needs its own."""
-        self._private_loop_of = loop_of
-
     def _client_options(self) -> dict[str, Any]:
         return {
             "socket_timeout": self._socket_timeout,
@@ -1241,12 +1241,9 @@ class RedisBackend(Backend):
         }
 
     async def _make_client(self) -> aioredis.Redis | RedisCluster:
-        import asyncio
-
+        if self._user_client is not None and self._user_client.at_home():
+            return self._user_client.client
         given = self._given
-        on_private_loop = asyncio.get_running_loop() is self._private_loop_of()
-        if given is not None and not on_private_loop:
-            return given
         try:
             if isinstance(given, RedisCluster):
                 # Same nodes and options; only what the constructor accepts carries over.
@@ -1874,9 +1871,6 @@ class RedisSaver(UnifiedCheckpointSaver):
             socket_timeout=socket_timeout,
         )
         super().__init__(backend, **options)
-        # The blocking API runs on the saver's private loop; a client the user passed in
-        # belongs to the user's loop, so the backend makes its own there.
-        backend.bind_private_loop(lambda: self._io.loop)
 
     @classmethod
     def from_conn_string(cls, url: str, **options: Any) -> RedisSaver:

@@ -32,7 +32,7 @@ from ..core.records import (
     load_channel_versions,
 )
 from ..core.saver import UnifiedCheckpointSaver
-from ..core.sync import BLOCKING_INLINE
+from ..core.sync import BlockingMode, in_blocking_call
 from ..errors import (
     BackendUnavailableError,
     BlobsMissingError,
@@ -287,7 +287,7 @@ def migrate(db: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
 
 class SQLiteBackend(Backend):
     name: ClassVar[str] = "sqlite"
-    blocks_inline: ClassVar[bool] = True
+    blocking: ClassVar[BlockingMode] = BlockingMode.CALLER_THREAD
 
     def __init__(
         self,
@@ -391,7 +391,7 @@ class SQLiteBackend(Backend):
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         try:
-            if BLOCKING_INLINE.get():
+            if in_blocking_call():
                 connection = self._connection_blocking()
                 return self._serialized(fn, connection._connection, *args)
             connection = await self._connection()
@@ -418,7 +418,7 @@ class SQLiteBackend(Backend):
             raise
 
     async def setup(self) -> None:
-        if BLOCKING_INLINE.get():
+        if in_blocking_call():
             self._connection_blocking()
         else:
             await self._connection()
@@ -434,7 +434,7 @@ class SQLiteBackend(Backend):
         if not ready.done() or ready.cancelled() or ready.exception() is not None:
             return
         connection = ready.result()
-        if BLOCKING_INLINE.get():
+        if in_blocking_call():
             self._close(connection)
         else:
             # Never block the caller's loop on the lock: an operation may hold it a while.
