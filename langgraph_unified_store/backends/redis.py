@@ -77,6 +77,12 @@ from ..errors import (
     ItemsMissingError,
     missing_extra,
 )
+from ..registry import (
+    DEFAULT_PREFIX,
+    DEFAULT_SOCKET_TIMEOUT,
+    MAX_TTL_SECONDS,  # noqa: F401 - importable from here, as before
+    check_backend_options,
+)
 
 try:
     import redis.asyncio as aioredis
@@ -89,8 +95,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 RedisClient = aioredis.Redis | RedisCluster
 
-DEFAULT_PREFIX: Final = "lus"
-DEFAULT_SOCKET_TIMEOUT: Final = 5.0
 # Retries after a dropped connection; every script is idempotent, so a retry is safe.
 CONNECT_RETRIES: Final = 2
 RETRY_BACKOFF_BASE: Final = 0.05
@@ -107,7 +111,6 @@ INDEX_PURGE_GRACE_MS: Final = 60_000
 # The longest ttl (seconds). Redis keeps a PEXPIREAT time as 64-bit milliseconds and the
 # scripts compute it as now + ttl in Lua's doubles, exact to 2**53 ms; 10**10 s (about 317
 # years) keeps that sum a plain whole number of ms, far inside both.
-MAX_TTL_SECONDS: Final = 10**10
 # How a script's own refusal of its arguments (raised before it writes) begins.
 SCRIPT_REFUSAL: Final = "lus refused: "
 # Lua numbers are doubles: beyond this a filter value may compare equal to a neighbour,
@@ -1143,34 +1146,22 @@ class RedisBackend(Backend):
         cluster: bool = False,
         socket_timeout: float | None = DEFAULT_SOCKET_TIMEOUT,
     ) -> None:
-        if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix:
-            raise InvalidConfigError(
-                f"prefix must be a non-empty string without '{{' or '}}' "
-                f"(they would break the per-thread hash tag), not {prefix!r}"
-            )
-        if ttl is not None and (
-            isinstance(ttl, bool)
-            or not isinstance(ttl, (int, float))
-            or not 0 < ttl <= MAX_TTL_SECONDS  # also refuses NaN and infinity
-        ):
-            raise InvalidConfigError(
-                f"ttl must be a positive, finite number of seconds up to {MAX_TTL_SECONDS:.0e} "
-                f"(about 317 years; None keeps threads forever), not {ttl!r}"
-            )
-        if socket_timeout is not None and (
-            isinstance(socket_timeout, bool)
-            or not isinstance(socket_timeout, (int, float))
-            or not socket_timeout > 0
-        ):
-            raise InvalidConfigError(
-                f"socket_timeout must be a positive number of seconds or None, not {socket_timeout!r}"
-            )
+        checked = check_backend_options(
+            "redis",
+            {
+                "prefix": prefix,
+                "ttl": ttl,
+                "refresh_ttl_on_read": refresh_ttl_on_read,
+                "cluster": cluster,
+                "socket_timeout": socket_timeout,
+            },
+        )
         self.prefix = prefix
-        self.ttl = None if ttl is None else float(ttl)
-        self._ttl_ms = 0 if ttl is None else max(1, int(ttl * 1000))
+        self.ttl: float | None = checked["ttl"]
+        self._ttl_ms = 0 if self.ttl is None else max(1, int(self.ttl * 1000))
         self.refresh_ttl_on_read = bool(refresh_ttl_on_read)
         self._read_ttl_ms = self._ttl_ms if refresh_ttl_on_read else 0
-        self._socket_timeout = socket_timeout
+        self._socket_timeout = checked["socket_timeout"]
         self._url: str | None = None
         self._given: aioredis.Redis | RedisCluster | None = None
         self._password: str | None = None

@@ -41,6 +41,7 @@ from ..errors import (
     SaverClosedError,
     missing_extra,
 )
+from ..registry import DEFAULT_BUSY_TIMEOUT, DEFAULT_SYNCHRONOUS, check_backend_options
 
 T = TypeVar("T")
 
@@ -293,14 +294,15 @@ class SQLiteBackend(Backend):
         self,
         path: str | Path,
         *,
-        busy_timeout: float = 30.0,
-        synchronous: str = "NORMAL",
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        synchronous: str = DEFAULT_SYNCHRONOUS,
     ) -> None:
-        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
-            raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
+        checked = check_backend_options(
+            "sqlite", {"busy_timeout": busy_timeout, "synchronous": synchronous}
+        )
         self.path = str(path)
-        self.busy_timeout = busy_timeout
-        self.synchronous = synchronous.upper()
+        self.busy_timeout = checked["busy_timeout"]
+        self.synchronous = checked["synchronous"]
         self._lock = threading.Lock()
         self._in_use = threading.Lock()
         self._ready: concurrent.futures.Future[Any] | None = None
@@ -828,8 +830,8 @@ class SQLiteSaver(UnifiedCheckpointSaver):
         self,
         path: str | Path = ":memory:",
         *,
-        busy_timeout: float = 30.0,
-        synchronous: str = "NORMAL",
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        synchronous: str = DEFAULT_SYNCHRONOUS,
         **options: Any,
     ) -> None:
         super().__init__(

@@ -55,6 +55,7 @@ from ..state import Framework, UnifiedWorkflowState
 from .backend import Backend
 from .codec import Codec, ListMemo, ListMemos
 from .limits import ReadBudget, ReadLimits, check_read_limits
+from .options import seconds_or_zero
 from .records import (
     EMPTY_TYPE,
     BlobRecord,
@@ -268,14 +269,7 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         read_limits: ReadLimits | None = None,
     ) -> None:
-        if not (
-            isinstance(close_timeout, (int, float))
-            and not isinstance(close_timeout, bool)
-            and 0 <= close_timeout < float("inf")
-        ):
-            raise InvalidConfigError(
-                f"close_timeout must be a finite number of seconds >= 0, not {close_timeout!r}"
-            )
+        close_timeout = seconds_or_zero("close_timeout", close_timeout)
         self.read_limits = check_read_limits(read_limits)
         resolved = resolve_serde(serde, encryption_key)
         if resolved.warning is not None:
