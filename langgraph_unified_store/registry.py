@@ -125,9 +125,12 @@ class BackendEntry:
     """The option that keeps one saver's data apart from others' in the same database or
     server (tests and benchmarks give each their own)."""
 
-    def saver_class(self) -> type[UnifiedCheckpointSaver]:
-        """The saver class (imports the backend module and with it its driver)."""
-        saver: type[UnifiedCheckpointSaver] = getattr(importlib.import_module(self.module), self.saver)
+    def saver_class(self) -> Callable[..., UnifiedCheckpointSaver]:
+        """The saver class (imports the backend module and with it its driver); typed as
+        a callable, since each takes its own first argument."""
+        saver: Callable[..., UnifiedCheckpointSaver] = getattr(
+            importlib.import_module(self.module), self.saver
+        )
         return saver
 
     def option(self, name: str) -> Option:
