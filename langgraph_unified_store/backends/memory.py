@@ -1,8 +1,8 @@
 """In-process storage: dictionaries of records, guarded by one lock.
 
 Nothing here suspends, so the blocking API drives these coroutines on the caller's
-thread with no loop and no thread hop (``BlockingMode.IN_PROCESS``). Values are still serialized, so a stored checkpoint never aliases the
-caller's objects.
+thread with no loop and no thread hop (``BlockingMode.IN_PROCESS``). Values are still
+serialized, so a stored checkpoint never aliases the caller's objects.
 """
 
 from __future__ import annotations

@@ -1130,7 +1130,8 @@ class PostgresBackend(Backend):
         if isinstance(conn, asyncpg.Pool):
             self._external = conn
             self._user_pool = UserClient(
-                conn, ForeignLoop.HAND_OFF, home=getattr(conn, "_loop", None), kind="an asyncpg pool"
+                conn, ForeignLoop.HAND_OFF, home=getattr(conn, "_loop", None),
+                kind="an asyncpg pool",
             )
         elif isinstance(conn, str):
             self._dsn = _Dsn(conn)

@@ -80,7 +80,9 @@ def seconds_or_none(name: str, value: Any) -> float | None:
 def seconds_or_zero(name: str, value: Any) -> float:
     """A finite number of seconds >= 0 (0: do not wait at all)."""
     if not (_is_number(value) and 0 <= value < math.inf):
-        raise InvalidConfigError(f"{name} must be a finite number of seconds >= 0, not {show(value)}")
+        raise InvalidConfigError(
+            f"{name} must be a finite number of seconds >= 0, not {show(value)}"
+        )
     return float(value)
 
 
