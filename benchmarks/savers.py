@@ -107,22 +107,13 @@ def specs_for(backends: list[str]) -> list[SaverSpec]:
 # -- availability ----------------------------------------------------------------------------
 
 
-_OUR_CLASSES = {
-    "memory": "MemorySaver",
-    "sqlite": "SQLiteSaver",
-    "postgres": "PostgresSaver",
-    "redis": "RedisSaver",
-}
-
-
 def _our_class(backend: str) -> Any:
-    name = _OUR_CLASSES[backend]
     try:
-        package = importlib.import_module("langgraph_unified_store")
-        return getattr(package, name)
+        entry = importlib.import_module("langgraph_unified_store.registry").backend_named(backend)
+        return entry.saver_class()
     except Exception as exc:  # a saver still being written fails in many ways
         raise Unavailable(
-            f"`from langgraph_unified_store import {name}` failed: {type(exc).__name__}: {exc}"
+            f"loading our {backend} saver failed: {type(exc).__name__}: {exc}"
         ) from exc
 
 
@@ -209,9 +200,12 @@ def _our_saver(spec: SaverSpec, store: Store) -> Any:
         return cls()
     if spec.backend == "sqlite":
         return cls(store.sqlite_path)
-    if spec.backend == "postgres":
-        return cls(POSTGRES_DSN, schema=store.name)
-    return cls(REDIS_URL, prefix=store.name)
+    from langgraph_unified_store.registry import backend_named
+
+    # The option that keeps this store's data apart on the shared server (schema, prefix).
+    isolate = backend_named(spec.backend).namespace_option
+    assert isolate is not None
+    return cls(POSTGRES_DSN if spec.backend == "postgres" else REDIS_URL, **{isolate: store.name})
 
 
 @asynccontextmanager

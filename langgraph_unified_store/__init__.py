@@ -25,6 +25,7 @@ from .errors import (
     UnsafeSerializerWarning,
 )
 from .factory import create_saver
+from .registry import SAVER_MODULES
 from .state import ToolCall, UnifiedMessage, UnifiedWorkflowState, WorkflowMetadata
 
 if TYPE_CHECKING:
@@ -33,12 +34,6 @@ if TYPE_CHECKING:
     from .backends.redis import RedisSaver
     from .backends.sqlite import SQLiteSaver
 
-_LAZY = {
-    "MemorySaver": ".backends.memory",
-    "SQLiteSaver": ".backends.sqlite",
-    "PostgresSaver": ".backends.postgres",
-    "RedisSaver": ".backends.redis",
-}
 
 __all__ = [
     "BackendUnavailableError",
@@ -67,10 +62,11 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # Savers load lazily so that `import langgraph_unified_store` never needs a driver.
-    module = _LAZY.get(name)
+    # Savers load lazily (registry.SAVER_MODULES), so that `import langgraph_unified_store`
+    # never needs a driver.
+    module = SAVER_MODULES.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(module, __name__), name)
+    return getattr(importlib.import_module(module), name)

@@ -423,7 +423,7 @@ class AutoGenStateStore:
         return True
 
 
-class UnifiedChatCompletionContext(ChatCompletionContext):  # type: ignore[misc]
+class UnifiedChatCompletionContext(ChatCompletionContext):
     """A model context whose messages are the thread's: every add is a checkpoint."""
 
     def __init__(self, saver: UnifiedCheckpointSaver, workflow_id: str) -> None:

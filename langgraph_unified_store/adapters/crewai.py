@@ -152,7 +152,7 @@ def _message_key(message: UnifiedMessage) -> Hashable:
 # -- state ---------------------------------------------------------------------------------
 
 
-class UnifiedFlowState(FlowState):  # type: ignore[misc]
+class UnifiedFlowState(FlowState):
     """A flow state in the neutral shape: chat ``messages`` plus a ``context`` dict.
 
     Keys a stored state has beyond the declared fields (context written by another
@@ -211,7 +211,7 @@ def _holder(state_data: dict[str, Any] | BaseModel) -> Any:
     return lambda key: key in fields
 
 
-class UnifiedFlowPersistence(FlowPersistence):  # type: ignore[misc]
+class UnifiedFlowPersistence(FlowPersistence):
     """CrewAI flow persistence that writes every save as a checkpoint of thread = flow id."""
 
     persistence_type: str = Field(default="UnifiedFlowPersistence")
@@ -227,7 +227,7 @@ class UnifiedFlowPersistence(FlowPersistence):  # type: ignore[misc]
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         # CrewAI calls these hooks synchronously from inside its running loop.
-        return self._saver._block_anywhere(coro)
+        return self._saver.run_blocking(coro)
 
     def init_db(self) -> None:
         self._run(self._saver.asetup())

@@ -285,7 +285,7 @@ def _get(current: list[UnifiedMessage] | None) -> tuple[None, list[ChatMessage]]
 # -- BaseChatStore -------------------------------------------------------------------------
 
 
-class UnifiedChatStore(BaseChatStore):  # type: ignore[misc]
+class UnifiedChatStore(BaseChatStore):
     """A LlamaIndex chat store whose keys are workflow ids of the unified store."""
 
     _saver: UnifiedCheckpointSaver = PrivateAttr()
@@ -352,7 +352,7 @@ def _matches(message: UnifiedMessage, status: MessageStatus | None) -> bool:
     return status is None or _status(message) == status.value
 
 
-class UnifiedDBChatStore(AsyncDBChatStore):  # type: ignore[misc]
+class UnifiedDBChatStore(AsyncDBChatStore):
     """The chat store behind LlamaIndex ``Memory``: a FIFO queue of active messages
     whose overflow is archived, not deleted, so other frameworks still see it."""
 

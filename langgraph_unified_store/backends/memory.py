@@ -1,8 +1,8 @@
 """In-process storage: dictionaries of records, guarded by one lock.
 
-Nothing here suspends, so the blocking API runs these coroutines inline with no
-thread hop. Values are still serialized, so a stored checkpoint never aliases the
-caller's objects.
+Nothing here suspends, so the blocking API drives these coroutines on the caller's
+thread with no loop and no thread hop (``BlockingMode.IN_PROCESS``). Values are still
+serialized, so a stored checkpoint never aliases the caller's objects.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from ..core.records import (
 )
 from ..core.rules import dedupe_writes, fetch_items, metadata_matches, reachable, retained
 from ..core.saver import UnifiedCheckpointSaver
+from ..core.sync import BlockingMode
 from ..errors import BlobsMissingError, ItemsMissingError
 
 BlobKey = tuple[str, str, str]  # (checkpoint_ns, channel, version)
@@ -39,7 +40,7 @@ class _Thread:
 
 
 class MemoryBackend(Backend):
-    inline: ClassVar[bool] = True
+    blocking: ClassVar[BlockingMode] = BlockingMode.IN_PROCESS
     name: ClassVar[str] = "memory"
     compress: ClassVar[bool] = False
 

@@ -25,7 +25,6 @@ Why it is shaped this way:
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import functools
 import hashlib
@@ -38,7 +37,6 @@ from collections.abc import (
     Awaitable,
     Callable,
     Collection,
-    Coroutine,
     Iterable,
     Sequence,
 )
@@ -67,7 +65,7 @@ from ..core.records import (
     load_channel_versions,
 )
 from ..core.saver import UnifiedCheckpointSaver
-from ..core.sync import DEFAULT_CLOSE_TIMEOUT
+from ..core.sync import DEFAULT_CLOSE_TIMEOUT, ForeignLoop, UserClient
 from ..errors import (
     BackendUnavailableError,
     BlobsMissingError,
@@ -76,6 +74,16 @@ from ..errors import (
     ItemsMissingError,
     SaverClosedError,
     missing_extra,
+)
+from ..registry import (
+    DEFAULT_COMMAND_TIMEOUT,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_INACTIVE_LIFETIME,
+    DEFAULT_MAX_QUERIES,
+    DEFAULT_MAX_SIZE,
+    DEFAULT_MIN_SIZE,
+    DEFAULT_SCHEMA,
+    check_backend_options,
 )
 from ._ordered_ids import decode_ordered_id, encode_ordered_id
 
@@ -92,11 +100,6 @@ Operation = Callable[[Connection], Awaitable[T]]
 
 # -- tunables -------------------------------------------------------------------------------
 
-DEFAULT_MIN_SIZE: Final = 1
-DEFAULT_MAX_SIZE: Final = 10
-DEFAULT_CONNECT_TIMEOUT: Final = 10.0
-DEFAULT_COMMAND_TIMEOUT: Final = 60.0
-DEFAULT_MAX_INACTIVE_LIFETIME: Final = 300.0
 # Tries per operation when the server dropped the connection under us (restart,
 # pg_terminate_backend, a pooler recycling its server side). Every operation is
 # idempotent, so retrying on a fresh connection is safe.
@@ -105,7 +108,6 @@ LIST_PAGE_SIZE: Final = 50
 POOL_CLOSE_TIMEOUT: Final = 5.0
 # Class id of the two-int advisory lock that serializes migrations ("LUS").
 MIGRATION_LOCK_CLASS: Final = 0x4C5553
-IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 # -- schema (``{schema}`` is replaced by the quoted schema name) ------------------------------
 
@@ -624,14 +626,8 @@ ON CONFLICT (thread_id, key) DO UPDATE SET
 
 
 def quote_schema(schema: str) -> str:
-    """The schema as a quoted identifier, after checking it is a plain one."""
-    if not isinstance(schema, str) or not IDENTIFIER.fullmatch(schema):
-        raise InvalidConfigError(
-            f"schema must be a plain identifier (letters, digits, underscores; at most 63 "
-            f"characters, not starting with a digit), not {schema!r}"
-        )
-    if schema.lower().startswith("pg_"):
-        raise InvalidConfigError(f"schema {schema!r}: names starting with 'pg_' are reserved")
+    """The schema as a quoted identifier (``registry.postgres_schema`` checked it is a
+    plain one)."""
     return f'"{schema}"'
 
 
@@ -1099,11 +1095,11 @@ class PostgresBackend(Backend):
         self,
         conn: str | Any,
         *,
-        schema: str = "public",
+        schema: str = DEFAULT_SCHEMA,
         prepared_statements: bool = True,
         min_size: int = DEFAULT_MIN_SIZE,
         max_size: int = DEFAULT_MAX_SIZE,
-        max_queries: int = 50000,
+        max_queries: int = DEFAULT_MAX_QUERIES,
         max_inactive_connection_lifetime: float = DEFAULT_MAX_INACTIVE_LIFETIME,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
@@ -1112,14 +1108,31 @@ class PostgresBackend(Backend):
     ) -> None:
         if asyncpg is None:
             raise missing_extra("postgres", "asyncpg")
+        checked = check_backend_options(
+            "postgres",
+            {
+                "schema": schema,
+                "prepared_statements": prepared_statements,
+                "min_size": min_size,
+                "max_size": max_size,
+                "max_queries": max_queries,
+                "max_inactive_connection_lifetime": max_inactive_connection_lifetime,
+                "connect_timeout": connect_timeout,
+                "command_timeout": command_timeout,
+                "synchronous_commit": synchronous_commit,
+            },
+        )
         self.schema = schema
         self._quoted = quote_schema(schema)
         self._external: Any = None
-        self._external_loop: asyncio.AbstractEventLoop | None = None
+        self._user_pool: UserClient[Any] | None = None
         self._dsn: _Dsn | None = None
         if isinstance(conn, asyncpg.Pool):
             self._external = conn
-            self._external_loop = getattr(conn, "_loop", None)
+            self._user_pool = UserClient(
+                conn, ForeignLoop.HAND_OFF, home=getattr(conn, "_loop", None),
+                kind="an asyncpg pool",
+            )
         elif isinstance(conn, str):
             self._dsn = _Dsn(conn)
             self._conn_string = conn
@@ -1128,14 +1141,6 @@ class PostgresBackend(Backend):
                 f"conn must be a postgresql:// connection string or an asyncpg.Pool, "
                 f"not {type(conn).__name__}"
             )
-        if min_size < 0 or max_size < 1 or min_size > max_size:
-            raise InvalidConfigError(
-                f"pool sizes need 0 <= min_size <= max_size and max_size >= 1 "
-                f"(got min_size={min_size}, max_size={max_size})"
-            )
-        for name, value in (("connect_timeout", connect_timeout), ("command_timeout", command_timeout)):
-            if value is not None and not (isinstance(value, (int, float)) and value > 0):
-                raise InvalidConfigError(f"{name} must be a positive number of seconds, not {value!r}")
         options = dict(connect_options or {})
         known = set(inspect.signature(asyncpg.connect).parameters) - {"dsn", "loop"}
         unknown = sorted(set(options) - known)
@@ -1144,13 +1149,11 @@ class PostgresBackend(Backend):
         if self._dsn is not None and options.get("password"):
             self._dsn.secrets.append(str(options["password"]))
         self.prepared_statements = prepared_statements
-        self.connect_timeout = float(connect_timeout)
-        self.command_timeout = command_timeout
+        self.connect_timeout = checked["connect_timeout"]
+        self.command_timeout = checked["command_timeout"]
         self._pool_options: dict[str, Any] = {
-            "min_size": min_size,
-            "max_size": max_size,
-            "max_queries": max_queries,
-            "max_inactive_connection_lifetime": max_inactive_connection_lifetime,
+            name: checked[name]
+            for name in ("min_size", "max_size", "max_queries", "max_inactive_connection_lifetime")
         }
         self._connect_options = options
         self._pools: LoopLocal[Any] = LoopLocal(self._open_pool, self._close_pool, _terminate_pool)
@@ -1205,10 +1208,8 @@ class PostgresBackend(Backend):
     async def _run(self, operation: Operation[T], *, setup: bool = True) -> T:
         """Run one operation on a pooled connection, retrying on a fresh one if the
         server dropped the connection, and naming the server (never the password)."""
-        if self._external is not None:
-            loop = self._external_loop
-            if loop is not None and loop is not asyncio.get_running_loop():
-                return await self._on_pool_loop(loop, self._run(operation, setup=setup))
+        if self._user_pool is not None and not self._user_pool.at_home():
+            return await self._user_pool.run_at_home(self._run(operation, setup=setup))
         if setup and not self._ready:
             await self.setup()
         recreated = False
@@ -1258,20 +1259,6 @@ class PostgresBackend(Backend):
                 recreated, self._ready = True, False
                 await self.setup()
         raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _on_pool_loop(
-        self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]
-    ) -> T:
-        """A given pool lives on the loop that made it: hand the work to that loop."""
-        if loop.is_closed() or not loop.is_running():
-            coro.close()
-            raise InvalidConfigError(
-                "this saver was built on an asyncpg pool whose event loop is not running; "
-                "call it on that loop (async API) or from another thread while that loop "
-                "runs, or build the saver from a connection string instead"
-            )
-        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coro, loop)
-        return await asyncio.wrap_future(future)
 
     # -- schema -----------------------------------------------------------------------------
 
@@ -1730,7 +1717,7 @@ class PostgresSaver(UnifiedCheckpointSaver):
         self,
         conn: str | Any,
         *,
-        schema: str = "public",
+        schema: str = DEFAULT_SCHEMA,
         prepared_statements: bool = True,
         min_size: int | None = None,
         max_size: int | None = None,
@@ -1769,22 +1756,23 @@ class PostgresSaver(UnifiedCheckpointSaver):
                 )
         if ssl is not None:
             connect_options["ssl"] = ssl
+        # None means "the backend's default" (registry), so that a pool can be told apart.
+        pool_options = {
+            name: given[name]
+            for name in (
+                "min_size", "max_size", "max_queries", "max_inactive_connection_lifetime",
+                "connect_timeout",
+            )
+            if given[name] is not None
+        }
         backend = PostgresBackend(
             conn,
             schema=schema,
             prepared_statements=prepared_statements,
-            min_size=DEFAULT_MIN_SIZE if min_size is None else min_size,
-            max_size=DEFAULT_MAX_SIZE if max_size is None else max_size,
-            max_queries=50000 if max_queries is None else max_queries,
-            max_inactive_connection_lifetime=(
-                DEFAULT_MAX_INACTIVE_LIFETIME
-                if max_inactive_connection_lifetime is None
-                else max_inactive_connection_lifetime
-            ),
-            connect_timeout=DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout,
             command_timeout=command_timeout,
             synchronous_commit=synchronous_commit,
             connect_options=connect_options,
+            **pool_options,
         )
         super().__init__(
             backend,

@@ -62,6 +62,7 @@ from .records import (
     WriteRecord,
 )
 from .rules import retained as retained  # its home is core.rules; importable here as before
+from .sync import BlockingMode
 
 T = TypeVar("T")
 
@@ -74,14 +75,9 @@ RESOURCE_CLOSE_TIMEOUT: Final = 6.0
 class Backend(ABC):
     """Async storage of checkpoint records; one subclass per storage engine."""
 
-    inline: ClassVar[bool] = False
-    """True when no method ever suspends (pure in-process storage), so the sync API
-    may drive coroutines directly instead of handing them to the I/O thread."""
-
-    blocks_inline: ClassVar[bool] = False
-    """True when the blocking API may run the core on the caller's thread, with the
-    backend blocking on its I/O there (``core.sync.BLOCKING_INLINE`` is set): no hop to
-    the I/O loop thread and back on every call."""
+    blocking: ClassVar[BlockingMode] = BlockingMode.IO_LOOP
+    """How the blocking API drives this backend's coroutines (``core.sync``): on the
+    saver's private I/O loop unless the backend says otherwise."""
 
     name: ClassVar[str] = "backend"
 
@@ -101,8 +97,9 @@ class Backend(ABC):
         Bounded: a connection that does not close in time is dropped."""
 
     def interrupt(self) -> None:  # noqa: B027 - optional hook
-        """Abort I/O that calls are doing on their callers' own threads (``blocks_inline``):
-        close's last resort once ``close_timeout`` has passed. Thread-safe, never blocks."""
+        """Abort I/O that calls are doing on their callers' own threads
+        (``BlockingMode.CALLER_THREAD``): close's last resort once ``close_timeout`` has
+        passed. Thread-safe, never blocks."""
 
     @abstractmethod
     async def put_checkpoint(

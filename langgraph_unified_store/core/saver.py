@@ -1,8 +1,8 @@
 """The one checkpoint saver: LangGraph's semantics written once, above every backend.
 
 The async methods hold the logic. The blocking twins hand the same coroutines to the
-saver's private I/O loop (see ``core.sync``), or, for an in-process backend, run them
-inline. There is no second copy of any logic.
+saver's ``SyncRunner`` (``core.sync``), chosen by the backend's ``BlockingMode``. There is
+no second copy of any logic.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from ..state import Framework, UnifiedWorkflowState
 from .backend import Backend
 from .codec import Codec, ListMemo, ListMemos
 from .limits import ReadBudget, ReadLimits, check_read_limits
+from .options import seconds_or_zero
 from .records import (
     EMPTY_TYPE,
     BlobRecord,
@@ -68,15 +69,13 @@ from .rules import metadata_value_matches
 from .serde import SafeSerializer, SealedSerializer, resolve_serde, warn_unsafe_serde
 from .sync import (
     ACTIVE_CALL,
-    BLOCKING_INLINE,
     CANCEL_TIMEOUT,
     DEFAULT_CLOSE_TIMEOUT,
     STOP_TIMEOUT,
     Call,
     CallGate,
-    LoopThread,
     ensure_no_running_loop,
-    run_inline,
+    runner_for,
 )
 from .validate import (
     INT64_MAX,
@@ -269,14 +268,7 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         read_limits: ReadLimits | None = None,
     ) -> None:
-        if not (
-            isinstance(close_timeout, (int, float))
-            and not isinstance(close_timeout, bool)
-            and 0 <= close_timeout < float("inf")
-        ):
-            raise InvalidConfigError(
-                f"close_timeout must be a finite number of seconds >= 0, not {close_timeout!r}"
-            )
+        close_timeout = seconds_or_zero("close_timeout", close_timeout)
         self.read_limits = check_read_limits(read_limits)
         resolved = resolve_serde(serde, encryption_key)
         if resolved.warning is not None:
@@ -288,7 +280,9 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         # Shared by with_allowlist clones (shallow copies): closing one closes them all.
         self._gate = CallGate()
         self._closed = threading.Event()
-        self._io = LoopThread(f"{type(self).__name__}-io", lambda: SaverClosedError(repr(self)))
+        self._runner = runner_for(
+            backend.blocking, f"{type(self).__name__}-io", lambda: SaverClosedError(repr(self))
+        )
         self._codec: Codec | None = None
         # Shared (not copied) by with_allowlist clones, so a delete through one is seen by all.
         self._memos = ListMemos()
@@ -338,27 +332,19 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
             coro.close()
             raise
         try:
-            if self.backend.inline:
-                return run_inline(coro)
-            if self.backend.blocks_inline:
-                token = BLOCKING_INLINE.set(True)
-                try:
-                    return run_inline(coro)
-                finally:
-                    BLOCKING_INLINE.reset(token)
-            return self._io.run(coro)
+            return self._runner.run(coro)
         except SaverClosedError as exc:
             # Named after the blocking method the caller used, not its async twin.
             raise SaverClosedError(exc.saver, method, in_flight=exc.in_flight) from exc.__cause__
 
-    def _block_anywhere(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Like ``_block`` but allowed on a loop thread: for sync-only framework hooks
-        (CrewAI persistence) that are themselves called from inside a running loop."""
-        if self.backend.inline:
-            return run_inline(coro)
+    def run_blocking(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run one of this saver's coroutines to completion from synchronous code on any
+        thread, even one running an event loop (which it stalls until done): for a
+        framework's sync-only hooks that it calls from inside its own loop (CrewAI flow
+        persistence). Everywhere else, use the blocking methods or ``await``."""
         method = getattr(coro, "__name__", "call")
         try:
-            return self._io.run(coro)
+            return self._runner.run_anywhere(coro)
         except SaverClosedError as exc:
             raise exc.for_method(method) if exc.method is None else exc from exc.__cause__
 
@@ -408,25 +394,17 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
                 await self._gate.await_idle(time.monotonic() + CANCEL_TIMEOUT)
             try:
                 await asyncio.wait_for(self.backend.aclose(), BACKEND_CLOSE_TIMEOUT)
-                if self._io.started:
-                    # Connections the blocking API opened live on the I/O loop: close them there.
-                    await asyncio.to_thread(
-                        self._io.run, self.backend.aclose(), timeout=BACKEND_CLOSE_TIMEOUT
-                    )
+                await self._runner.aclose_connections(self.backend.aclose, BACKEND_CLOSE_TIMEOUT)
             except TimeoutError:
                 self._log_close_timeout()
         finally:
-            if self._io.started:
-                await asyncio.to_thread(self._io.stop)
-            else:
-                self._io.stop()
+            await self._runner.astop()
             self._closed.set()
 
     def close(self) -> None:
         """The blocking ``aclose``. On a thread running an event loop (other than an
         in-process saver's) it raises ``SyncCallInEventLoopError``: use ``await aclose()``."""
-        if not self.backend.inline:
-            ensure_no_running_loop("close")
+        self._runner.check_close_thread()
         if not self._gate.close():
             self._closed.wait(self._close_bound())
             return
@@ -434,17 +412,12 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
             if not self._gate.wait_idle(time.monotonic() + self.close_timeout):
                 self._cancel_in_flight()
                 self._gate.wait_idle(time.monotonic() + CANCEL_TIMEOUT)
-            if self.backend.inline:
-                run_inline(self.backend.aclose())
-            else:
-                # aiosqlite, asyncpg and redis connections close asynchronously; the I/O
-                # loop can close what the async API opened as well as its own.
-                try:
-                    self._io.run(self.backend.aclose(), timeout=BACKEND_CLOSE_TIMEOUT)
-                except TimeoutError:
-                    self._log_close_timeout()
+            try:
+                self._runner.close_connections(self.backend.aclose(), BACKEND_CLOSE_TIMEOUT)
+            except TimeoutError:
+                self._log_close_timeout()
         finally:
-            self._io.stop()
+            self._runner.stop()
             self._closed.set()
 
     def _cancel_in_flight(self) -> None:

@@ -1,12 +1,33 @@
 """How the blocking API drives the async core, and how a saver closes while busy.
 
-Blocking calls: one private event loop per saver, running in a daemon thread that owns
-the connections the sync API uses. Blocking calls from any thread hand their coroutine
-to that loop and wait; a backend whose I/O can block its caller (SQLite: a local file)
-instead runs the same coroutine on the caller's thread, saving two thread hops per
-call. A blocking call from a thread that is itself running an event loop is refused
-with ``SyncCallInEventLoopError``: it would stall that loop, and with LangGraph's
-official savers it deadlocks (langchain-ai/langgraph#7857).
+Blocking calls: each backend declares a ``BlockingMode``, and the saver drives every
+blocking call through the one ``SyncRunner`` of that mode (``runner_for``); nothing else
+in the library knows how a blocking call is run.
+
+- ``IN_PROCESS`` (Memory): nothing suspends, so the coroutine is driven on the caller's
+  thread with no event loop at all.
+- ``CALLER_THREAD`` (SQLite: a local file): the coroutine runs on the caller's thread too,
+  and the backend, seeing ``in_blocking_call()``, does its I/O synchronously there instead
+  of awaiting it: two thread hops fewer per call.
+- ``IO_LOOP`` (PostgreSQL, Redis): one private event loop per saver, in a daemon thread
+  that owns the connections the blocking API uses; the call is handed to it and waited for.
+
+A blocking call from a thread that is itself running an event loop is refused with
+``SyncCallInEventLoopError``: it would stall that loop, and with LangGraph's official
+savers it deadlocks (langchain-ai/langgraph#7857). The one exception is
+``SyncRunner.run_anywhere``, for sync-only framework hooks that their framework calls from
+inside its loop (CrewAI persistence): it blocks that loop until done.
+
+User-supplied clients (one policy for every backend): a client or pool the user passed in
+stays the user's (the saver never closes it) and belongs to the event loop it is bound
+to, its *home* (``UserClient``). On its home loop a call uses it directly. On any other
+loop, always including a saver's private I/O loop, the backend declares what happens
+(``ForeignLoop``): ``HAND_OFF`` runs the call on the home loop, which must be running
+(PostgreSQL: the saver uses only the given pool, so that its size, hooks and settings
+hold), and ``SIBLING`` opens a client with the same settings on the loop the call is on
+(Redis: a client is cheap to copy, and a blocking-only program need not run a loop). A
+client that records no home loop (redis-py) is at home on every loop but a private I/O
+loop, where no user code runs.
 
 Closing: every saver call, blocking or async, passes a ``CallGate``. Close shuts the
 gate (new calls raise ``SaverClosedError``), gives the calls already in flight
@@ -21,19 +42,21 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import enum
 import logging
 import threading
 import time
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
-from ..errors import SyncCallInEventLoopError
+from ..errors import InvalidConfigError, SyncCallInEventLoopError
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+C = TypeVar("C")
 
 DEFAULT_CLOSE_TIMEOUT: Final = 5.0
 """Seconds close gives calls in flight to finish before it cancels them."""
@@ -42,9 +65,31 @@ CANCEL_TIMEOUT: Final = 2.0
 STOP_TIMEOUT: Final = 5.0
 """Seconds the I/O thread gets to cancel its last tasks and end."""
 
-BLOCKING_INLINE: ContextVar[bool] = ContextVar("lus_blocking_inline", default=False)
-"""Set while a blocking call runs the core on the caller's own thread: a backend with
-``blocks_inline`` then does its I/O synchronously instead of awaiting it."""
+
+class BlockingMode(enum.Enum):
+    """How a backend's blocking calls drive the async core (see the module docstring)."""
+
+    IN_PROCESS = "in-process"
+    """No method ever suspends: driven on the caller's thread, without a loop."""
+    CALLER_THREAD = "caller-thread"
+    """The backend blocks on its own I/O on the caller's thread (``in_blocking_call()``)."""
+    IO_LOOP = "io-loop"
+    """Awaited I/O: run on the saver's private I/O loop while the caller waits."""
+
+
+_CALLER_THREAD: ContextVar[bool] = ContextVar("lus_caller_thread", default=False)
+_io_thread = threading.local()
+
+
+def in_blocking_call() -> bool:
+    """True while a ``CALLER_THREAD`` blocking call runs the core on this thread: the
+    backend then does its I/O synchronously instead of awaiting it."""
+    return _CALLER_THREAD.get()
+
+
+def on_io_loop() -> bool:
+    """True on a saver's private I/O loop thread, where the blocking API runs."""
+    return bool(getattr(_io_thread, "active", False))
 
 
 def ensure_no_running_loop(method: str) -> None:
@@ -58,14 +103,149 @@ def ensure_no_running_loop(method: str) -> None:
     )
 
 
-def run_inline(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine that never suspends (an in-process backend) without any loop."""
+def _drive(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends to completion without any loop."""
     try:
         coro.send(None)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
     coro.close()
-    raise RuntimeError("an inline backend coroutine suspended; it must not await I/O")
+    raise RuntimeError("a coroutine driven without a loop suspended; it must not await I/O")
+
+
+# -- the runners ----------------------------------------------------------------------------
+
+
+class SyncRunner:
+    """How one saver's blocking API drives its async core: the ``IO_LOOP`` runner, and
+    the base of the others. The private I/O loop starts on first use; ``stop`` ends it."""
+
+    def __init__(self, name: str, closed_error: Callable[[], BaseException]) -> None:
+        self._io = LoopThread(name, closed_error)
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """A blocking call, from a thread that runs no event loop (checked by the caller)."""
+        return self._io.run(coro)
+
+    def run_anywhere(self, coro: Coroutine[Any, Any, T]) -> T:
+        """A blocking call allowed on a thread running an event loop, which it stalls
+        until done: only for sync-only hooks a framework calls from inside its loop."""
+        return self._io.run(coro)
+
+    def check_close_thread(self) -> None:
+        """Refuse a blocking close on a loop thread (it waits for calls on that loop)."""
+        ensure_no_running_loop("close")
+
+    def close_connections(self, aclose: Coroutine[Any, Any, None], timeout: float) -> None:
+        """Blocking close of the backend's connections: the I/O loop can close what the
+        async API opened as well as its own. TimeoutError after ``timeout``."""
+        self._io.run(aclose, timeout=timeout)
+
+    async def aclose_connections(
+        self, aclose: Callable[[], Coroutine[Any, Any, None]], timeout: float
+    ) -> None:
+        """After the async close: the connections the blocking API opened, on the I/O
+        loop where they live (if it ever started). TimeoutError after ``timeout``."""
+        if self._io.started:
+            await asyncio.to_thread(self._io.run, aclose(), timeout=timeout)
+
+    def stop(self) -> None:
+        """End the I/O loop for good; waiters on it raise the closed error."""
+        self._io.stop()
+
+    async def astop(self) -> None:
+        if self._io.started:
+            await asyncio.to_thread(self._io.stop)
+        else:
+            self._io.stop()
+
+
+class CallerThreadRunner(SyncRunner):
+    """``CALLER_THREAD``: the backend blocks on its I/O on the caller's thread; only
+    ``run_anywhere`` (whose thread may run a loop) and close use the I/O loop."""
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        token = _CALLER_THREAD.set(True)
+        try:
+            return _drive(coro)
+        finally:
+            _CALLER_THREAD.reset(token)
+
+
+class InProcessRunner(SyncRunner):
+    """``IN_PROCESS``: every call is driven on the caller's thread; no I/O loop ever
+    starts, and close may run on any thread, since it never waits for I/O."""
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return _drive(coro)
+
+    def run_anywhere(self, coro: Coroutine[Any, Any, T]) -> T:
+        return _drive(coro)
+
+    def check_close_thread(self) -> None:
+        return
+
+    def close_connections(self, aclose: Coroutine[Any, Any, None], timeout: float) -> None:
+        _drive(aclose)
+
+
+RUNNERS: Final[dict[BlockingMode, type[SyncRunner]]] = {
+    BlockingMode.IN_PROCESS: InProcessRunner,
+    BlockingMode.CALLER_THREAD: CallerThreadRunner,
+    BlockingMode.IO_LOOP: SyncRunner,
+}
+
+
+def runner_for(
+    mode: BlockingMode, name: str, closed_error: Callable[[], BaseException]
+) -> SyncRunner:
+    """The runner a saver whose backend declares ``mode`` drives blocking calls with."""
+    return RUNNERS[mode](name, closed_error)
+
+
+# -- user-supplied clients ------------------------------------------------------------------
+
+
+class ForeignLoop(enum.Enum):
+    """What a backend does with a user-supplied client on a loop that is not its home."""
+
+    HAND_OFF = "hand-off"
+    """Run the call on the client's home loop (which must be running) and wait for it."""
+    SIBLING = "sibling"
+    """Open a client with the same settings on the loop the call is on (the backend's
+    per-loop resource factory does it)."""
+
+
+@dataclass(frozen=True, eq=False)
+class UserClient(Generic[C]):
+    """A client or pool the user passed in, under the policy of the module docstring."""
+
+    client: C
+    on_foreign_loop: ForeignLoop
+    home: asyncio.AbstractEventLoop | None = None
+    """The loop the client is bound to, if it records one."""
+    kind: str = "a client"
+    """What the client is, for error messages ("an asyncpg pool")."""
+
+    def at_home(self) -> bool:
+        """May a call on the running loop use the client itself?"""
+        if self.home is not None:
+            return asyncio.get_running_loop() is self.home
+        return not on_io_loop()
+
+    async def run_at_home(self, coro: Coroutine[Any, Any, T]) -> T:
+        """``HAND_OFF``: run ``coro`` on the client's home loop, waiting for it here
+        (cancelling this wait cancels it there)."""
+        home = self.home
+        if home is None or home.is_closed() or not home.is_running():
+            coro.close()
+            raise InvalidConfigError(
+                f"this saver was built on {self.kind} whose event loop is not running; "
+                "call it on that loop (async API) or from another thread while that loop "
+                "runs, or build the saver from a connection string instead"
+            )
+        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coro, home)
+        return await asyncio.wrap_future(future)
 
 
 # -- calls in flight ------------------------------------------------------------------------
@@ -198,6 +378,7 @@ class LoopThread:
         ready = threading.Event()
 
         def _run() -> None:
+            _io_thread.active = True
             asyncio.set_event_loop(loop)
             loop.call_soon(ready.set)
             try:
@@ -232,12 +413,6 @@ class LoopThread:
         except TimeoutError:
             future.cancel()
             raise
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop | None:
-        """The private loop, once started: resources the blocking API uses live on it."""
-        loop = self._loop
-        return loop if loop is not None and not loop.is_closed() else None
 
     @property
     def started(self) -> bool:

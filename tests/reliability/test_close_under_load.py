@@ -405,14 +405,14 @@ async def test_redis_call_stuck_on_a_paused_server_is_cut_short(sandbox_redis: A
 
 @pytest.mark.parametrize("backend", ALL_BACKENDS)
 def test_framework_hooks_after_close_raise_saver_closed(backend: str, tmp_path: Path) -> None:
-    """The adapters' sync hooks (CrewAI persistence) go through ``_block_anywhere``."""
+    """The adapters' sync hooks (CrewAI persistence) go through ``run_blocking``."""
     saver = make_saver(backend, tmp_path)
     saver.setup()
     if backend in ("postgres", "redis"):
-        saver._block_anywhere(saver.backend.drop_all())  # type: ignore[attr-defined]
+        saver.run_blocking(saver.backend.drop_all())  # type: ignore[attr-defined]
     saver.close()
     with pytest.raises(SaverClosedError, match=r"aget_tuple\(\)"):
-        saver._block_anywhere(saver.aget_tuple(config_for("t")))
+        saver.run_blocking(saver.aget_tuple(config_for("t")))
 
 
 async def test_postgres_pool_closed_by_its_owner_is_a_clear_error() -> None:

@@ -45,17 +45,16 @@ arguments), ``client.py`` (clients, retries, errors), ``backend.py`` and ``saver
 
 from __future__ import annotations
 
+from ...registry import DEFAULT_PREFIX, DEFAULT_SOCKET_TIMEOUT, MAX_TTL_SECONDS
 from .backend import (
-    DEFAULT_PREFIX,
     INDEX_PURGE_GRACE_MS,
     LIST_PAGE,
     LIST_SCAN_BUDGET,
     LUA_EXACT_INT,
-    MAX_TTL_SECONDS,
     PIPELINE_CHUNK,
     RedisBackend,
 )
-from .client import DEFAULT_SOCKET_TIMEOUT, SCRIPT_REFUSAL, RedisClient
+from .client import SCRIPT_REFUSAL, RedisClient
 from .saver import RedisSaver
 from .values import DEFLATED_RECORD_PREFIX, deflate_record, inflate_record
 

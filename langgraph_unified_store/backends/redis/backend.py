@@ -4,7 +4,7 @@ docstring describes, one Lua script per operation on a thread."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from typing import Any, ClassVar, Final
 
 import orjson
@@ -21,8 +21,9 @@ from ...core.records import (
     StoredCheckpoint,
     WriteRecord,
 )
-from ...errors import BlobsMissingError, InvalidConfigError, ItemsMissingError
-from .client import DEFAULT_SOCKET_TIMEOUT, Call, RedisConn, RedisConnection, plain
+from ...errors import BlobsMissingError, ItemsMissingError
+from ...registry import DEFAULT_PREFIX, DEFAULT_SOCKET_TIMEOUT, check_backend_options
+from .client import Call, RedisConn, RedisConnection, plain
 from .keys import (
     RUN_COUNTER_FIELD,
     ThreadKey,
@@ -65,7 +66,6 @@ from .values import (
     write_value,
 )
 
-DEFAULT_PREFIX: Final = "lus"
 # Checkpoints assembled per script call when listing one thread.
 LIST_PAGE: Final = 16
 # Index entries one list call examines before handing back a cursor (bounds script time).
@@ -75,10 +75,6 @@ PIPELINE_CHUNK: Final = 128
 # Expired threads stay in the global index this long before readers purge them
 # (scores use the client's clock; the keys expire on the server's).
 INDEX_PURGE_GRACE_MS: Final = 60_000
-# The longest ttl (seconds). Redis keeps a PEXPIREAT time as 64-bit milliseconds and the
-# scripts compute it as now + ttl in Lua's doubles, exact to 2**53 ms; 10**10 s (about 317
-# years) keeps that sum a plain whole number of ms, far inside both.
-MAX_TTL_SECONDS: Final = 10**10
 # Lua numbers are doubles: beyond this a filter value may compare equal to a neighbour,
 # so such filters are re-checked here and the script gets no limit.
 LUA_EXACT_INT: Final = 2**53
@@ -104,19 +100,6 @@ def metadata_matches(metadata: bytes, flt: dict[str, FilterScalar], where: str) 
     return rules.metadata_matches(Codec.load_metadata(metadata, where), flt)
 
 
-def _validated_ttl(ttl: object) -> float | None:
-    if ttl is not None and (
-        isinstance(ttl, bool)
-        or not isinstance(ttl, (int, float))
-        or not 0 < ttl <= MAX_TTL_SECONDS  # also refuses NaN and infinity
-    ):
-        raise InvalidConfigError(
-            f"ttl must be a positive, finite number of seconds up to {MAX_TTL_SECONDS:.0e} "
-            f"(about 317 years; None keeps threads forever), not {ttl!r}"
-        )
-    return None if ttl is None else float(ttl)
-
-
 class RedisBackend(Backend):
     """Checkpoint records in plain Redis; see the package docstring for the key layout."""
 
@@ -132,20 +115,18 @@ class RedisBackend(Backend):
         cluster: bool = False,
         socket_timeout: float | None = DEFAULT_SOCKET_TIMEOUT,
     ) -> None:
-        if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix:
-            raise InvalidConfigError(
-                f"prefix must be a non-empty string without '{{' or '}}' "
-                f"(they would break the per-thread hash tag), not {prefix!r}"
-            )
-        self.ttl = _validated_ttl(ttl)
-        if socket_timeout is not None and (
-            isinstance(socket_timeout, bool)
-            or not isinstance(socket_timeout, (int, float))
-            or not socket_timeout > 0
-        ):
-            raise InvalidConfigError(
-                f"socket_timeout must be a positive number of seconds or None, not {socket_timeout!r}"
-            )
+        checked = check_backend_options(
+            "redis",
+            {
+                "prefix": prefix,
+                "ttl": ttl,
+                "refresh_ttl_on_read": refresh_ttl_on_read,
+                "cluster": cluster,
+                "socket_timeout": socket_timeout,
+            },
+        )
+        self.ttl: float | None = checked["ttl"]
+        socket_timeout = checked["socket_timeout"]
         self.prefix = prefix
         self._ttl_ms = 0 if self.ttl is None else max(1, int(self.ttl * 1000))
         self.refresh_ttl_on_read = bool(refresh_ttl_on_read)
@@ -165,9 +146,6 @@ class RedisBackend(Backend):
             f"ttl={self.ttl!r}, cluster={self.cluster!r})"
         )
 
-    def bind_private_loop(self, loop_of: Callable[[], object]) -> None:
-        """See ``RedisConnection.bind_private_loop``."""
-        self._connection.bind_private_loop(loop_of)
 
     async def _execute(self, operation: str, calls: Sequence[Call]) -> list[Any]:
         return await self._connection.execute(operation, calls)

@@ -4,7 +4,6 @@ one round trip per batch of calls, and server errors translated to the library's
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from ...core.backend import LoopLocal
+from ...core.sync import ForeignLoop, UserClient
 from ...errors import BackendUnavailableError, InvalidConfigError, missing_extra
 
 try:
@@ -30,7 +30,6 @@ RedisClient = aioredis.Redis | RedisCluster
 # What a saver may be given to connect with: a URL, or a client of the user's.
 RedisConn = str | aioredis.Redis | RedisCluster
 
-DEFAULT_SOCKET_TIMEOUT: Final = 5.0
 # Retries after a dropped connection; every script is idempotent, so a retry is safe.
 CONNECT_RETRIES: Final = 2
 RETRY_BACKOFF_BASE: Final = 0.05
@@ -107,7 +106,8 @@ def _refuse_decoding(kwargs: dict[str, Any]) -> None:
 
 class RedisConnection:
     """The clients of one backend: made from a URL, or the client the user passed in
-    (and copies of it where that one cannot be used, see ``bind_private_loop``)."""
+    (and, on the blocking API's private I/O loop, a sibling with its settings: the
+    user-supplied client policy in ``core.sync``)."""
 
     def __init__(
         self,
@@ -150,12 +150,9 @@ class RedisConnection:
                 f"redis.asyncio.RedisCluster, not {type(conn).__name__}"
             )
         self._clients: LoopLocal[RedisClient] = LoopLocal(self._make_client, self._close_client)
-        self._private_loop_of: Callable[[], object] = lambda: None
-
-    def bind_private_loop(self, loop_of: Callable[[], object]) -> None:
-        """Tell the backend how to recognise the saver's private I/O loop: a client passed
-        in by the user belongs to the user's loop, so the blocking API needs its own."""
-        self._private_loop_of = loop_of
+        self._user_client: UserClient[RedisClient] | None = (
+            None if self.given is None else UserClient(self.given, ForeignLoop.SIBLING)
+        )
 
     def _client_options(self) -> dict[str, Any]:
         return {
@@ -169,10 +166,9 @@ class RedisConnection:
         }
 
     async def _make_client(self) -> RedisClient:
+        if self._user_client is not None and self._user_client.at_home():
+            return self._user_client.client
         given = self.given
-        on_private_loop = asyncio.get_running_loop() is self._private_loop_of()
-        if given is not None and not on_private_loop:
-            return given
         try:
             if isinstance(given, RedisCluster):
                 # Same nodes and options; only what the constructor accepts carries over.

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ...core.saver import UnifiedCheckpointSaver
-from .backend import DEFAULT_PREFIX, RedisBackend
-from .client import DEFAULT_SOCKET_TIMEOUT, RedisConn
+from ...registry import DEFAULT_PREFIX, DEFAULT_SOCKET_TIMEOUT
+from .backend import RedisBackend
+from .client import RedisConn
 
 
 class RedisSaver(UnifiedCheckpointSaver):
@@ -41,9 +42,6 @@ class RedisSaver(UnifiedCheckpointSaver):
             socket_timeout=socket_timeout,
         )
         super().__init__(backend, **options)
-        # The blocking API runs on the saver's private loop; a client the user passed in
-        # belongs to the user's loop, so the backend makes its own there.
-        backend.bind_private_loop(lambda: self._io.loop)
 
     @classmethod
     def from_conn_string(cls, url: str, **options: Any) -> RedisSaver:

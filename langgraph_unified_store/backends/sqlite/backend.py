@@ -23,8 +23,9 @@ from ...core.records import (
     StoredCheckpoint,
     WriteRecord,
 )
-from ...core.sync import BLOCKING_INLINE
+from ...core.sync import BlockingMode, in_blocking_call
 from ...errors import BackendUnavailableError, InvalidConfigError, SaverClosedError
+from ...registry import DEFAULT_BUSY_TIMEOUT, DEFAULT_SYNCHRONOUS, check_backend_options
 from . import operations, sql
 from .connection import SQLiteConnection
 from .migrations import migrate
@@ -32,25 +33,25 @@ from .migrations import migrate
 T = TypeVar("T")
 
 LIST_PAGE_SIZE: Final = 50
-SYNCHRONOUS_MODES: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
 class SQLiteBackend(Backend):
     name: ClassVar[str] = "sqlite"
-    blocks_inline: ClassVar[bool] = True
+    blocking: ClassVar[BlockingMode] = BlockingMode.CALLER_THREAD
 
     def __init__(
         self,
         path: str | Path,
         *,
-        busy_timeout: float = 30.0,
-        synchronous: str = "NORMAL",
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        synchronous: str = DEFAULT_SYNCHRONOUS,
     ) -> None:
-        if synchronous.upper() not in SYNCHRONOUS_MODES:
-            raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
+        checked = check_backend_options(
+            "sqlite", {"busy_timeout": busy_timeout, "synchronous": synchronous}
+        )
         self.path = str(path)
-        self.busy_timeout = busy_timeout
-        self.synchronous = synchronous.upper()
+        self.busy_timeout = checked["busy_timeout"]
+        self.synchronous = checked["synchronous"]
         self.items = ItemCache()
         self._connection = SQLiteConnection(self.path, self._prepare, owner=repr(self))
 
@@ -69,7 +70,7 @@ class SQLiteBackend(Backend):
         """``fn(db, *args)``, on the caller's thread for a blocking call, else on the
         connection's thread; SQLite's errors as the saver's."""
         try:
-            if BLOCKING_INLINE.get():
+            if in_blocking_call():
                 return self._connection.run_blocking(fn, *args)
             return await self._connection.run(fn, *args)
         except UnicodeEncodeError as exc:
@@ -90,13 +91,13 @@ class SQLiteBackend(Backend):
             raise
 
     async def setup(self) -> None:
-        if BLOCKING_INLINE.get():
+        if in_blocking_call():
             self._connection.get_blocking()
         else:
             await self._connection.get()
 
     async def aclose(self) -> None:
-        await self._connection.aclose(blocking=BLOCKING_INLINE.get())
+        await self._connection.aclose(blocking=in_blocking_call())
 
     def interrupt(self) -> None:
         self._connection.interrupt()

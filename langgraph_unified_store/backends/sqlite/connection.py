@@ -3,7 +3,7 @@
 aiosqlite gives the connection its own thread and queue. Operations run there whole
 (one plain sqlite3 function, one transaction, one thread hop) and report to a
 concurrent future, so no event loop is needed to hear back (``Job``). Blocking callers
-run the same functions on their own thread instead (``BLOCKING_INLINE``), one
+run the same functions on their own thread instead (``core.sync.in_blocking_call``), one
 operation at a time beside aiosqlite's thread.
 
 Works with aiosqlite 0.21 (the connection is itself the worker ``Thread``) and 0.22
@@ -67,12 +67,12 @@ async def on_connection_thread(connection: Any, fn: Callable[..., T], *args: Any
     """Run ``fn(*args)`` on aiosqlite's connection thread (its private queue)."""
     job = Job(fn, args)
     connection._tx.put_nowait((job, job))
-    return await asyncio.wrap_future(job.future)  # type: ignore[no-any-return]
+    return await asyncio.wrap_future(job.future)
 
 
 def _worker_thread(connection: Any) -> threading.Thread:
     """aiosqlite's worker thread: the connection itself up to 0.21, ``_thread`` from 0.22."""
-    return connection if isinstance(connection, threading.Thread) else connection._thread  # type: ignore[no-any-return]
+    return connection if isinstance(connection, threading.Thread) else connection._thread
 
 
 def _stop_worker(connection: Any) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ...core.saver import UnifiedCheckpointSaver
+from ...registry import DEFAULT_BUSY_TIMEOUT, DEFAULT_SYNCHRONOUS
 from .backend import SQLiteBackend
 
 
@@ -24,8 +25,8 @@ class SQLiteSaver(UnifiedCheckpointSaver):
         self,
         path: str | Path = ":memory:",
         *,
-        busy_timeout: float = 30.0,
-        synchronous: str = "NORMAL",
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        synchronous: str = DEFAULT_SYNCHRONOUS,
         **options: Any,
     ) -> None:
         super().__init__(
