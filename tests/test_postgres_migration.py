@@ -301,7 +301,7 @@ async def test_migration_moves_rows_in_batches(
 ) -> None:
     """Checkpoints and writes pass through Python in batches; small batches (so every
     table ends mid-batch) move the same rows."""
-    monkeypatch.setattr(postgres, "MIGRATION_BATCH", 7)
+    monkeypatch.setattr(pg_migrations, "MIGRATION_BATCH", 7)
     async with PostgresSaver(POSTGRES_DSN, schema=v1_schema) as saver:
         for thread in THREADS:
             listed = [t async for t in saver.alist(thread_config(thread))]
