@@ -249,8 +249,8 @@ class PostgresBackend(Backend):
         rows, instead = write_rows(
             write_prefix(checkpoint_ns, checkpoint_id), unique, replace=replace
         )
-        lock_key = self._key(thread_id)
-        args = (lock_key, thread_id, *item_columns(items), *write_columns(rows))
+        thread_lock = self._key(thread_id)
+        args = (thread_lock, thread_id, *item_columns(items), *write_columns(rows))
         statement = self._statements.put_writes_replace if replace else self._statements.put_writes_keep
 
         async def put(conn: Connection) -> None:
@@ -258,7 +258,7 @@ class PostgresBackend(Backend):
             # A task that already had writes stored: one row per write (a repeated call).
             again = [r for key, rows in instead.items() if key not in stored for r in rows]
             if again:
-                await conn.fetch(statement, lock_key, thread_id, [], [], [], [], *write_columns(again))
+                await conn.fetch(statement, thread_lock, thread_id, [], [], [], [], *write_columns(again))
 
         try:
             await self._run(put)
