@@ -29,23 +29,28 @@ from langgraph_unified_store import (
     SerializationError,
     create_saver,
 )
-from langgraph_unified_store.backends._ordered_ids import decode_ordered_id, encode_ordered_id
-from langgraph_unified_store.backends.postgres import (
+from langgraph_unified_store.backends.postgres import SCHEMA_VERSION
+from langgraph_unified_store.backends.postgres.keys import TYPE_CODES
+from langgraph_unified_store.backends.postgres.keys import blob_key as _blob_key
+from langgraph_unified_store.backends.postgres.keys import checkpoint_key as _checkpoint_key
+from langgraph_unified_store.backends.postgres.keys import lock_key as _lock_key
+from langgraph_unified_store.backends.postgres.keys import (
+    read_checkpoint_key as _read_checkpoint_key,
+)
+from langgraph_unified_store.backends.postgres.keys import read_type as _read_type
+from langgraph_unified_store.backends.postgres.keys import read_write_key as _read_write_key
+from langgraph_unified_store.backends.postgres.keys import stored_type as _stored_type
+from langgraph_unified_store.backends.postgres.keys import write_key as _write_key
+from langgraph_unified_store.backends.postgres.keys import write_prefix as _write_prefix
+from langgraph_unified_store.backends.postgres.ordered_ids import (
+    decode_ordered_id,
+    encode_ordered_id,
+)
+from langgraph_unified_store.backends.postgres.sql import (
     BLOB_KEY_SQL,
     ID_PART_SQL,
     NS_PART_SQL,
-    SCHEMA_VERSION,
-    TYPE_CODES,
     WRITE_PREFIX_SQL,
-    _blob_key,
-    _checkpoint_key,
-    _lock_key,
-    _read_checkpoint_key,
-    _read_type,
-    _read_write_key,
-    _stored_type,
-    _write_key,
-    _write_prefix,
 )
 
 from .support import POSTGRES_DSN, unique

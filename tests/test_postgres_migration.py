@@ -29,6 +29,7 @@ from langgraph.types import Command
 
 from langgraph_unified_store import PostgresSaver
 from langgraph_unified_store.backends import postgres
+from langgraph_unified_store.backends.postgres import migrations as pg_migrations
 
 from .fixtures.make_postgres_v1 import chat_graph, review_graph
 from .support import POSTGRES_DSN, unique
@@ -87,11 +88,11 @@ def newest(entries: list[dict[str, Any]], ns: str) -> dict[str, Any]:
 
 async def load_version_1(admin: Any, schema: str) -> None:
     """Version-1 tables holding the fixture's rows, as release 944f381 left them."""
-    quoted = f'"{schema}"'  # as postgres.quote_schema / _qualify write it
+    quoted = f'"{schema}"'  # as migrations.quote_schema / sql.bind write it
     async with admin.transaction():
         await admin.execute(f"CREATE SCHEMA {quoted}")
-        await admin.execute(postgres.MIGRATION_1.replace("{schema}", quoted))
-        await admin.execute(postgres.MIGRATIONS_TABLE_DDL.replace("{schema}", quoted))
+        await admin.execute(pg_migrations.MIGRATION_1.replace("{schema}", quoted))
+        await admin.execute(pg_migrations.MIGRATIONS_TABLE_DDL.replace("{schema}", quoted))
         await admin.execute(f"INSERT INTO {quoted}.lus_migrations (version) VALUES (1)")
         for table, dumped in FIXTURE["rows"].items():
             columns = dumped["columns"]
@@ -300,7 +301,7 @@ async def test_migration_moves_rows_in_batches(
 ) -> None:
     """Checkpoints and writes pass through Python in batches; small batches (so every
     table ends mid-batch) move the same rows."""
-    monkeypatch.setattr(postgres, "MIGRATION_BATCH", 7)
+    monkeypatch.setattr(pg_migrations, "MIGRATION_BATCH", 7)
     async with PostgresSaver(POSTGRES_DSN, schema=v1_schema) as saver:
         for thread in THREADS:
             listed = [t async for t in saver.alist(thread_config(thread))]

@@ -61,7 +61,7 @@ BAD: dict[str, list[Any]] = {
 }
 # A value each option accepts besides its default, what the saver keeps of it, and where.
 def _pool(name: str) -> Any:
-    return lambda saver: saver.backend._pool_options[name]
+    return lambda saver: getattr(saver.backend._connections.settings, name)
 
 
 def _on_backend(name: str) -> Any:

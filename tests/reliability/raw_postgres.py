@@ -13,7 +13,9 @@ from typing import Any
 
 import asyncpg
 
-from langgraph_unified_store.backends.postgres import _pack_writes, _stored_type, _unpack_writes
+from langgraph_unified_store.backends.postgres.keys import stored_type as _stored_type
+from langgraph_unified_store.backends.postgres.rows import pack_writes as _pack_writes
+from langgraph_unified_store.backends.postgres.rows import unpack_writes as _unpack_writes
 from langgraph_unified_store.core.records import SEGMENT_TYPE
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 

@@ -307,7 +307,7 @@ def test_sqlite_put_waiting_on_a_lock_is_cut_short(tmp_path: Path) -> None:
 def test_postgres_put_waiting_on_a_lock_is_cut_short() -> None:
     import asyncpg
 
-    from langgraph_unified_store.backends.postgres import _lock_key
+    from langgraph_unified_store.backends.postgres.keys import lock_key as _lock_key
 
     from ..support import POSTGRES_DSN
 
@@ -349,7 +349,7 @@ def test_postgres_put_waiting_on_a_lock_is_cut_short() -> None:
 async def test_postgres_async_call_waiting_on_a_lock_is_cut_short_by_aclose_from_another_task() -> None:
     import asyncpg
 
-    from langgraph_unified_store.backends.postgres import _lock_key
+    from langgraph_unified_store.backends.postgres.keys import lock_key as _lock_key
 
     from ..support import POSTGRES_DSN
 

@@ -1,0 +1,228 @@
+"""The schema: its DDL, the versioned migrations table, and each migration step.
+
+``migrate`` brings a schema to SCHEMA_VERSION, under a per-schema advisory lock so that
+concurrent processes queue; every database, new or old, takes the same path through the
+versions. ``quote_schema`` is the only way a schema name reaches SQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from ...core.records import WriteRecord
+from ...core.rules import split_refs
+from ...registry import postgres_schema
+from .keys import (
+    STORED_WRITES_TYPE,
+    checkpoint_key,
+    read_id,
+    read_type,
+    read_write_key,
+    write_prefix,
+)
+from .rows import pack_writes
+from .sql import bind
+
+logger = logging.getLogger(__name__)
+
+Connection = Any  # asyncpg.Connection (asyncpg ships no type hints)
+
+# Class id of the two-int advisory lock that serializes migrations ("LUS").
+MIGRATION_LOCK_CLASS: Final = 0x4C5553
+
+# -- DDL (``{schema}`` is replaced by the quoted schema name, by ``sql.bind``) -----------------
+
+MIGRATIONS_TABLE_DDL: Final = """
+CREATE TABLE IF NOT EXISTS {schema}.lus_migrations (
+    version integer NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)"""
+SELECT_MIGRATIONS_TABLE: Final = "SELECT to_regclass($1) IS NOT NULL"
+SELECT_SCHEMA_EXISTS: Final = "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)"
+CREATE_SCHEMA: Final = "CREATE SCHEMA {schema}"
+SELECT_SCHEMA_VERSION: Final = "SELECT coalesce(max(version), 0) FROM {schema}.lus_migrations"
+INSERT_SCHEMA_VERSION: Final = "INSERT INTO {schema}.lus_migrations (version) VALUES ($1)"
+LOCK_MIGRATIONS: Final = "SELECT pg_advisory_xact_lock($1::integer, $2::integer)"
+
+# Version 1 (release 944f381): checkpoints in lus_checkpoints; blobs, items and one row
+# per pending write in lus_data. Kept as it was, so every database, new or old, takes the
+# same path through the versions.
+MIGRATION_1: Final = """
+CREATE TABLE {schema}.lus_checkpoints (
+    thread_id text COLLATE "C" NOT NULL,
+    checkpoint_ns text COLLATE "C" NOT NULL DEFAULT '',
+    checkpoint_id text COLLATE "C" NOT NULL,
+    parent_checkpoint_id bytea,
+    type text NOT NULL,
+    data bytea NOT NULL,
+    channel_versions jsonb NOT NULL,
+    metadata jsonb NOT NULL,
+    run_id text,
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id) WITH (fillfactor = 100)
+);
+CREATE INDEX lus_checkpoints_run_id_idx ON {schema}.lus_checkpoints (run_id)
+    WHERE run_id IS NOT NULL;
+CREATE INDEX lus_checkpoints_metadata_idx ON {schema}.lus_checkpoints
+    USING gin (metadata jsonb_path_ops);
+CREATE TABLE {schema}.lus_data (
+    thread_id text COLLATE "C" NOT NULL,
+    key bytea NOT NULL,
+    type text NOT NULL,
+    data bytea NOT NULL,
+    refs bytea,
+    channel text,
+    task_path text,
+    PRIMARY KEY (thread_id, key) WITH (fillfactor = 100)
+);
+ALTER TABLE {schema}.lus_data ALTER COLUMN refs SET STORAGE MAIN;
+"""
+
+# Version 2: ONE table, lus_store, as every table costs ~40 KB before its first row (free
+# space map, TOAST index, index root pages) and every row and index entry ~60 bytes:
+# - every row has a compact binary ``key`` (the layouts are in ``keys.py``; SQL only ever
+#   takes keys apart, never encodes ids).
+# - a checkpoint row holds its parent's id() in ``refs`` and fills the last three
+#   columns; channel_versions is json (kept as sent: 10% smaller than jsonb and only
+#   ever read whole), metadata jsonb for the GIN-indexed filters. Eight columns keep the
+#   null bitmap in the 24-byte row header.
+# - a writes row is one ``put_writes`` call of one task (or one write, see
+#   ``rows.write_rows``), packed by ``rows.pack_writes``; its key has the call's first index.
+# - ``type`` holds the common serde type tags as one character (``keys.TYPE_CODES``); ``refs``
+#   concatenates item references (ITEM_REF_SIZE bytes each) and stays inline up to a
+#   page (STORAGE MAIN): references do not compress, and a TOAST detour only adds pages.
+# Primary key pages are filled completely when appended to (fillfactor 100).
+MIGRATION_2_CREATE: Final = """
+CREATE TABLE {schema}.lus_store (
+    thread_id text COLLATE "C" NOT NULL,
+    key bytea NOT NULL,
+    type text NOT NULL,
+    data bytea NOT NULL,
+    refs bytea,
+    channel_versions json,
+    metadata jsonb,
+    run_id text,
+    PRIMARY KEY (thread_id, key) WITH (fillfactor = 100)
+);
+ALTER TABLE {schema}.lus_store ALTER COLUMN refs SET STORAGE MAIN;
+CREATE INDEX lus_store_run_id_idx ON {schema}.lus_store (run_id) WHERE run_id IS NOT NULL;
+CREATE INDEX lus_store_metadata_idx ON {schema}.lus_store
+    USING gin (metadata jsonb_path_ops) WHERE metadata IS NOT NULL;
+INSERT INTO {schema}.lus_store (thread_id, key, type, data, refs)
+    SELECT thread_id, key, type, data, refs FROM {schema}.lus_data
+    WHERE get_byte(key, 0) <> 119;
+"""
+# Version 1 rows that need Python to move: their keys change (ordered ids) or their
+# rows are packed (writes).
+SELECT_V1_CHECKPOINTS: Final = """
+SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, data,
+    channel_versions::text, metadata::text, run_id
+FROM {schema}.lus_checkpoints"""
+SELECT_V1_WRITES: Final = """
+SELECT thread_id, key, type, data, refs, channel, task_path FROM {schema}.lus_data
+WHERE get_byte(key, 0) = 119"""
+INSERT_ROWS: Final = """
+INSERT INTO {schema}.lus_store (thread_id, key, type, data, refs, channel_versions,
+    metadata, run_id)
+SELECT r.thread_id, r.key, r.type, r.data, r.refs, r.channel_versions::json,
+    r.metadata::jsonb, r.run_id
+FROM unnest($1::text[], $2::bytea[], $3::text[], $4::bytea[], $5::bytea[], $6::text[],
+    $7::text[], $8::text[]) AS r(thread_id, key, type, data, refs, channel_versions,
+    metadata, run_id)"""
+MIGRATION_2_DROP: Final = "DROP TABLE {schema}.lus_checkpoints, {schema}.lus_data"
+MIGRATION_BATCH: Final = 1000
+
+DROP_SCHEMA: Final = "DROP SCHEMA IF EXISTS {schema} CASCADE"
+DROP_TABLES: Final = """
+DROP TABLE IF EXISTS {schema}.lus_store, {schema}.lus_checkpoints, {schema}.lus_data,
+    {schema}.lus_migrations"""
+
+
+
+def quote_schema(schema: str) -> str:
+    """The schema as a quoted identifier, after the registry's check that it is a plain
+    one (``registry.postgres_schema``): the one way a schema name reaches SQL."""
+    return f'"{postgres_schema("schema", schema)}"'
+
+
+async def _migrate_to_v2(conn: Connection, quoted_schema: str) -> None:
+    """Version 2: one table. Blobs and items are copied in SQL; checkpoints (whose keys
+    now hold ordered ids) and writes (now packed) pass through here, in batches."""
+    await conn.execute(bind(MIGRATION_2_CREATE, quoted_schema))
+    insert = bind(INSERT_ROWS, quoted_schema)
+    columns: list[list[Any]] = [[] for _ in range(8)]
+
+    async def flush() -> None:
+        if columns[0]:
+            await conn.execute(insert, *columns)
+            for column in columns:
+                column.clear()
+
+    def add(*row: Any) -> None:
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+
+    query = bind(SELECT_V1_CHECKPOINTS, quoted_schema)
+    async for r in conn.cursor(query, prefetch=MIGRATION_BATCH):
+        add(r[0], checkpoint_key(r[1], r[2]), r[4], r[5], r[3], r[6], r[7], r[8])
+        if len(columns[0]) >= MIGRATION_BATCH:
+            await flush()
+    await flush()
+    async for r in conn.cursor(bind(SELECT_V1_WRITES, quoted_schema), prefetch=MIGRATION_BATCH):
+        thread_id, key, type_, data, refs, channel, task_path = r
+        ns_end = key.index(0, 1)
+        checkpoint_id, end = read_id(key, ns_end + 1)
+        task_id, idx = read_write_key(key, end)
+        write = WriteRecord(
+            task_id, idx, channel, read_type(type_), data, task_path or "", split_refs(refs)
+        )
+        packed, packed_refs = pack_writes(write.task_path, [write])
+        new_key = write_prefix(key[1:ns_end].decode(), checkpoint_id) + key[end:]
+        add(thread_id, new_key, STORED_WRITES_TYPE, packed, packed_refs, None, None, None)
+        if len(columns[0]) >= MIGRATION_BATCH:
+            await flush()
+    await flush()
+    await conn.execute(bind(MIGRATION_2_DROP, quoted_schema))
+
+
+Migration = str | Callable[[Connection, str], Awaitable[None]]
+MIGRATIONS: Final[tuple[Migration, ...]] = (MIGRATION_1, _migrate_to_v2)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+async def migrate(conn: Connection, schema: str) -> None:
+    """Create or upgrade ``schema`` to SCHEMA_VERSION (idempotent)."""
+    quoted = quote_schema(schema)
+    schema_version = bind(SELECT_SCHEMA_VERSION, quoted)
+    if await conn.fetchval(SELECT_MIGRATIONS_TABLE, f"{quoted}.lus_migrations"):
+        version = await conn.fetchval(schema_version)
+        if version >= SCHEMA_VERSION:
+            if version > SCHEMA_VERSION:
+                logger.warning(
+                    "schema %s is at version %s, newer than this library's %s",
+                    schema, version, SCHEMA_VERSION,
+                )
+            return
+    digest = hashlib.blake2b(schema.encode(), digest_size=4).digest()
+    schema_key = int.from_bytes(digest, "big", signed=True)
+    async with conn.transaction():
+        await conn.execute(LOCK_MIGRATIONS, MIGRATION_LOCK_CLASS, schema_key)
+        if not await conn.fetchval(SELECT_SCHEMA_EXISTS, schema):
+            await conn.execute(bind(CREATE_SCHEMA, quoted))
+        await conn.execute(bind(MIGRATIONS_TABLE_DDL, quoted))
+        version = await conn.fetchval(schema_version)
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            step = MIGRATIONS[number - 1]
+            if isinstance(step, str):
+                await conn.execute(bind(step, quoted))
+            else:
+                await step(conn, quoted)
+            await conn.execute(bind(INSERT_SCHEMA_VERSION, quoted), number)
+            logger.info("schema %s migrated to version %s", schema, number)
+
+
+def drop_statement(schema: str) -> str:
+    """What drops everything a saver stored: the schema, or in "public" just its tables."""
+    return bind(DROP_TABLES if schema == "public" else DROP_SCHEMA, quote_schema(schema))

@@ -1,0 +1,139 @@
+"""The public PostgreSQL saver: options in, a PostgresBackend under the shared core."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from ...core.limits import ReadLimits
+from ...core.saver import UnifiedCheckpointSaver
+from ...core.sync import DEFAULT_CLOSE_TIMEOUT
+from ...errors import InvalidConfigError, missing_extra
+from ...registry import DEFAULT_COMMAND_TIMEOUT, DEFAULT_SCHEMA
+from .backend import PostgresBackend
+from .connection import PoolSettings
+
+try:
+    import asyncpg
+except ImportError:  # pragma: no cover - exercised only without the extra
+    asyncpg = None
+
+
+class PostgresSaver(UnifiedCheckpointSaver):
+    """A LangGraph checkpointer on PostgreSQL (asyncpg), for sync and async graphs.
+
+    ``PostgresSaver("postgresql://user@host/db")`` (or ``PostgresSaver.from_conn_string``)
+    opens a connection pool per event loop on first use: one for the async API on your
+    loop, one for the blocking API on the saver's private I/O loop. Calls from different
+    threads or tasks run side by side on the pool; there is no saver-wide lock. Use it with
+    ``with`` / ``async with`` (setup on entry, pools closed on exit), or call ``close()``.
+
+    Options:
+
+    - ``schema``: the PostgreSQL schema for the tables (created if missing), so several
+      applications can share one database. Tables are named ``lus_*``, so even "public"
+      never collides with LangGraph's own saver.
+    - ``prepared_statements=False`` for PgBouncer (or any pooler) in *transaction* or
+      *statement* pooling mode, which cannot keep named prepared statements: it sets
+      asyncpg's ``statement_cache_size=0``. Listing pages by key and every lock is
+      transaction-scoped, so nothing else needs a session. Pass ``server_settings`` only
+      if the pooler accepts them (PgBouncer: ``ignore_startup_parameters``).
+    - ``min_size``, ``max_size``, ``max_queries``, ``max_inactive_connection_lifetime``:
+      each pool's size and recycling (asyncpg pool options).
+    - ``connect_timeout`` (seconds to open a connection) and ``command_timeout`` (seconds
+      per statement, None for no limit): a call that cannot reach the server raises
+      ``BackendUnavailableError`` within them. A connection the server dropped (restart,
+      ``pg_terminate_backend``, failover) is replaced and the call retried.
+    - ``synchronous_commit=False`` makes each write commit without waiting for its WAL
+      flush (PostgreSQL's ``synchronous_commit = off``, for this saver's transactions
+      only): writes get several times faster where a disk flush is slow, and a *server*
+      crash may lose the last fraction of a second of checkpoints (never corrupting
+      anything). The default keeps every returned write durable.
+    - ``ssl`` and any other ``asyncpg.connect`` option (``password``, ``server_settings``,
+      ``direct_tls``, ...) as keyword arguments; ``sslmode`` in the URL works too.
+    - ``serde`` / ``encryption_key`` / ``close_timeout`` / ``read_limits``: as for every saver of this library.
+
+    Built from an existing ``asyncpg.Pool`` instead, the saver uses only that pool, which
+    stays yours to close, with the pool's own timeouts. A pool belongs to the event loop
+    that made it: async calls on that loop use it directly; calls made elsewhere (the
+    blocking API from a worker thread, another thread's loop) are handed to that loop, so
+    it must be running. A blocking call on the pool's own loop thread is refused, as it
+    would stall the loop. For a blocking-only program, pass a connection string.
+
+    Errors name the host, database and user, never the password.
+    """
+
+    backend: PostgresBackend
+
+    def __init__(
+        self,
+        conn: str | Any,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        prepared_statements: bool = True,
+        min_size: int | None = None,
+        max_size: int | None = None,
+        max_queries: int | None = None,
+        max_inactive_connection_lifetime: float | None = None,
+        connect_timeout: float | None = None,
+        command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
+        synchronous_commit: bool = True,
+        ssl: Any = None,
+        serde: SerializerProtocol | None = None,
+        encryption_key: bytes | str | None = None,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+        read_limits: ReadLimits | None = None,
+        **connect_options: Any,
+    ) -> None:
+        if asyncpg is None:
+            raise missing_extra("postgres", "asyncpg")
+        # The pool options the caller set (None, or command_timeout's default, is "not
+        # set"); the rest keep the registry's defaults.
+        chosen: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("min_size", min_size),
+                ("max_size", max_size),
+                ("max_queries", max_queries),
+                ("max_inactive_connection_lifetime", max_inactive_connection_lifetime),
+                ("connect_timeout", connect_timeout),
+            )
+            if value is not None
+        }
+        if ssl is not None:
+            connect_options["ssl"] = ssl
+        if isinstance(conn, asyncpg.Pool):
+            set_here = sorted(
+                [
+                    *chosen,
+                    *([] if command_timeout == DEFAULT_COMMAND_TIMEOUT else ["command_timeout"]),
+                    *(name for name, value in connect_options.items() if value is not None),
+                    *([] if prepared_statements else ["prepared_statements"]),
+                ]
+            )
+            if set_here:
+                raise InvalidConfigError(
+                    f"{', '.join(set_here)} configure pools this saver makes; a saver built "
+                    "on an existing asyncpg.Pool uses that pool's own settings"
+                )
+        backend = PostgresBackend(
+            conn,
+            schema=schema,
+            prepared_statements=prepared_statements,
+            pool_settings=PoolSettings(command_timeout=command_timeout, **chosen),
+            synchronous_commit=synchronous_commit,
+            connect_options=connect_options,
+        )
+        super().__init__(
+            backend,
+            serde=serde,
+            encryption_key=encryption_key,
+            close_timeout=close_timeout,
+            read_limits=read_limits,
+        )
+
+    @classmethod
+    def from_conn_string(cls, conn_string: str, **options: Any) -> PostgresSaver:
+        """A saver on ``conn_string``; enter it with ``with`` or ``async with``."""
+        return cls(conn_string, **options)
