@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
+from langgraph_unified_store.errors import CorruptDataError
 
 from ..reliability import raw
 from .chat import chat, config, messages
@@ -97,3 +98,27 @@ async def test_copy_thread_overwrites_the_targets_checkpoints(saver: UnifiedChec
     copied = await saver.aget_tuple(config("dst"))
     assert copied is not None and "changed" not in copied.metadata
     assert await raw.orphans(saver, ["src", "dst"]) == NONE_LEFT
+
+
+async def test_a_survivor_whose_versions_cannot_be_read_keeps_every_blob(
+    saver: UnifiedCheckpointSaver, backend_name: str
+) -> None:
+    """``core.rules.reachable``: a surviving checkpoint whose channel_versions is damaged
+    might name any blob, so a collection keeps them all (or refuses to run)."""
+    if backend_name == "memory":
+        return  # memory keeps channel_versions as a dict: nothing stored to damage
+    await chat(saver, "t", 2, run_id="first")
+    await chat(saver, "t", 2, run_id="second")
+    blobs_before = set((await raw.stored_thread(saver, "t")).blobs)
+    await raw.overwrite(
+        saver, "t", "versions-shape", raw.garbage_for(backend_name, "versions-shape", b"")
+    )
+    for collect in (
+        lambda: saver.aprune(["t"], strategy="keep_latest"),
+        lambda: saver.adelete_for_runs(["first"]),
+    ):
+        try:
+            await collect()
+        except CorruptDataError:
+            pass  # refusing to collect around damage keeps everything too
+        assert set((await raw.stored_thread(saver, "t")).blobs) == blobs_before

@@ -419,14 +419,14 @@ class PostgresBackend(Backend):
                 threads = [row[0] for row in await conn.fetch(s.threads_of_runs, runs)]
                 if threads:
                     await self._locked(conn, threads)
-                    await conn.fetchval(s.delete_runs, threads, runs)
+                    await conn.fetchval(s.collect, threads, None, runs)
 
         await self._run(delete)
 
     async def retain(self, thread_id: str, keep: Collection[tuple[str, str]]) -> None:
         kept = [checkpoint_key(ns, cid) for ns, cid in keep]
-        args = ([thread_id], kept)
-        statement = self._statements.retain
+        args = ([thread_id], kept, None)
+        statement = self._statements.collect
 
         async def collect(conn: Connection) -> None:
             async with conn.transaction():

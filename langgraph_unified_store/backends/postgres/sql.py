@@ -284,26 +284,28 @@ LOCK_THREADS: Final = (
     "SELECT pg_advisory_xact_lock(k){commit_mode} FROM unnest($1::bigint[]) AS k"
 )
 
-# RETAIN and DELETE_RUNS delete the ``doomed`` checkpoints and everything only they
-# needed: their writes, blobs no survivor names, items no surviving blob, write or named
-# segment references. One statement each, so every part sees the same snapshot (taken
-# after the thread locks): it gathers the keys of every row a survivor needs, then
-# deletes the rest. It returns how many checkpoints it deleted. ``$1`` is the thread ids
-# in scope. The two differ only in ``doomed``:
-# - RETAIN, $2 the kept checkpoint keys: it spares a checkpoint newer than every kept one
-#   of its namespace (core ``retained``), so a key of the same namespace that sorts after
-#   it must be kept;
-# - DELETE_RUNS, $2 the run ids.
-RETAIN: Final = r"""
+# COLLECT deletes the ``doomed`` checkpoints and everything only they needed: their
+# writes, blobs no survivor names, items no surviving blob, write or named segment
+# references (core.rules.reachable, held to it by tests/contract). One statement, so
+# every part sees the same snapshot (taken after the thread locks): it gathers the keys
+# of every row a survivor needs, then deletes the rest. It returns how many checkpoints
+# it deleted. ``$1`` is the thread ids in scope; the doomed are named one of two ways:
+# - prune (``retain``): $2 the kept checkpoint keys, $3 NULL. A checkpoint newer than
+#   every kept one of its namespace is spared (core.rules.retained), so a key of the same
+#   namespace that sorts after it must be kept;
+# - delete_for_runs: $2 NULL, $3 the run ids.
+COLLECT: Final = r"""
 WITH doomed AS (
     SELECT c.thread_id, c.key FROM {schema}.lus_store c
     WHERE c.thread_id = ANY($1::text[]) AND c.key >= '\x63'::bytea AND c.key < '\x64'::bytea
-        AND c.key <> ALL($2::bytea[])
-        AND EXISTS (
-            SELECT 1 FROM unnest($2::bytea[]) AS k(key)
-            WHERE k.key > c.key
-                AND substring(k.key FROM 2 FOR position('\x00'::bytea IN k.key) - 1)
-                    = substring(c.key FROM 2 FOR position('\x00'::bytea IN c.key) - 1))),
+        AND CASE WHEN $3::text[] IS NOT NULL THEN c.run_id = ANY($3::text[])
+        ELSE c.key <> ALL($2::bytea[])
+            AND EXISTS (
+                SELECT 1 FROM unnest($2::bytea[]) AS k(key)
+                WHERE k.key > c.key
+                    AND substring(k.key FROM 2 FOR position('\x00'::bytea IN k.key) - 1)
+                        = substring(c.key FROM 2 FOR position('\x00'::bytea IN c.key) - 1))
+        END),
 survivors AS (
     SELECT c.thread_id, c.key, c.channel_versions
     FROM {schema}.lus_store c
@@ -323,59 +325,14 @@ live_rows AS (
     SELECT x.thread_id, x.key, x.refs FROM {schema}.lus_store x JOIN live_blob_keys l
         ON x.thread_id = l.thread_id AND x.key = l.key
     UNION ALL
-    SELECT x.thread_id, x.key, x.refs
-    FROM survivors s
-    CROSS JOIN LATERAL (SELECT ('\x77'::bytea || substring(s.key FROM 2)) AS prefix OFFSET 0) k
-    JOIN {schema}.lus_store x ON x.thread_id = s.thread_id AND x.key >= k.prefix
-        AND x.key < k.prefix || '\x03'::bytea
-),
-named AS (
-    SELECT DISTINCT r.thread_id, ('\x69'::bytea || u.ref) AS key
-    FROM live_rows r
-        CROSS JOIN LATERAL (SELECT unnest(ARRAY(SELECT substring(r.refs FROM n * 16 + 1 FOR 16)
-        FROM generate_series(0, length(r.refs) / 16 - 1) AS n)) AS ref) u
-),
-live_keys AS (
-    SELECT thread_id, key FROM survivors
-    UNION
-    SELECT thread_id, key FROM live_rows
-    UNION
-    SELECT thread_id, key FROM named
-    UNION
-    SELECT i.thread_id, ('\x69'::bytea || u.ref) FROM {schema}.lus_store i
-        JOIN named n ON i.thread_id = n.thread_id AND i.key = n.key
-        CROSS JOIN LATERAL (SELECT unnest(ARRAY(SELECT substring(i.refs FROM n * 16 + 1 FOR 16)
-            FROM generate_series(0, length(i.refs) / 16 - 1) AS n)) AS ref) u
-),
-gone AS (
-    DELETE FROM {schema}.lus_store x
-    WHERE x.thread_id = ANY($1::text[]) AND NOT EXISTS (
-        SELECT 1 FROM live_keys l WHERE l.thread_id = x.thread_id AND l.key = x.key)
-    RETURNING x.key
-)
-SELECT count(*) FROM gone WHERE get_byte(key, 0) = 99"""
-DELETE_RUNS: Final = r"""
-WITH doomed AS (
-    SELECT c.thread_id, c.key FROM {schema}.lus_store c
-    WHERE c.thread_id = ANY($1::text[]) AND c.run_id = ANY($2::text[])),
-survivors AS (
-    SELECT c.thread_id, c.key, c.channel_versions
-    FROM {schema}.lus_store c
-    WHERE c.thread_id = ANY($1::text[]) AND c.key >= '\x63'::bytea AND c.key < '\x64'::bytea
-        AND NOT EXISTS (
-            SELECT 1 FROM doomed d WHERE d.thread_id = c.thread_id AND d.key = c.key)
-),
-live_blob_keys AS (
-    SELECT DISTINCT s.thread_id, ('\x62'::bytea
-        || substring(s.key FROM 2 FOR position('\x00'::bytea IN s.key) - 1)
-        || convert_to(v.version, 'UTF8') || '\x00'::bytea || convert_to(v.channel, 'UTF8')) AS key
-    FROM survivors s
-    CROSS JOIN LATERAL json_each_text(CASE WHEN json_typeof(s.channel_versions) = 'object'
-        THEN s.channel_versions ELSE '{}'::json END) AS v(channel, version)
-),
-live_rows AS (
-    SELECT x.thread_id, x.key, x.refs FROM {schema}.lus_store x JOIN live_blob_keys l
-        ON x.thread_id = l.thread_id AND x.key = l.key
+    -- a survivor whose channel_versions is not an object of strings might name any blob:
+    -- every blob of its thread stays
+    SELECT x.thread_id, x.key, x.refs FROM {schema}.lus_store x
+    WHERE x.key >= '\x62'::bytea AND x.key < '\x63'::bytea AND x.thread_id IN (
+        SELECT s.thread_id FROM survivors s
+        WHERE CASE WHEN json_typeof(s.channel_versions) <> 'object' THEN true
+            ELSE EXISTS (SELECT 1 FROM json_each(s.channel_versions) AS e
+                WHERE json_typeof(e.value) <> 'string') END)
     UNION ALL
     SELECT x.thread_id, x.key, x.refs
     FROM survivors s
@@ -446,8 +403,7 @@ class Statements:
         self.heads = bound(SELECT_HEADS)
         self.thread_ids = bound(SELECT_THREAD_IDS)
         self.threads_of_runs = bound(SELECT_THREADS_OF_RUNS)
-        self.retain = bound(RETAIN)
-        self.delete_runs = bound(DELETE_RUNS)
+        self.collect = bound(COLLECT)
         self.delete_thread = bound(DELETE_THREAD)
         self.copy_thread = bound(COPY_THREAD)
         self.lock_threads = bound(LOCK_THREADS)
