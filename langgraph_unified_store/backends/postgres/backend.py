@@ -39,6 +39,7 @@ from ...core.records import (
     StoredCheckpoint,
     WriteRecord,
 )
+from ...core.rules import dedupe_writes
 from ...errors import BlobsMissingError, ItemsMissingError, missing_extra
 from ...registry import DEFAULT_SCHEMA, check_backend_options
 from .connection import (
@@ -250,16 +251,8 @@ class PostgresBackend(Backend):
         *,
         replace: bool,
     ) -> None:
-        # One row per key: the last one wins when replacing, the first one otherwise.
-        by_key: dict[tuple[str, int], WriteRecord] = {}
-        for write in writes:
-            key = (write.task_id, write.idx)
-            if replace or key not in by_key:
-                by_key[key] = write
-        unique = list(by_key.values())
-        rows, instead = write_rows(
-            write_prefix(checkpoint_ns, checkpoint_id), unique, replace=replace
-        )
+        unique = dedupe_writes(writes, replace=replace)
+        rows, instead = write_rows(write_prefix(checkpoint_ns, checkpoint_id), unique, replace=replace)
         thread_lock = self._key(thread_id)
         args = (thread_lock, thread_id, *item_columns(items), *write_columns(rows))
         statement = self._statements.put_writes_replace if replace else self._statements.put_writes_keep
