@@ -254,15 +254,17 @@ class PostgresBackend(Backend):
         unique = dedupe_writes(writes, replace=replace)
         rows, instead = write_rows(write_prefix(checkpoint_ns, checkpoint_id), unique, replace=replace)
         thread_lock = self._key(thread_id)
-        args = (thread_lock, thread_id, *item_columns(items), *write_columns(rows))
-        statement = self._statements.put_writes_replace if replace else self._statements.put_writes_keep
+        args = (thread_lock, thread_id, *item_columns(items), *write_columns(rows), replace)
+        statement = self._statements.put_writes
 
         async def put(conn: Connection) -> None:
             stored = {bytes(row[0]) for row in await conn.fetch(statement, *args)}
             # A task that already had writes stored: one row per write (a repeated call).
             again = [r for key, rows in instead.items() if key not in stored for r in rows]
             if again:
-                await conn.fetch(statement, thread_lock, thread_id, [], [], [], [], *write_columns(again))
+                await conn.fetch(
+                    statement, thread_lock, thread_id, [], [], [], [], *write_columns(again), replace
+                )
 
         try:
             await self._run(put)

@@ -105,7 +105,7 @@ def _writes_row(
 def write_rows(
     prefix: bytes, writes: Sequence[WriteRecord], *, replace: bool
 ) -> tuple[list[WriteRow], dict[bytes, list[WriteRow]]]:
-    """The rows of one ``put_writes`` call (see PUT_WRITES_KEEP for the modes), and for
+    """The rows of one ``put_writes`` call (see PUT_WRITES for the modes), and for
     each row that packs several writes, the rows to store instead if it was not stored.
 
     Regular writes (index >= 0) of a task become one row when the task has none stored
@@ -134,7 +134,7 @@ def write_rows(
 
 
 def write_columns(rows: Sequence[WriteRow]) -> list[list[Any]]:
-    """Writes rows as the parameter arrays PUT_WRITES_* unnest."""
+    """Writes rows as the parameter arrays PUT_WRITES unnests."""
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * 7
 
 

@@ -120,27 +120,10 @@ SELECT channel, base FROM missing"""
 
 # $1 lock key, $2 thread, $3-$6 items (key, type, data, refs), $7-$10 writes rows (key,
 # type, data, refs), $11-$13 each row's condition (``rows.write_rows``): ``WriteMode``
-# 0 always, 1 only if the task's key range [$12, $13] holds no row yet. Returns the keys
-# it stored. PUT_WRITES_KEEP keeps a stored row, PUT_WRITES_REPLACE overwrites it.
-PUT_WRITES_KEEP: Final = """
-WITH thread_lock AS (SELECT pg_advisory_xact_lock_shared($1::bigint){commit_mode}),
-new_items AS (
-    INSERT INTO {schema}.lus_store (thread_id, key, type, data, refs)
-    SELECT $2::text, i.key, i.type, i.data, i.refs
-    FROM thread_lock, unnest($3::bytea[], $4::text[], $5::bytea[], $6::bytea[])
-        AS i(key, type, data, refs)
-    ON CONFLICT DO NOTHING
-)
-INSERT INTO {schema}.lus_store (thread_id, key, type, data, refs)
-SELECT $2::text, w.key, w.type, w.data, w.refs
-FROM thread_lock, unnest($7::bytea[], $8::text[], $9::bytea[], $10::bytea[], $11::int[],
-    $12::bytea[], $13::bytea[]) AS w(key, type, data, refs, mode, low, high)
-WHERE w.mode = 0 OR NOT EXISTS (
-    SELECT 1 FROM {schema}.lus_store x
-    WHERE x.thread_id = $2::text AND x.key >= w.low AND x.key <= w.high)
-ON CONFLICT (thread_id, key) DO NOTHING
-RETURNING key"""
-PUT_WRITES_REPLACE: Final = """
+# 0 always, 1 only if the task's key range [$12, $13] holds no row yet; $14 true
+# overwrites a stored row (``replace``), false keeps it (a conflicting row that is not
+# updated is not returned, as with DO NOTHING). Returns the keys it stored.
+PUT_WRITES: Final = """
 WITH thread_lock AS (SELECT pg_advisory_xact_lock_shared($1::bigint){commit_mode}),
 new_items AS (
     INSERT INTO {schema}.lus_store (thread_id, key, type, data, refs)
@@ -158,6 +141,7 @@ WHERE w.mode = 0 OR NOT EXISTS (
     WHERE x.thread_id = $2::text AND x.key >= w.low AND x.key <= w.high)
 ON CONFLICT (thread_id, key) DO UPDATE SET
     type = EXCLUDED.type, data = EXCLUDED.data, refs = EXCLUDED.refs
+    WHERE $14::boolean
 RETURNING key"""
 
 # -- reading --------------------------------------------------------------------------------
@@ -398,8 +382,7 @@ class Statements:
             return bind(statement, quoted_schema, synchronous_commit=synchronous_commit)
 
         self.put_checkpoint = bound(PUT_CHECKPOINT)
-        self.put_writes_keep = bound(PUT_WRITES_KEEP)
-        self.put_writes_replace = bound(PUT_WRITES_REPLACE)
+        self.put_writes = bound(PUT_WRITES)
         self.heads = bound(SELECT_HEADS)
         self.thread_ids = bound(SELECT_THREAD_IDS)
         self.threads_of_runs = bound(SELECT_THREADS_OF_RUNS)
