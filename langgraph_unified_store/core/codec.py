@@ -398,6 +398,8 @@ class Codec:
         return self._sealer is not None
 
     def dumps(self, value: Any, where: str) -> tuple[str, bytes]:
+        """``value`` by the plain serde (never sealed: sealing is per record), or
+        SerializationError naming the part that cannot be serialized."""
         try:
             return self._plain.dumps_typed(value)
         except Exception as exc:
@@ -478,12 +480,12 @@ class Codec:
         """
         body: bytes | None = None
         if isinstance(self._plain, JsonPlusSerializer):
-            type_, packed = self._plain_dumps(value, where)
+            type_, packed = self.dumps(value, where)
             if type_ == MSGPACK:
                 body = packed[array_header_size(packed) :]
         if body is None:
             elements = [
-                self._plain_dumps(element, f"{where}[{index}]") for index, element in enumerate(value)
+                self.dumps(element, f"{where}[{index}]") for index, element in enumerate(value)
             ]
             plain_bytes = sum(len(plain) for _, plain in elements)
             return (*self._entries_for(elements), None, None, 0, plain_bytes)
@@ -547,14 +549,6 @@ class Codec:
             type_, data = self.dumps(value, where)
             return type_, data, (), []
         return ITEM_DICT_TYPE, packed, tuple(refs), items
-
-    def _plain_dumps(self, value: Any, where: str) -> tuple[str, bytes]:
-        try:
-            return self._plain.dumps_typed(value)
-        except Exception as exc:
-            raise SerializationError(
-                f"cannot serialize {locate_unserializable(self._plain, value, where)}: {exc}"
-            ) from exc
 
     def _ref(self, content: bytes) -> bytes:
         key = self._hash_key if self._sealer is None else self._sealer.hash_key()
