@@ -37,8 +37,8 @@ from langgraph.checkpoint.serde.types import ERROR, INTERRUPT
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 
 from .fixtures import stored_history
-from .fixtures.stored_history import config, decode, encode, tuple_fields
-from .support import POSTGRES_DSN, REDIS_URL, drop_saver, unique
+from .fixtures.stored_history import decode, encode, tuple_fields
+from .support import POSTGRES_DSN, REDIS_URL, config_for, drop_saver, thread_config, unique
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -77,7 +77,7 @@ def assert_reads_as(actual: Any, expected_text: str, where: str) -> None:
 async def assert_store_reads_back(saver: UnifiedCheckpointSaver, expected: dict[str, Any], graphs: bool) -> None:
     assert await saver.alist_workflows() == expected["threads"]
     for thread, entries in expected["list"].items():
-        listed = [t async for t in saver.alist(config(thread, None))]
+        listed = [t async for t in saver.alist(thread_config(thread))]
         assert len(listed) == len(entries), f"{thread}: {len(listed)} checkpoints, not {len(entries)}"
         for position, (tup, entry) in enumerate(zip(listed, entries, strict=True)):
             assert_reads_as(tuple_fields(tup), entry, f"{thread}: list position {position}")
@@ -85,7 +85,7 @@ async def assert_store_reads_back(saver: UnifiedCheckpointSaver, expected: dict[
             assert by_id is not None, f"{thread}: {tup.config} by id"
             assert_reads_as(tuple_fields(by_id), entry, f"{thread}: {tup.config} by id")
         for ns, head in expected["latest"][thread].items():
-            latest = await saver.aget_tuple(config(thread, ns))
+            latest = await saver.aget_tuple(config_for(thread, ns=ns))
             assert latest is not None, f"{thread}/{ns!r}: no latest"
             recorded = entries[head] if isinstance(head, int) else head
             assert_reads_as(tuple_fields(latest), recorded, f"{thread}/{ns!r}: latest")
@@ -94,7 +94,7 @@ async def assert_store_reads_back(saver: UnifiedCheckpointSaver, expected: dict[
         found = [
             [t.config["configurable"]["thread_id"], t.config["configurable"]["checkpoint_ns"], t.checkpoint["id"]]
             async for t in saver.alist(
-                config(thread, None) if thread else None, filter=query["filter"], limit=query["limit"]
+                thread_config(thread) if thread else None, filter=query["filter"], limit=query["limit"]
             )
         ]
         assert found == query["found"], query
@@ -105,7 +105,7 @@ async def assert_store_reads_back(saver: UnifiedCheckpointSaver, expected: dict[
             "nested": stored_history.nested_graph,
         }
         for thread, make in makers.items():
-            state = await make(saver).aget_state(config(thread, None))
+            state = await make(saver).aget_state(thread_config(thread))
             assert comparable(state.values) == comparable(decode(expected["states"][thread])), thread
 
 
@@ -113,7 +113,7 @@ async def assert_chat_goes_on(saver: UnifiedCheckpointSaver, expected: dict[str,
     """A graph continues from the restored head: old messages first, then the new turn."""
     old = decode(expected["states"]["chat"])["messages"]
     question = HumanMessage("Look up one more topic.", id="human-after-restore")
-    result = await stored_history.chat_graph(saver).ainvoke({"messages": [question]}, config("chat", None))
+    result = await stored_history.chat_graph(saver).ainvoke({"messages": [question]}, thread_config("chat"))
     assert result["messages"][: len(old)] == old
     assert result["messages"][len(old)] == question
     assert len(result["messages"]) > len(old) + 2

@@ -35,15 +35,13 @@ from langgraph.checkpoint.base import Checkpoint
 from langgraph_unified_store import BackendUnavailableError
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 
-from ..support import POSTGRES_DSN, drop_saver
+from ..support import POSTGRES_DSN, config_for, drop_saver, open_saver
 from . import figures
 from .private_servers import PrivatePostgres, PrivateRedis, free_port
 from .workload import (
     Acked,
-    config_for,
     metadata_for,
     next_checkpoint,
-    open_saver,
     state_at,
     verify_chain,
     writes_after,
