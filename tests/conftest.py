@@ -39,8 +39,6 @@ SERVER_FIXTURES = {
 }
 
 
-
-
 def servers_needed(item: pytest.Item) -> set[str]:
     """The servers ``item`` needs, as far as its name, parameters and fixtures show."""
     needed: set[str] = set()
@@ -49,7 +47,9 @@ def servers_needed(item: pytest.Item) -> set[str]:
         needed.update(word for word in name.split("_") if word in SERVER_BACKENDS)
     callspec = getattr(item, "callspec", None)
     if callspec is not None:
-        needed.update(v for v in callspec.params.values() if isinstance(v, str) and v in SERVER_BACKENDS)
+        needed.update(
+            v for v in callspec.params.values() if isinstance(v, str) and v in SERVER_BACKENDS
+        )
     for name in getattr(item, "fixturenames", ()):
         if name in SERVER_FIXTURES:
             needed.add(SERVER_FIXTURES[name])

@@ -120,7 +120,9 @@ async def drop_saver(saver: UnifiedCheckpointSaver) -> None:
 
 
 @asynccontextmanager
-async def saver_for(backend: str, tmp_path: Path, **options: Any) -> AsyncIterator[UnifiedCheckpointSaver]:
+async def saver_for(
+    backend: str, tmp_path: Path, **options: Any
+) -> AsyncIterator[UnifiedCheckpointSaver]:
     """A fresh saver of ``backend``, set up; dropped from its server when the block ends."""
     saver = make_saver(backend, tmp_path, **options)
     try:
@@ -166,11 +168,15 @@ def make_checkpoint(
     if ts is not None:
         checkpoint["ts"] = ts
     checkpoint["channel_values"] = dict(values)
-    checkpoint["channel_versions"] = dict(versions if versions is not None else {c: FIRST_VERSION for c in values})
+    checkpoint["channel_versions"] = dict(
+        versions if versions is not None else {c: FIRST_VERSION for c in values}
+    )
     return checkpoint
 
 
-def checkpoint_and_versions(values: dict[str, Any], step: int = 0) -> tuple[Checkpoint, dict[str, str]]:
+def checkpoint_and_versions(
+    values: dict[str, Any], step: int = 0
+) -> tuple[Checkpoint, dict[str, str]]:
     """A checkpoint whose every channel is at the version of ``step``, and those versions."""
     versions = {channel: f"{step + 1:016d}.00000000" for channel in values}
     return make_checkpoint(values, versions), versions
@@ -198,7 +204,10 @@ async def put_values(
     ``parent``; its metadata is an input step's plus ``metadata``. Returns its config."""
     checkpoint, versions = checkpoint_and_versions(values)
     return await saver.aput(
-        config_for(thread_id, parent, ns=ns), checkpoint, {"source": "input", "step": -1, **metadata}, versions
+        config_for(thread_id, parent, ns=ns),
+        checkpoint,
+        {"source": "input", "step": -1, **metadata},
+        versions,
     )
 
 
@@ -213,4 +222,6 @@ async def put_numbered(
 ) -> Any:
     """Put ``numbered_checkpoint(number, **values)`` on ``thread_id``. Returns its config."""
     made = numbered_checkpoint(number, **values)
-    return await saver.aput(config_for(thread_id, ns=ns), made, metadata or {}, dict(made["channel_versions"]))
+    return await saver.aput(
+        config_for(thread_id, ns=ns), made, metadata or {}, dict(made["channel_versions"])
+    )

@@ -62,7 +62,10 @@ def comparable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [comparable(v) for v in value]
     if is_dataclass(value) and not isinstance(value, type):
-        return (type(value).__name__, {f.name: comparable(getattr(value, f.name)) for f in fields(value)})
+        return (
+            type(value).__name__,
+            {f.name: comparable(getattr(value, f.name)) for f in fields(value)},
+        )
     return value
 
 
@@ -74,11 +77,15 @@ def assert_reads_as(actual: Any, expected_text: str, where: str) -> None:
     assert got == want, where
 
 
-async def assert_store_reads_back(saver: UnifiedCheckpointSaver, expected: dict[str, Any], graphs: bool) -> None:
+async def assert_store_reads_back(
+    saver: UnifiedCheckpointSaver, expected: dict[str, Any], graphs: bool
+) -> None:
     assert await saver.alist_workflows() == expected["threads"]
     for thread, entries in expected["list"].items():
         listed = [t async for t in saver.alist(thread_config(thread))]
-        assert len(listed) == len(entries), f"{thread}: {len(listed)} checkpoints, not {len(entries)}"
+        assert len(listed) == len(entries), (
+            f"{thread}: {len(listed)} checkpoints, not {len(entries)}"
+        )
         for position, (tup, entry) in enumerate(zip(listed, entries, strict=True)):
             assert_reads_as(tuple_fields(tup), entry, f"{thread}: list position {position}")
             by_id = await saver.aget_tuple(tup.config)
@@ -92,9 +99,15 @@ async def assert_store_reads_back(saver: UnifiedCheckpointSaver, expected: dict[
     for query in expected["filters"]:
         thread = query["thread"]
         found = [
-            [t.config["configurable"]["thread_id"], t.config["configurable"]["checkpoint_ns"], t.checkpoint["id"]]
+            [
+                t.config["configurable"]["thread_id"],
+                t.config["configurable"]["checkpoint_ns"],
+                t.checkpoint["id"],
+            ]
             async for t in saver.alist(
-                thread_config(thread) if thread else None, filter=query["filter"], limit=query["limit"]
+                thread_config(thread) if thread else None,
+                filter=query["filter"],
+                limit=query["limit"],
             )
         ]
         assert found == query["found"], query
@@ -106,14 +119,18 @@ async def assert_store_reads_back(saver: UnifiedCheckpointSaver, expected: dict[
         }
         for thread, make in makers.items():
             state = await make(saver).aget_state(thread_config(thread))
-            assert comparable(state.values) == comparable(decode(expected["states"][thread])), thread
+            assert comparable(state.values) == comparable(decode(expected["states"][thread])), (
+                thread
+            )
 
 
 async def assert_chat_goes_on(saver: UnifiedCheckpointSaver, expected: dict[str, Any]) -> None:
     """A graph continues from the restored head: old messages first, then the new turn."""
     old = decode(expected["states"]["chat"])["messages"]
     question = HumanMessage("Look up one more topic.", id="human-after-restore")
-    result = await stored_history.chat_graph(saver).ainvoke({"messages": [question]}, thread_config("chat"))
+    result = await stored_history.chat_graph(saver).ainvoke(
+        {"messages": [question]}, thread_config("chat")
+    )
     assert result["messages"][: len(old)] == old
     assert result["messages"][len(old)] == question
     assert len(result["messages"]) > len(old) + 2
@@ -151,7 +168,9 @@ def test_fixture_covers_the_stored_layouts(fixture: dict[str, Any]) -> None:
     assert {ERROR, INTERRUPT} <= channels
     hitl_head = decode(plain["list"]["hitl"][0])
     assert INTERRUPT in {w[1] for w in hitl_head["pending_writes"]}
-    assert saver_options(fixture["stores"]["encrypted"]) == {"encryption_key": stored_history.PASSPHRASE}
+    assert saver_options(fixture["stores"]["encrypted"]) == {
+        "encryption_key": stored_history.PASSPHRASE
+    }
 
 
 def test_redis_fixture_holds_records_deflated_by_the_redis_layer() -> None:
@@ -192,7 +211,9 @@ async def restore_postgres(admin: Any, store: dict[str, Any], schema: str) -> No
         names = ", ".join(f'"{c["name"]}"' for c in columns)
         # Values dumped as text (json and jsonb exactly as stored, timestamps) go in as text.
         marks = ", ".join(
-            f"${i}::{c['type']}" if c["type"] in ("bytea", "integer") else f"${i}::text::{c['type']}"
+            f"${i}::{c['type']}"
+            if c["type"] in ("bytea", "integer")
+            else f"${i}::text::{c['type']}"
             for i, c in enumerate(columns, 1)
         )
         rows = [
@@ -220,8 +241,12 @@ async def test_postgres_schema_reads_back(name: str) -> None:
         async with PostgresSaver(POSTGRES_DSN, schema=schema, **saver_options(store)) as saver:
             await check_store(saver, store)
         # Opening the schema migrated nothing: it is the current version.
-        versions = await admin.fetch(f'SELECT version FROM "{schema}".lus_migrations ORDER BY version')
-        assert [r["version"] for r in versions] == [r[0] for r in store["rows"]["lus_migrations"]["rows"]]
+        versions = await admin.fetch(
+            f'SELECT version FROM "{schema}".lus_migrations ORDER BY version'
+        )
+        assert [r["version"] for r in versions] == [
+            r[0] for r in store["rows"]["lus_migrations"]["rows"]
+        ]
     finally:
         await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await admin.close()
@@ -243,7 +268,9 @@ async def restore_redis(store: dict[str, Any], prefix: str) -> None:
             if entry["type"] == "hash":
                 pipe.hset(key, mapping={base64.b64decode(f): base64.b64decode(v) for f, v in value})
             elif entry["type"] == "zset":
-                pipe.execute_command("ZADD", key, *[x for m, s in value for x in (s, base64.b64decode(m))])
+                pipe.execute_command(
+                    "ZADD", key, *[x for m, s in value for x in (s, base64.b64decode(m))]
+                )
             elif entry["type"] == "set":
                 pipe.sadd(key, *[base64.b64decode(m) for m in value])
             elif entry["type"] == "string":
