@@ -6,7 +6,6 @@ import threading
 from typing import Any
 
 import pytest
-from langgraph.checkpoint.base import empty_checkpoint
 
 from langgraph_unified_store import (
     CheckpointNotFoundError,
@@ -17,19 +16,7 @@ from langgraph_unified_store import (
 )
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 
-
-def _checkpoint(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    checkpoint = empty_checkpoint()
-    versions = {channel: f"{1:016d}.00000000" for channel in values}
-    checkpoint["channel_values"] = dict(values)
-    checkpoint["channel_versions"] = dict(versions)
-    return checkpoint, versions  # type: ignore[return-value]
-
-
-async def _put(saver: UnifiedCheckpointSaver, thread_id: str, values: dict[str, Any], **metadata: Any) -> Any:
-    checkpoint, versions = _checkpoint(values)
-    config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
-    return await saver.aput(config, checkpoint, {"source": "input", "step": -1, **metadata}, versions)  # type: ignore[arg-type]
+from .support import checkpoint_and_versions, put_values
 
 
 async def _snapshot(saver: UnifiedCheckpointSaver, thread_id: str) -> list[tuple[str, Any]]:
@@ -44,7 +31,7 @@ async def _snapshot(saver: UnifiedCheckpointSaver, thread_id: str) -> list[tuple
     [{}, {"configurable": {}}, {"configurable": {"thread_id": ""}}, {"configurable": {"checkpoint_ns": ""}}],
 )
 async def test_config_without_thread_id(saver: UnifiedCheckpointSaver, config: dict[str, Any]) -> None:
-    checkpoint, versions = _checkpoint({"a": 1})
+    checkpoint, versions = checkpoint_and_versions({"a": 1})
     with pytest.raises(InvalidConfigError, match="thread_id"):
         await saver.aput(config, checkpoint, {}, versions)  # type: ignore[arg-type]
     with pytest.raises(InvalidConfigError, match="thread_id"):
@@ -60,7 +47,7 @@ async def test_put_writes_without_checkpoint_id(saver: UnifiedCheckpointSaver) -
 
 
 async def test_unknown_checkpoint_id(saver: UnifiedCheckpointSaver) -> None:
-    await _put(saver, "known", {"a": 1})
+    await put_values(saver, "known", {"a": 1})
     missing = {"configurable": {"thread_id": "known", "checkpoint_ns": "", "checkpoint_id": "nope"}}
     assert await saver.aget_tuple(missing) is None  # LangGraph's contract for get_tuple
     assert [t async for t in saver.alist(missing)] == []
@@ -85,14 +72,14 @@ INJECTIONS = [
 async def test_filter_injection_matches_nothing_and_breaks_nothing(
     saver: UnifiedCheckpointSaver, text: str
 ) -> None:
-    await _put(saver, "victim", {"a": "secret"}, owner="alice")
+    await put_values(saver, "victim", {"a": "secret"}, owner="alice")
     before = await _snapshot(saver, "victim")
     assert [t async for t in saver.alist(None, filter={text: "alice"})] == []
     assert [t async for t in saver.alist(None, filter={"owner": text})] == []
     assert [t async for t in saver.alist(None, filter={text: text})] == []
     assert await _snapshot(saver, "victim") == before
     # A literal key holding those characters is stored and found exactly.
-    await _put(saver, "literal", {"a": 1}, **{text: text})
+    await put_values(saver, "literal", {"a": 1}, **{text: text})
     found = [t async for t in saver.alist(None, filter={text: text})]
     assert [t.config["configurable"]["thread_id"] for t in found] == ["literal"]
 
@@ -105,13 +92,13 @@ async def test_filter_with_non_string_key_is_refused(saver: UnifiedCheckpointSav
 async def test_unserializable_value_names_its_path_and_writes_nothing(
     saver: UnifiedCheckpointSaver,
 ) -> None:
-    await _put(saver, "bystander", {"a": [1, 2, 3]})
+    await put_values(saver, "bystander", {"a": [1, 2, 3]})
     before = await _snapshot(saver, "bystander")
     lock = threading.Lock()
     with pytest.raises(SerializationError, match=r"channel 'notes'.*\['inner'\]\[1\]\['lock'\].*lock"):
-        await _put(saver, "broken", {"fine": "ok", "notes": {"inner": [0, {"lock": lock}]}})
+        await put_values(saver, "broken", {"fine": "ok", "notes": {"inner": [0, {"lock": lock}]}})
     assert await saver.aget_tuple({"configurable": {"thread_id": "broken"}}) is None
-    stored = await _put(saver, "broken-writes", {"a": 1})
+    stored = await put_values(saver, "broken-writes", {"a": 1})
     with pytest.raises(SerializationError, match=r"write to channel 'b'"):
         await saver.aput_writes(stored, [("a", "fine"), ("b", [lock])], "task-1")
     tup = await saver.aget_tuple(stored)
@@ -122,7 +109,7 @@ async def test_unserializable_value_names_its_path_and_writes_nothing(
 
 async def test_non_json_metadata_is_refused(saver: UnifiedCheckpointSaver) -> None:
     with pytest.raises(SerializationError, match=r"metadata\['when'\]"):
-        await _put(saver, "meta", {"a": 1}, when=object())
+        await put_values(saver, "meta", {"a": 1}, when=object())
     assert await saver.aget_tuple({"configurable": {"thread_id": "meta"}}) is None
 
 
@@ -135,7 +122,7 @@ async def test_reserved_context_key_is_refused(saver: UnifiedCheckpointSaver) ->
 
 
 async def test_bad_prune_strategy(saver: UnifiedCheckpointSaver) -> None:
-    await _put(saver, "p", {"a": 1})
+    await put_values(saver, "p", {"a": 1})
     with pytest.raises(InvalidConfigError, match="keep_everything"):
         await saver.aprune(["p"], strategy="keep_everything")
     assert len(await _snapshot(saver, "p")) == 1

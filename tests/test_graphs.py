@@ -9,43 +9,15 @@ from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import pytest
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langchain_core.messages import HumanMessage
 from langgraph.graph import END, START, StateGraph
-from langgraph.graph.message import add_messages
 from langgraph.types import Command, Send, interrupt
 
 from langgraph_unified_store import UnifiedWorkflowState
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 
-from .support import ALL_BACKENDS, drop_saver, make_saver
-
-
-class ChatState(TypedDict, total=False):
-    messages: Annotated[list[AnyMessage], add_messages]
-    topic: str
-
-
-def _reply(state: ChatState) -> dict[str, Any]:
-    seen = len(state["messages"])
-    return {"messages": [AIMessage(f"reply to {seen} messages", id=f"ai-{seen}")]}
-
-
-def _review(state: ChatState) -> dict[str, Any]:
-    return {"messages": [AIMessage("reviewed", id=f"review-{len(state['messages'])}")]}
-
-
-def chat_graph(saver: UnifiedCheckpointSaver) -> Any:
-    builder = StateGraph(ChatState)
-    builder.add_node("reply", _reply)
-    builder.add_node("review", _review)
-    builder.add_edge(START, "reply")
-    builder.add_edge("reply", "review")
-    builder.add_edge("review", END)
-    return builder.compile(checkpointer=saver)
-
-
-def _config(thread_id: str, **extra: Any) -> dict[str, Any]:
-    return {"configurable": {"thread_id": thread_id, **extra}}
+from .graphs import chat_graph
+from .support import ALL_BACKENDS, drop_saver, make_saver, thread_config
 
 
 @pytest.fixture(params=ALL_BACKENDS)
@@ -65,18 +37,18 @@ def sync_saver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Unifi
 def test_chat_invoke_keeps_history(sync_saver: UnifiedCheckpointSaver) -> None:
     graph = chat_graph(sync_saver)
     for turn in range(3):
-        result = graph.invoke({"messages": [HumanMessage(f"hello {turn}", id=f"h{turn}")]}, _config("t"))
+        result = graph.invoke({"messages": [HumanMessage(f"hello {turn}", id=f"h{turn}")]}, thread_config("t"))
     assert len(result["messages"]) == 9
     assert [m.content for m in result["messages"][:3]] == ["hello 0", "reply to 1 messages", "reviewed"]
-    assert graph.get_state(_config("t")).values["messages"] == result["messages"]
+    assert graph.get_state(thread_config("t")).values["messages"] == result["messages"]
 
 
 async def test_chat_ainvoke_keeps_history(saver: UnifiedCheckpointSaver) -> None:
     graph = chat_graph(saver)
     for turn in range(3):
-        result = await graph.ainvoke({"messages": [HumanMessage(f"hello {turn}", id=f"h{turn}")]}, _config("t"))
+        result = await graph.ainvoke({"messages": [HumanMessage(f"hello {turn}", id=f"h{turn}")]}, thread_config("t"))
     assert len(result["messages"]) == 9
-    state = await graph.aget_state(_config("t"))
+    state = await graph.aget_state(thread_config("t"))
     assert state.values["messages"] == result["messages"]
 
 
@@ -85,11 +57,11 @@ async def test_concurrent_threads_stay_apart(saver: UnifiedCheckpointSaver) -> N
 
     async def run(thread: str) -> None:
         for turn in range(3):
-            await graph.ainvoke({"messages": [HumanMessage(f"{thread}-{turn}", id=f"{thread}{turn}")]}, _config(thread))
+            await graph.ainvoke({"messages": [HumanMessage(f"{thread}-{turn}", id=f"{thread}{turn}")]}, thread_config(thread))
 
     await asyncio.gather(*(run(f"thread-{i}") for i in range(6)))
     for i in range(6):
-        values = (await graph.aget_state(_config(f"thread-{i}"))).values
+        values = (await graph.aget_state(thread_config(f"thread-{i}"))).values
         assert [m.content for m in values["messages"] if isinstance(m, HumanMessage)] == [
             f"thread-{i}-{turn}" for turn in range(3)
         ]
@@ -117,19 +89,19 @@ def approval_graph(saver: UnifiedCheckpointSaver) -> Any:
 
 def test_interrupt_and_resume_sync(sync_saver: UnifiedCheckpointSaver) -> None:
     graph = approval_graph(sync_saver)
-    first = graph.invoke({"request": "deploy"}, _config("approval"))
+    first = graph.invoke({"request": "deploy"}, thread_config("approval"))
     assert first["__interrupt__"][0].value == {"question": "approve deploy?"}
-    assert graph.get_state(_config("approval")).next == ("ask",)
-    final = graph.invoke(Command(resume="yes"), _config("approval"))
+    assert graph.get_state(thread_config("approval")).next == ("ask",)
+    final = graph.invoke(Command(resume="yes"), thread_config("approval"))
     assert final == {"request": "deploy", "decision": "yes"}
-    assert graph.get_state(_config("approval")).next == ()
+    assert graph.get_state(thread_config("approval")).next == ()
 
 
 async def test_interrupt_and_resume_async(saver: UnifiedCheckpointSaver) -> None:
     graph = approval_graph(saver)
-    first = await graph.ainvoke({"request": "deploy"}, _config("approval"))
+    first = await graph.ainvoke({"request": "deploy"}, thread_config("approval"))
     assert first["__interrupt__"][0].value == {"question": "approve deploy?"}
-    final = await graph.ainvoke(Command(resume="no"), _config("approval"))
+    final = await graph.ainvoke(Command(resume="no"), thread_config("approval"))
     assert final["decision"] == "no"
 
 
@@ -160,9 +132,9 @@ def nested_graph(saver: UnifiedCheckpointSaver) -> Any:
 
 async def test_subgraph_checkpoints(saver: UnifiedCheckpointSaver) -> None:
     graph = nested_graph(saver)
-    result = await graph.ainvoke({"items": []}, _config("nested"))
+    result = await graph.ainvoke({"items": []}, thread_config("nested"))
     assert result["items"] == ["before", "before", "inner-a", "inner-b", "after"]
-    namespaces = {t.config["configurable"]["checkpoint_ns"] async for t in saver.alist(_config("nested") | {})}
+    namespaces = {t.config["configurable"]["checkpoint_ns"] async for t in saver.alist(thread_config("nested") | {})}
     assert "" in namespaces
 
 
@@ -180,10 +152,10 @@ async def test_subgraph_interrupt_resumes_inside_child(saver: UnifiedCheckpointS
     outer.add_edge(START, "child")
     outer.add_edge("child", END)
     graph = outer.compile(checkpointer=saver)
-    await graph.ainvoke({"request": "x"}, _config("sub-int"))
-    state = await graph.aget_state(_config("sub-int"), subgraphs=True)
+    await graph.ainvoke({"request": "x"}, thread_config("sub-int"))
+    state = await graph.aget_state(thread_config("sub-int"), subgraphs=True)
     assert state.tasks[0].state is not None  # the child's own checkpoint is readable
-    final = await graph.ainvoke(Command(resume="approved"), _config("sub-int"))
+    final = await graph.ainvoke(Command(resume="approved"), thread_config("sub-int"))
     assert final["decision"] == "approved"
 
 
@@ -193,8 +165,8 @@ async def test_subgraph_interrupt_resumes_inside_child(saver: UnifiedCheckpointS
 def test_state_history_and_fork_sync(sync_saver: UnifiedCheckpointSaver) -> None:
     graph = chat_graph(sync_saver)
     for turn in range(2):
-        graph.invoke({"messages": [HumanMessage(f"turn {turn}", id=f"h{turn}")]}, _config("hist"))
-    history = list(graph.get_state_history(_config("hist")))
+        graph.invoke({"messages": [HumanMessage(f"turn {turn}", id=f"h{turn}")]}, thread_config("hist"))
+    history = list(graph.get_state_history(thread_config("hist")))
     assert len(history) == 8  # (input, reply, review, done) x 2 turns... newest first
     ids = [h.config["configurable"]["checkpoint_id"] for h in history]
     assert ids == sorted(ids, reverse=True)
@@ -206,14 +178,14 @@ def test_state_history_and_fork_sync(sync_saver: UnifiedCheckpointSaver) -> None
     # The original branch is untouched and still readable.
     original = graph.get_state(history[0].config)
     assert [m.content for m in original.values["messages"]][3] == "turn 1"
-    assert len(list(graph.get_state_history(_config("hist")))) > len(history)
+    assert len(list(graph.get_state_history(thread_config("hist")))) > len(history)
 
 
 async def test_update_state_then_continue(saver: UnifiedCheckpointSaver) -> None:
     graph = chat_graph(saver)
-    await graph.ainvoke({"messages": [HumanMessage("one", id="h1")]}, _config("upd"))
-    await graph.aupdate_state(_config("upd"), {"messages": [HumanMessage("injected", id="inj")]})
-    result = await graph.ainvoke({"messages": [HumanMessage("two", id="h2")]}, _config("upd"))
+    await graph.ainvoke({"messages": [HumanMessage("one", id="h1")]}, thread_config("upd"))
+    await graph.aupdate_state(thread_config("upd"), {"messages": [HumanMessage("injected", id="inj")]})
+    result = await graph.ainvoke({"messages": [HumanMessage("two", id="h2")]}, thread_config("upd"))
     assert [m.content for m in result["messages"]][3:5] == ["injected", "two"]
 
 
@@ -237,12 +209,12 @@ def send_graph(saver: UnifiedCheckpointSaver) -> Any:
 
 
 def test_send_fan_out_sync(sync_saver: UnifiedCheckpointSaver) -> None:
-    result = send_graph(sync_saver).invoke({"subjects": ["cats", "dogs", "owls"]}, _config("send"))
+    result = send_graph(sync_saver).invoke({"subjects": ["cats", "dogs", "owls"]}, thread_config("send"))
     assert sorted(result["jokes"]) == ["joke about cats", "joke about dogs", "joke about owls"]
 
 
 async def test_send_fan_out_async(saver: UnifiedCheckpointSaver) -> None:
-    result = await send_graph(saver).ainvoke({"subjects": ["a", "b"]}, _config("send"))
+    result = await send_graph(saver).ainvoke({"subjects": ["a", "b"]}, thread_config("send"))
     assert sorted(result["jokes"]) == ["joke about a", "joke about b"]
 
 
@@ -252,7 +224,7 @@ async def test_send_fan_out_async(saver: UnifiedCheckpointSaver) -> None:
 async def test_unified_state_round_trip_with_graph(saver: UnifiedCheckpointSaver) -> None:
     graph = chat_graph(saver)
     for turn in range(3):
-        await graph.ainvoke({"messages": [HumanMessage(f"q{turn}", id=f"q{turn}")]}, _config("wf"))
+        await graph.ainvoke({"messages": [HumanMessage(f"q{turn}", id=f"q{turn}")]}, thread_config("wf"))
     state = await saver.aload_state("wf")
     assert state is not None
     assert len(state.messages) == 9
@@ -270,7 +242,7 @@ async def test_unified_state_round_trip_with_graph(saver: UnifiedCheckpointSaver
     assert reloaded is not None and reloaded.metadata.framework == "crewai"
     assert len(reloaded.messages) == 11 and reloaded.context["topic"] == "billing"
 
-    result = await graph.ainvoke({"messages": [HumanMessage("q3", id="q3")]}, _config("wf"))
+    result = await graph.ainvoke({"messages": [HumanMessage("q3", id="q3")]}, thread_config("wf"))
     contents = [m.content for m in result["messages"]]
     assert contents[9:12] == ["from another framework", "noted", "q3"]
     assert result["topic"] == "billing"
@@ -295,7 +267,7 @@ def test_unified_state_sync_api(sync_saver: UnifiedCheckpointSaver) -> None:
     assert loaded.context == {"step_count": 1}
     assert loaded.metadata.checkpoint_id == config["configurable"]["checkpoint_id"]
     # A LangGraph graph picks up a thread that another framework started.
-    result = chat_graph(sync_saver).invoke({"messages": [HumanMessage("go", id="g")]}, _config("fresh"))
+    result = chat_graph(sync_saver).invoke({"messages": [HumanMessage("go", id="g")]}, thread_config("fresh"))
     assert [m.content for m in result["messages"][:3]] == ["be brief", "hi", "go"]
     assert sync_saver.list_workflows() == ["fresh"]
     assert [s.metadata.framework for s in sync_saver.history("fresh")][-1] == "unified"
@@ -306,11 +278,11 @@ def test_sqlite_from_conn_string_with_both_context_managers(tmp_path: Path) -> N
 
     path = tmp_path / "cm.sqlite"
     with SQLiteSaver.from_conn_string(path) as saver:
-        chat_graph(saver).invoke({"messages": [HumanMessage("sync", id="s1")]}, _config("cm"))
+        chat_graph(saver).invoke({"messages": [HumanMessage("sync", id="s1")]}, thread_config("cm"))
 
     async def reopen() -> list[str]:
         async with SQLiteSaver.from_conn_string(path) as again:
-            state = await chat_graph(again).aget_state(_config("cm"))
+            state = await chat_graph(again).aget_state(thread_config("cm"))
             return [m.content for m in state.values["messages"]]
 
     assert asyncio.run(reopen()) == ["sync", "reply to 1 messages", "reviewed"]

@@ -20,7 +20,7 @@ from langgraph_unified_store import SQLiteSaver
 from langgraph_unified_store.backends.sqlite import SCHEMA_VERSION, migrate
 from langgraph_unified_store.core.serde import SafeSerializer
 
-from .test_graphs import chat_graph
+from .graphs import chat_graph
 
 SERDE = SafeSerializer()
 V1_VERSION = "0000000000000002.00000000"  # counters were zero-padded decimals then

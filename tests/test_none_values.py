@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from langgraph.checkpoint.base import empty_checkpoint
-
 from langgraph_unified_store import MemorySaver
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 
-
-def _config(thread_id: str, checkpoint_id: str | None = None) -> dict[str, Any]:
-    configurable: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ""}
-    if checkpoint_id is not None:
-        configurable["checkpoint_id"] = checkpoint_id
-    return {"configurable": configurable}
+from .support import config_for, make_checkpoint
 
 
 async def _put(
@@ -25,17 +18,14 @@ async def _put(
     versions: dict[str, str],
     new: dict[str, str],
 ) -> dict[str, Any]:
-    checkpoint = empty_checkpoint()
-    checkpoint["id"] = checkpoint_id
-    checkpoint["channel_values"] = values
-    checkpoint["channel_versions"] = versions  # type: ignore[typeddict-item]
+    checkpoint = make_checkpoint(values, versions, checkpoint_id=checkpoint_id)
     return await saver.aput(parent, checkpoint, {"source": "loop", "step": 0}, new)  # type: ignore[arg-type]
 
 
 async def test_none_values_read_back_at_old_and_new_versions(saver: UnifiedCheckpointSaver) -> None:
     first = await _put(
         saver,
-        _config("t"),
+        config_for("t"),
         "1",
         {"trigger": None, "data": [1, 2], "flag": False},
         {"trigger": "a1.000001", "data": "a1.000001", "flag": "a1.000001"},
@@ -50,15 +40,15 @@ async def test_none_values_read_back_at_old_and_new_versions(saver: UnifiedCheck
         {"trigger": "a1.000001", "data": "a2.000002", "flag": "a1.000001"},
         {"data": "a2.000002"},
     )
-    latest = await saver.aget_tuple(_config("t"))
+    latest = await saver.aget_tuple(config_for("t"))
     assert latest is not None
     assert latest.checkpoint["channel_values"] == {"trigger": None, "data": None, "flag": False}
-    earlier = await saver.aget_tuple(_config("t", "1"))
+    earlier = await saver.aget_tuple(config_for("t", "1"))
     assert earlier is not None
     assert earlier.checkpoint["channel_values"] == {"trigger": None, "data": [1, 2], "flag": False}
     assert "lus_none" not in latest.checkpoint
     await saver.acopy_thread("t", "copy")
-    copied = await saver.aget_tuple(_config("copy"))
+    copied = await saver.aget_tuple(config_for("copy"))
     assert copied is not None and copied.checkpoint["channel_values"] == latest.checkpoint["channel_values"]
 
 
@@ -66,7 +56,7 @@ async def test_none_values_store_no_blob() -> None:
     saver = MemorySaver()
     await _put(
         saver,
-        _config("t"),
+        config_for("t"),
         "1",
         {"trigger": None, "data": 1},
         {"trigger": "a1.000001", "data": "a1.000001"},

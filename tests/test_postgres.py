@@ -11,15 +11,13 @@ import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any, TypedDict
+from typing import Any
 
 import asyncpg
 import pytest
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
-from langgraph.checkpoint.base import Checkpoint, empty_checkpoint
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.base.id import uuid6
-from langgraph.graph import START, StateGraph
-from langgraph.graph.message import add_messages
 
 from langgraph_unified_store import (
     BackendUnavailableError,
@@ -53,59 +51,12 @@ from langgraph_unified_store.backends.postgres.sql import (
     WRITE_PREFIX_SQL,
 )
 
-from .support import POSTGRES_DSN, unique
+from .graphs import padded_chat_graph, padded_turn
+from .support import POSTGRES_DSN, config_for, numbered_checkpoint, put_numbered, unique
 
 pytestmark = pytest.mark.postgres
 
 SECRET = "pw-Sh0uld-N3ver-Show"
-
-
-class Chat(TypedDict):
-    messages: Annotated[list[AnyMessage], add_messages]
-
-
-def chat_graph(saver: PostgresSaver) -> Any:
-    graph = StateGraph(Chat)
-    graph.add_node("a", lambda s: {"messages": [AIMessage("a" * 200 + str(len(s["messages"])))]})
-    graph.add_node("b", lambda s: {"messages": [AIMessage("b" * 200 + str(len(s["messages"])))]})
-    graph.add_edge(START, "a")
-    graph.add_edge("a", "b")
-    return graph.compile(checkpointer=saver)
-
-
-def turn(text: str) -> dict[str, Any]:
-    return {"messages": [HumanMessage(text * 20)]}
-
-
-def config(thread_id: str, checkpoint_id: str | None = None, ns: str = "") -> Any:
-    configurable = {"thread_id": thread_id, "checkpoint_ns": ns}
-    if checkpoint_id is not None:
-        configurable["checkpoint_id"] = checkpoint_id
-    return {"configurable": configurable}
-
-
-def checkpoint(number: int, **values: Any) -> Checkpoint:
-    """A hand-made checkpoint whose id sorts by ``number``."""
-    made = empty_checkpoint()
-    made["id"] = f"1ef00000-0000-6000-8000-{number:012d}"
-    made["channel_values"] = dict(values)
-    made["channel_versions"] = {k: f"{number:08x}.000000" for k in values}
-    return made
-
-
-async def put(
-    saver: PostgresSaver,
-    thread_id: str,
-    number: int,
-    *,
-    ns: str = "",
-    metadata: dict[str, Any] | None = None,
-    **values: Any,
-) -> Any:
-    made = checkpoint(number, **values)
-    return await saver.aput(
-        config(thread_id, ns=ns), made, metadata or {}, dict(made["channel_versions"])
-    )
 
 
 @pytest.fixture
@@ -130,10 +81,10 @@ def test_from_conn_string_with_blocking_graph() -> None:
     schema = unique("lus_pgt")
     try:
         with PostgresSaver.from_conn_string(POSTGRES_DSN, schema=schema) as saver:
-            graph = chat_graph(saver)
+            graph = padded_chat_graph(saver)
             for text in ("one", "two"):
-                graph.invoke(turn(text), config("t"))
-            assert len(graph.get_state(config("t")).values["messages"]) == 6
+                graph.invoke(padded_turn(text), config_for("t"))
+            assert len(graph.get_state(config_for("t")).values["messages"]) == 6
             assert saver.list_workflows() == ["t"]
     finally:
         asyncio.run(_drop(schema))
@@ -151,12 +102,12 @@ async def test_from_conn_string_with_async_graph(admin: Any) -> None:
     schema = unique("lus_pgt")
     try:
         async with PostgresSaver.from_conn_string(POSTGRES_DSN, schema=schema) as saver:
-            graph = chat_graph(saver)
+            graph = padded_chat_graph(saver)
             for text in ("one", "two", "three"):
-                await graph.ainvoke(turn(text), config("t"))
-            state = await graph.aget_state(config("t"))
+                await graph.ainvoke(padded_turn(text), config_for("t"))
+            state = await graph.aget_state(config_for("t"))
             assert len(state.values["messages"]) == 9
-            history = [s async for s in graph.aget_state_history(config("t"))]
+            history = [s async for s in graph.aget_state_history(config_for("t"))]
             assert len(history) == 3 * 4
     finally:
         await drop_schema(admin, schema)
@@ -168,8 +119,8 @@ async def test_factory_builds_a_postgres_saver(admin: Any) -> None:
         saver = create_saver(POSTGRES_DSN, schema=schema)
         assert isinstance(saver, PostgresSaver)
         async with saver:
-            await put(saver, "t", 1, x=1)
-            assert (await saver.aget_tuple(config("t"))) is not None
+            await put_numbered(saver, "t", 1, x=1)
+            assert (await saver.aget_tuple(config_for("t"))) is not None
     finally:
         await drop_schema(admin, schema)
 
@@ -309,8 +260,8 @@ async def test_concurrent_setups_in_one_process(admin: Any) -> None:
         versions = await admin.fetch(f'SELECT version FROM "{schema}".lus_migrations')
         assert [r["version"] for r in versions] == list(range(1, SCHEMA_VERSION + 1))
         await savers[0].asetup()  # idempotent
-        await put(savers[1], "t", 1, x=1)
-        assert (await savers[2].aget_tuple(config("t"))) is not None
+        await put_numbered(savers[1], "t", 1, x=1)
+        assert (await savers[2].aget_tuple(config_for("t"))) is not None
     finally:
         for saver in savers:
             await saver.aclose()
@@ -352,7 +303,7 @@ async def test_setup_runs_lazily_on_first_use(admin: Any) -> None:
     saver = PostgresSaver(POSTGRES_DSN, schema=schema)
     try:
         assert await saver.alist_workflows() == []
-        await put(saver, "lazy", 1, x=1)
+        await put_numbered(saver, "lazy", 1, x=1)
         assert await saver.alist_workflows() == ["lazy"]
     finally:
         await saver.backend.drop_all()
@@ -375,7 +326,7 @@ async def test_mixed_case_schema_is_quoted(admin: Any) -> None:
     schema = "Lus_Mixed_" + uuid.uuid4().hex[:8]
     try:
         async with PostgresSaver(POSTGRES_DSN, schema=schema) as saver:
-            await put(saver, "t", 1, x=1)
+            await put_numbered(saver, "t", 1, x=1)
         assert await admin.fetchval(
             "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema
         )
@@ -389,7 +340,7 @@ async def test_public_schema_drop_all_drops_only_our_tables(admin: Any) -> None:
     dsn = POSTGRES_DSN.rsplit("/", 1)[0] + f"/{database}"
     try:
         async with PostgresSaver(dsn) as saver:
-            await put(saver, "t", 1, x=1)
+            await put_numbered(saver, "t", 1, x=1)
             other = await asyncpg.connect(dsn)
             try:
                 await other.execute("CREATE TABLE public.checkpoints (keep int)")
@@ -399,7 +350,7 @@ async def test_public_schema_drop_all_drops_only_our_tables(admin: Any) -> None:
                 await other.close()
             assert tables == {"checkpoints"}  # the official saver's name is left alone
             # and it comes back lazily
-            await put(saver, "t", 2, x=2)
+            await put_numbered(saver, "t", 2, x=2)
             assert await saver.alist_workflows() == ["t"]
     finally:
         await admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
@@ -425,13 +376,13 @@ async def test_each_operation_is_one_statement(admin: Any) -> None:
     saver = PostgresSaver(pool, schema=schema)
     try:
         await saver.asetup()
-        graph = chat_graph(saver)
-        await graph.ainvoke(turn("warm"), config("t"))
-        latest = await saver.aget_tuple(config("t"))
+        graph = padded_chat_graph(saver)
+        await graph.ainvoke(padded_turn("warm"), config_for("t"))
+        latest = await saver.aget_tuple(config_for("t"))
         assert latest is not None
 
         statements.clear()
-        assert await saver.aget_tuple(config("t")) is not None
+        assert await saver.aget_tuple(config_for("t")) is not None
         assert len(statements) == 1
         statements.clear()
         assert await saver.aget_tuple(latest.config) is not None
@@ -442,14 +393,14 @@ async def test_each_operation_is_one_statement(admin: Any) -> None:
         assert len(statements) == 1
 
         statements.clear()
-        made = checkpoint(10**9, messages=[HumanMessage("m" * 300), AIMessage("n" * 300)])
-        await saver.aput(config("t"), made, {"source": "loop"}, dict(made["channel_versions"]))
+        made = numbered_checkpoint(10**9, messages=[HumanMessage("m" * 300), AIMessage("n" * 300)])
+        await saver.aput(config_for("t"), made, {"source": "loop"}, dict(made["channel_versions"]))
         assert len(statements) == 1
 
         for number in range(120):
-            await put(saver, "many", number, x=number)
+            await put_numbered(saver, "many", number, x=number)
         statements.clear()
-        listed = [t async for t in saver.alist(config("many"))]
+        listed = [t async for t in saver.alist(config_for("many"))]
         assert len(listed) == 120
         assert len(statements) == 3  # pages of 50, 50 and 20
     finally:
@@ -466,11 +417,11 @@ async def test_existing_pool_serves_both_apis_and_stays_open() -> None:
     pool = await asyncpg.create_pool(POSTGRES_DSN, min_size=1, max_size=4)
     saver = PostgresSaver(pool, schema=schema)
     try:
-        graph = chat_graph(saver)
-        await graph.ainvoke(turn("async"), config("t"))
+        graph = padded_chat_graph(saver)
+        await graph.ainvoke(padded_turn("async"), config_for("t"))
         # The blocking API from a worker thread is handed to the pool's (running) loop.
-        await asyncio.to_thread(graph.invoke, turn("sync"), config("t"))
-        state = await asyncio.to_thread(graph.get_state, config("t"))
+        await asyncio.to_thread(graph.invoke, padded_turn("sync"), config_for("t"))
+        state = await asyncio.to_thread(graph.get_state, config_for("t"))
         assert len(state.values["messages"]) == 6
         assert await asyncio.to_thread(saver.list_workflows) == ["t"]
         await saver.aclose()
@@ -491,7 +442,7 @@ def test_existing_pool_on_a_finished_loop_is_refused_clearly() -> None:
     saver = PostgresSaver(pool, schema=unique("lus_pgt"))
     try:
         with pytest.raises(InvalidConfigError, match="event loop is not running"):
-            saver.get_tuple(config("t"))
+            saver.get_tuple(config_for("t"))
     finally:
         saver.close()
 
@@ -540,36 +491,36 @@ async def _wait_until_blocked(admin: Any, key: int) -> None:
 
 async def test_a_blocked_call_does_not_hold_up_others_async(pg: PostgresSaver, admin: Any) -> None:
     key = _lock_key(pg.backend.schema, "blocked")
-    await put(pg, "free", 1, x=1)
+    await put_numbered(pg, "free", 1, x=1)
     async with admin.transaction():
         await admin.execute("SELECT pg_advisory_xact_lock($1)", key)
-        blocked = asyncio.create_task(put(pg, "blocked", 1, x=1))
+        blocked = asyncio.create_task(put_numbered(pg, "blocked", 1, x=1))
         await _wait_until_blocked(admin, key)
         # Other calls on the same saver go through while that put waits.
-        await put(pg, "free", 2, x=2)
-        assert (await pg.aget_tuple(config("free"))) is not None
-        assert [t async for t in pg.alist(config("free"))]
+        await put_numbered(pg, "free", 2, x=2)
+        assert (await pg.aget_tuple(config_for("free"))) is not None
+        assert [t async for t in pg.alist(config_for("free"))]
         assert not blocked.done()
     await blocked
-    assert (await pg.aget_tuple(config("blocked"))) is not None
+    assert (await pg.aget_tuple(config_for("blocked"))) is not None
 
 
 async def test_a_blocked_call_does_not_hold_up_others_sync(pg: PostgresSaver, admin: Any) -> None:
     key = _lock_key(pg.backend.schema, "blocked")
-    made = checkpoint(1, x=1)
+    made = numbered_checkpoint(1, x=1)
 
     def blocking_put(thread_id: str) -> Any:
-        return pg.put(config(thread_id), made, {}, dict(made["channel_versions"]))
+        return pg.put(config_for(thread_id), made, {}, dict(made["channel_versions"]))
 
     async with admin.transaction():
         await admin.execute("SELECT pg_advisory_xact_lock($1)", key)
         blocked = asyncio.ensure_future(asyncio.to_thread(blocking_put, "blocked"))
         await _wait_until_blocked(admin, key)
         await asyncio.to_thread(blocking_put, "free")
-        assert await asyncio.to_thread(pg.get_tuple, config("free")) is not None
+        assert await asyncio.to_thread(pg.get_tuple, config_for("free")) is not None
         assert not blocked.done()
     await blocked
-    assert await asyncio.to_thread(pg.get_tuple, config("blocked")) is not None
+    assert await asyncio.to_thread(pg.get_tuple, config_for("blocked")) is not None
 
 
 def test_many_threads_run_graphs_through_the_blocking_api() -> None:
@@ -577,13 +528,13 @@ def test_many_threads_run_graphs_through_the_blocking_api() -> None:
     errors: list[BaseException] = []
     try:
         with PostgresSaver(POSTGRES_DSN, schema=schema, max_size=4) as saver:
-            graph = chat_graph(saver)
+            graph = padded_chat_graph(saver)
 
             def conversation(index: int) -> None:
                 try:
                     for number in range(3):
-                        graph.invoke(turn(f"{index}-{number}"), config(f"t{index}"))
-                    assert len(graph.get_state(config(f"t{index}")).values["messages"]) == 9
+                        graph.invoke(padded_turn(f"{index}-{number}"), config_for(f"t{index}"))
+                    assert len(graph.get_state(config_for(f"t{index}")).values["messages"]) == 9
                 except BaseException as exc:  # pragma: no cover - reported below
                     errors.append(exc)
 
@@ -603,19 +554,19 @@ def test_many_threads_run_graphs_through_the_blocking_api() -> None:
 
 async def test_list_pages_through_threads_and_namespaces_in_order(pg: PostgresSaver) -> None:
     for number in range(1, 121):
-        await put(pg, "a", number, metadata={"step": number % 3, "even": number % 2 == 0}, x=number)
+        await put_numbered(pg, "a", number, metadata={"step": number % 3, "even": number % 2 == 0}, x=number)
     for number in range(1, 6):
-        await put(pg, "a", number, ns="child:1", x=number)
+        await put_numbered(pg, "a", number, ns="child:1", x=number)
     for number in range(50, 60):
-        await put(pg, "b", number, x=number)
+        await put_numbered(pg, "b", number, x=number)
 
-    ids = [t.checkpoint["id"] async for t in pg.alist(config("a"))]
-    assert ids == [checkpoint(n)["id"] for n in range(120, 0, -1)]
+    ids = [t.checkpoint["id"] async for t in pg.alist(config_for("a"))]
+    assert ids == [numbered_checkpoint(n)["id"] for n in range(120, 0, -1)]
 
     both = [t async for t in pg.alist({"configurable": {"thread_id": "a"}})]
     expected = sorted(
-        [(checkpoint(n)["id"], "") for n in range(1, 121)]
-        + [(checkpoint(n)["id"], "child:1") for n in range(1, 6)],
+        [(numbered_checkpoint(n)["id"], "") for n in range(1, 121)]
+        + [(numbered_checkpoint(n)["id"], "child:1") for n in range(1, 6)],
         reverse=True,
     )
     assert [(t.checkpoint["id"], t.config["configurable"]["checkpoint_ns"]) for t in both] == expected
@@ -627,21 +578,21 @@ async def test_list_pages_through_threads_and_namespaces_in_order(pg: PostgresSa
     ]
     assert keys == sorted(keys, reverse=True) and len(keys) == 135
 
-    before = [t.checkpoint["id"] async for t in pg.alist(config("a"), before=config("a", checkpoint(75)["id"]), limit=60)]
-    assert before == [checkpoint(n)["id"] for n in range(74, 14, -1)]
+    before = [t.checkpoint["id"] async for t in pg.alist(config_for("a"), before=config_for("a", numbered_checkpoint(75)["id"]), limit=60)]
+    assert before == [numbered_checkpoint(n)["id"] for n in range(74, 14, -1)]
 
-    step_one = [t.metadata["step"] async for t in pg.alist(config("a"), filter={"step": 1})]
+    step_one = [t.metadata["step"] async for t in pg.alist(config_for("a"), filter={"step": 1})]
     assert len(step_one) == 40 and set(step_one) == {1}
     # JSON types are exact: true is not 1, 1 is not "1"
-    assert [t async for t in pg.alist(config("a"), filter={"even": 1})] == []
-    assert [t async for t in pg.alist(config("a"), filter={"step": True})] == []
-    assert [t async for t in pg.alist(config("a"), filter={"step": "1"})] == []
-    assert len([t async for t in pg.alist(config("a"), filter={"even": True, "step": 0})]) == 20
+    assert [t async for t in pg.alist(config_for("a"), filter={"even": 1})] == []
+    assert [t async for t in pg.alist(config_for("a"), filter={"step": True})] == []
+    assert [t async for t in pg.alist(config_for("a"), filter={"step": "1"})] == []
+    assert len([t async for t in pg.alist(config_for("a"), filter={"even": True, "step": 0})]) == 20
     assert len([t async for t in pg.alist(None, filter={"step": 2}, limit=7)]) == 7
     with pytest.raises(InvalidConfigError, match="inf"):  # no metadata can hold it
-        [t async for t in pg.alist(config("a"), filter={"step": float("inf")})]
+        [t async for t in pg.alist(config_for("a"), filter={"step": float("inf")})]
 
-    sync_ids = await asyncio.to_thread(lambda: [t.checkpoint["id"] for t in pg.list(config("a"))])
+    sync_ids = await asyncio.to_thread(lambda: [t.checkpoint["id"] for t in pg.list(config_for("a"))])
     assert sync_ids == ids
 
 
@@ -650,7 +601,7 @@ async def test_filter_key_injection_finds_nothing_and_damages_nothing(
 ) -> None:
     schema = pg.backend.schema
     await admin.execute(f'CREATE TABLE "{schema}".x (id int)')
-    await put(pg, "t", 1, metadata={"source": "input"}, x=1)
+    await put_numbered(pg, "t", 1, metadata={"source": "input"}, x=1)
     hostile = [
         {"source'; DROP TABLE x; --": 1},
         {"source": "input'; DROP TABLE x; --"},
@@ -661,8 +612,8 @@ async def test_filter_key_injection_finds_nothing_and_damages_nothing(
     assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".x') == 0
     assert len([t async for t in pg.alist(None, filter={"source": "input"})]) == 1
     thread = "t'); DELETE FROM lus_checkpoints; --"
-    await put(pg, thread, 1, x=1)
-    assert (await pg.aget_tuple(config(thread))) is not None
+    await put_numbered(pg, thread, 1, x=1)
+    assert (await pg.aget_tuple(config_for(thread))) is not None
     assert sorted(await pg.alist_workflows()) == sorted(["t", thread])
 
 
@@ -671,35 +622,35 @@ async def test_filter_key_injection_finds_nothing_and_damages_nothing(
 
 async def test_nul_characters_are_refused_or_round_trip(pg: PostgresSaver) -> None:
     with pytest.raises(InvalidConfigError, match="NUL"):
-        await put(pg, "a\x00b", 1, x=1)
+        await put_numbered(pg, "a\x00b", 1, x=1)
     with pytest.raises(InvalidConfigError, match="NUL"):
-        await put(pg, "t", 1, metadata={"k\x00": 1}, x=1)
+        await put_numbered(pg, "t", 1, metadata={"k\x00": 1}, x=1)
     with pytest.raises(InvalidConfigError, match="NUL"):
-        await put(pg, "t", 1, metadata={"nested": {"v": ["x\x00y"]}}, x=1)
+        await put_numbered(pg, "t", 1, metadata={"nested": {"v": ["x\x00y"]}}, x=1)
     with pytest.raises(InvalidConfigError, match="NUL"):
-        await put(pg, "t", 1, ns="child\x00", x=1)
+        await put_numbered(pg, "t", 1, ns="child\x00", x=1)
     assert await pg.alist_workflows() == []  # nothing half-written
 
     # A backslash followed by "u0000" is ordinary text, not a NUL.
-    saved = await put(pg, "t", 1, metadata={"note": "\\u0000"}, text="bytes \x00 are fine")
+    saved = await put_numbered(pg, "t", 1, metadata={"note": "\\u0000"}, text="bytes \x00 are fine")
     with pytest.raises(InvalidConfigError, match="NUL"):
         await pg.aput_writes(saved, [("x", 1)], "task\x00")
     with pytest.raises(InvalidConfigError, match="NUL"):
         await pg.aput_writes(saved, [("chan\x00nel", 1)], "task")
-    loaded = await pg.aget_tuple(config("t"))
+    loaded = await pg.aget_tuple(config_for("t"))
     assert loaded is not None
     assert loaded.checkpoint["channel_values"]["text"] == "bytes \x00 are fine"
     assert loaded.metadata["note"] == "\\u0000"
     # LangGraph itself strips NUL from top-level metadata strings, for every saver.
-    await put(pg, "t", 2, metadata={"note": "x\x00y"}, x=1)
-    assert (await pg.aget_tuple(config("t"))).metadata["note"] == "xy"
+    await put_numbered(pg, "t", 2, metadata={"note": "x\x00y"}, x=1)
+    assert (await pg.aget_tuple(config_for("t"))).metadata["note"] == "xy"
     assert loaded.pending_writes == []
 
     # Refused on reads too, as on every backend (the core checks ids once for all).
     with pytest.raises(InvalidConfigError, match="NUL"):
-        await pg.aget_tuple(config("a\x00b"))
+        await pg.aget_tuple(config_for("a\x00b"))
     with pytest.raises(InvalidConfigError, match="NUL"):
-        [t async for t in pg.alist(config("a\x00b"))]
+        [t async for t in pg.alist(config_for("a\x00b"))]
     with pytest.raises(InvalidConfigError, match="NUL"):
         [t async for t in pg.alist(None, filter={"note": "\x00"})]
     with pytest.raises(InvalidConfigError, match="NUL"):
@@ -715,17 +666,17 @@ async def test_nul_characters_are_refused_or_round_trip(pg: PostgresSaver) -> No
 
 async def test_lone_surrogate_is_refused_clearly(pg: PostgresSaver) -> None:
     with pytest.raises((InvalidConfigError, SerializationError)):
-        await put(pg, "bad\ud800", 1, x=1)
+        await put_numbered(pg, "bad\ud800", 1, x=1)
     assert await pg.alist_workflows() == []
 
 
 async def test_unserializable_value_leaves_other_threads_untouched(pg: PostgresSaver) -> None:
-    await put(pg, "other", 1, x=1)
-    before = await pg.aget_tuple(config("other"))
+    await put_numbered(pg, "other", 1, x=1)
+    before = await pg.aget_tuple(config_for("other"))
     with pytest.raises(SerializationError):
-        await put(pg, "t", 1, x=object())
-    assert await pg.aget_tuple(config("t")) is None
-    after = await pg.aget_tuple(config("other"))
+        await put_numbered(pg, "t", 1, x=object())
+    assert await pg.aget_tuple(config_for("t")) is None
+    after = await pg.aget_tuple(config_for("other"))
     assert before is not None and after is not None and after.checkpoint == before.checkpoint
 
 
@@ -738,8 +689,8 @@ async def test_next_call_succeeds_after_connections_are_terminated(admin: Any) -
     saver = PostgresSaver(POSTGRES_DSN, schema=schema, server_settings={"application_name": app})
     try:
         await saver.asetup()
-        await put(saver, "t", 1, x=1)
-        await asyncio.to_thread(saver.get_tuple, config("t"))  # the blocking API's pool too
+        await put_numbered(saver, "t", 1, x=1)
+        await asyncio.to_thread(saver.get_tuple, config_for("t"))  # the blocking API's pool too
         for _ in range(2):
             killed = await admin.fetchval(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
@@ -747,9 +698,9 @@ async def test_next_call_succeeds_after_connections_are_terminated(admin: Any) -
                 app,
             )
             assert killed >= 2
-            assert (await saver.aget_tuple(config("t"))) is not None
-            assert await asyncio.to_thread(saver.get_tuple, config("t")) is not None
-            await put(saver, "t", 2, x=2)
+            assert (await saver.aget_tuple(config_for("t"))) is not None
+            assert await asyncio.to_thread(saver.get_tuple, config_for("t")) is not None
+            await put_numbered(saver, "t", 2, x=2)
             assert await asyncio.to_thread(saver.list_workflows) == ["t"]
     finally:
         await saver.backend.drop_all()
@@ -808,10 +759,10 @@ async def test_unreachable_port_fails_without_the_password(closed_port: int) -> 
     assert SECRET not in repr(saver)
     try:
         with pytest.raises(BackendUnavailableError) as caught:
-            await saver.aget_tuple(config("t"))
+            await saver.aget_tuple(config_for("t"))
         _assert_names_server_not_password(caught.value, closed_port, "somedb")
         with pytest.raises(BackendUnavailableError) as caught:
-            await asyncio.to_thread(saver.get_tuple, config("t"))
+            await asyncio.to_thread(saver.get_tuple, config_for("t"))
         _assert_names_server_not_password(caught.value, closed_port, "somedb")
     finally:
         await saver.aclose()
@@ -822,7 +773,7 @@ async def test_silent_server_fails_within_connect_timeout(silent_server: int) ->
     saver = PostgresSaver(dsn, connect_timeout=0.5)
     try:
         with pytest.raises(BackendUnavailableError) as caught:
-            await saver.aget_tuple(config("t"))
+            await saver.aget_tuple(config_for("t"))
         _assert_names_server_not_password(caught.value, silent_server, "somedb")
     finally:
         await saver.aclose()
@@ -834,7 +785,7 @@ async def test_missing_database_and_bogus_password_are_named_not_shown() -> None
     saver = PostgresSaver(dsn, password=SECRET + "2")
     try:
         with pytest.raises(BackendUnavailableError) as caught:
-            await saver.aget_tuple(config("t"))
+            await saver.aget_tuple(config_for("t"))
         assert "lus_no_such_db" in str(caught.value)
         assert SECRET not in str(caught.value)
     finally:
@@ -850,9 +801,9 @@ async def test_statement_past_command_timeout_is_unavailable_then_recovers(admin
         async with admin.transaction():
             await admin.execute("SELECT pg_advisory_xact_lock($1)", key)
             with pytest.raises(BackendUnavailableError, match="command_timeout"):
-                await put(saver, "t", 1, x=1)
-        await put(saver, "t", 1, x=1)
-        assert (await saver.aget_tuple(config("t"))) is not None
+                await put_numbered(saver, "t", 1, x=1)
+        await put_numbered(saver, "t", 1, x=1)
+        assert (await saver.aget_tuple(config_for("t"))) is not None
     finally:
         await saver.backend.drop_all()
         await saver.aclose()
@@ -923,9 +874,9 @@ async def _orphans(admin: Any, schema: str) -> dict[str, int]:
 
 
 async def _long_chat(saver: PostgresSaver, thread_id: str, turns: int) -> Any:
-    graph = chat_graph(saver)
+    graph = padded_chat_graph(saver)
     for number in range(turns):
-        await graph.ainvoke(turn(f"{thread_id}-{number}"), config(thread_id))
+        await graph.ainvoke(padded_turn(f"{thread_id}-{number}"), config_for(thread_id))
     return graph
 
 
@@ -933,49 +884,49 @@ async def test_prune_keeps_the_latest_whole_and_leaves_no_orphans(pg: PostgresSa
     schema = pg.backend.schema
     graph = await _long_chat(pg, "t", 20)
     await _long_chat(pg, "other", 3)
-    before = (await graph.aget_state(config("t"))).values["messages"]
+    before = (await graph.aget_state(config_for("t"))).values["messages"]
     await pg.aprune(["t"])
-    assert (await graph.aget_state(config("t"))).values["messages"] == before
-    assert len([t async for t in pg.alist(config("t"))]) == 1
+    assert (await graph.aget_state(config_for("t"))).values["messages"] == before
+    assert len([t async for t in pg.alist(config_for("t"))]) == 1
     assert await _orphans(admin, schema) == {
         "blobs": 0, "writes": 0, "items": 0, "missing_items": 0, "unknown": 0
     }
-    assert len((await graph.aget_state(config("other"))).values["messages"]) == 9
-    await graph.ainvoke(turn("after prune"), config("t"))
-    assert len((await graph.aget_state(config("t"))).values["messages"]) == 63
+    assert len((await graph.aget_state(config_for("other"))).values["messages"]) == 9
+    await graph.ainvoke(padded_turn("after prune"), config_for("t"))
+    assert len((await graph.aget_state(config_for("t"))).values["messages"]) == 63
 
 
 async def test_delete_for_runs_and_thread_leave_no_orphans(pg: PostgresSaver, admin: Any) -> None:
     schema = pg.backend.schema
-    graph = chat_graph(pg)
+    graph = padded_chat_graph(pg)
     runs = []
     for number in range(4):
         runs.append(str(uuid.uuid4()))
         run_config = {"configurable": {"thread_id": "t", "run_id": runs[-1]}}
-        await graph.ainvoke(turn(f"r{number}"), run_config)
-    await graph.ainvoke(turn("x"), {"configurable": {"thread_id": "keep", "run_id": runs[0]}})
+        await graph.ainvoke(padded_turn(f"r{number}"), run_config)
+    await graph.ainvoke(padded_turn("x"), {"configurable": {"thread_id": "keep", "run_id": runs[0]}})
     await pg.adelete_for_runs(runs[2:])
-    remaining = {t.metadata.get("run_id") async for t in pg.alist(config("t"))}
+    remaining = {t.metadata.get("run_id") async for t in pg.alist(config_for("t"))}
     assert remaining == set(runs[:2])
-    assert len([t async for t in pg.alist(config("t"))]) == 8
-    assert len((await graph.aget_state(config("t"))).values["messages"]) == 6
+    assert len([t async for t in pg.alist(config_for("t"))]) == 8
+    assert len((await graph.aget_state(config_for("t"))).values["messages"]) == 6
     assert await _orphans(admin, schema) == {
         "blobs": 0, "writes": 0, "items": 0, "missing_items": 0, "unknown": 0
     }
     await pg.adelete_thread("t")
     assert await pg.alist_workflows() == ["keep"]
     assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".lus_store WHERE thread_id = $1', "t") == 0
-    assert len((await graph.aget_state(config("keep"))).values["messages"]) == 3
+    assert len((await graph.aget_state(config_for("keep"))).values["messages"]) == 3
 
 
 async def test_copy_thread_is_independent_of_its_source(pg: PostgresSaver, admin: Any) -> None:
     graph = await _long_chat(pg, "src", 5)
-    source = (await graph.aget_state(config("src"))).values["messages"]
+    source = (await graph.aget_state(config_for("src"))).values["messages"]
     await pg.acopy_thread("src", "dst")
     await pg.adelete_thread("src")
-    assert (await graph.aget_state(config("dst"))).values["messages"] == source
-    assert len([t async for t in pg.alist(config("dst"))]) == 20
-    await graph.ainvoke(turn("more"), config("dst"))
+    assert (await graph.aget_state(config_for("dst"))).values["messages"] == source
+    assert len([t async for t in pg.alist(config_for("dst"))]) == 20
+    await graph.ainvoke(padded_turn("more"), config_for("dst"))
     assert await _orphans(admin, pg.backend.schema) == {
         "blobs": 0, "writes": 0, "items": 0, "missing_items": 0, "unknown": 0
     }
@@ -986,7 +937,7 @@ async def test_encrypted_saver_round_trips(admin: Any) -> None:
     try:
         async with PostgresSaver(POSTGRES_DSN, schema=schema, encryption_key=b"k" * 32) as saver:
             graph = await _long_chat(saver, "t", 3)
-            assert len((await graph.aget_state(config("t"))).values["messages"]) == 9
+            assert len((await graph.aget_state(config_for("t"))).values["messages"]) == 9
             raw = await admin.fetch(f'SELECT data FROM "{schema}".lus_store WHERE get_byte(key, 0) = 105')
             assert raw and all(b"aaaa" not in bytes(r["data"]) for r in raw)
     finally:
@@ -999,11 +950,11 @@ async def test_relaxed_commits_store_the_same_data(admin: Any) -> None:
         async with PostgresSaver(POSTGRES_DSN, schema=schema, synchronous_commit=False) as saver:
             assert "synchronous_commit" in saver.backend._statements.put_checkpoint
             graph = await _long_chat(saver, "t", 3)
-            assert len((await graph.aget_state(config("t"))).values["messages"]) == 9
+            assert len((await graph.aget_state(config_for("t"))).values["messages"]) == 9
             await saver.acopy_thread("t", "u")
             await saver.aprune(["t"])
-            assert len([c async for c in saver.alist(config("t"))]) == 1
-            assert len((await graph.aget_state(config("u"))).values["messages"]) == 9
+            assert len([c async for c in saver.alist(config_for("t"))]) == 1
+            assert len((await graph.aget_state(config_for("u"))).values["messages"]) == 9
         # The setting was transaction-scoped: the server's default is untouched.
         assert await admin.fetchval("SHOW synchronous_commit") == "on"
     finally:
@@ -1017,20 +968,20 @@ async def test_continuing_a_list_another_saver_deleted_resends_it(pg: PostgresSa
     try:
         graph = await _long_chat(pg, "t", 3)
         await other.adelete_thread("t")
-        await graph.ainvoke(turn("again"), config("t"))
-        messages = (await graph.aget_state(config("t"))).values["messages"]
+        await graph.ainvoke(padded_turn("again"), config_for("t"))
+        messages = (await graph.aget_state(config_for("t"))).values["messages"]
         assert len(messages) == 3  # a fresh thread: the deleted history is gone, nothing dangles
-        await graph.ainvoke(turn("more"), config("t"))
-        assert len((await graph.aget_state(config("t"))).values["messages"]) == 6
+        await graph.ainvoke(padded_turn("more"), config_for("t"))
+        assert len((await graph.aget_state(config_for("t"))).values["messages"]) == 6
     finally:
         await other.aclose()
 
 
 async def test_tables_dropped_under_a_running_saver_come_back(pg: PostgresSaver, admin: Any) -> None:
-    await put(pg, "t", 1, x=1)
+    await put_numbered(pg, "t", 1, x=1)
     await drop_schema(admin, pg.backend.schema)
-    assert await pg.aget_tuple(config("t")) is None
-    await put(pg, "t", 2, x=2)
+    assert await pg.aget_tuple(config_for("t")) is None
+    await put_numbered(pg, "t", 2, x=2)
     assert await asyncio.to_thread(pg.list_workflows) == ["t"]
 
 
@@ -1085,7 +1036,7 @@ async def _writes_rows(admin: Any, schema: str, thread_id: str) -> int:
 
 
 async def test_a_tasks_first_call_is_one_row(pg: PostgresSaver, admin: Any) -> None:
-    stored = await put(pg, "t", 1)
+    stored = await put_numbered(pg, "t", 1)
     await pg.aput_writes(stored, [("a", 1), ("b", None), ("c", [HumanMessage("x" * 300)])], "task-1")
     await pg.aput_writes(stored, [("a", 2)], "task-2")
     assert await _writes_rows(admin, pg.backend.schema, "t") == 2
@@ -1113,8 +1064,8 @@ async def test_write_calls_keep_and_replace_exactly_like_one_row_per_write(pg: P
     for case in range(40):
         thread_id = f"w{case}"
         checkpoint = empty_checkpoint()
-        ours = await pg.aput(config(thread_id), checkpoint, {}, {})
-        theirs = await reference.aput(config(thread_id), checkpoint, {}, {})
+        ours = await pg.aput(config_for(thread_id), checkpoint, {}, {})
+        theirs = await reference.aput(config_for(thread_id), checkpoint, {}, {})
         for call in range(rng.randrange(1, 6)):
             task = rng.choice(["t1", "t2", "1f1e63c2-4797-6c5f-bfff-4ca26e0da69b"])
             special = rng.random() < 0.3
@@ -1129,7 +1080,7 @@ async def test_write_calls_keep_and_replace_exactly_like_one_row_per_write(pg: P
 
 
 async def test_a_damaged_writes_row_names_thread_and_checkpoint(pg: PostgresSaver, admin: Any) -> None:
-    stored = await put(pg, "t", 1)
+    stored = await put_numbered(pg, "t", 1)
     await pg.aput_writes(stored, [("a", 1), ("b", 2)], "task-1")
     await admin.execute(
         f'UPDATE "{pg.backend.schema}".lus_store SET data = $1 WHERE get_byte(key, 0) = 119',

@@ -32,7 +32,7 @@ from langgraph_unified_store.backends import postgres
 from langgraph_unified_store.backends.postgres import migrations as pg_migrations
 
 from .fixtures.make_postgres_v1 import chat_graph, review_graph
-from .support import POSTGRES_DSN, unique
+from .support import POSTGRES_DSN, config_for, thread_config, unique
 
 pytestmark = pytest.mark.postgres
 
@@ -55,13 +55,6 @@ def expected(thread: str) -> list[dict[str, Any]]:
 def configurable(entry: dict[str, Any]) -> dict[str, Any]:
     found: dict[str, Any] = entry["config"]["configurable"]
     return found
-
-
-def thread_config(thread: str, ns: str | None = None) -> Any:
-    config: dict[str, Any] = {"thread_id": thread}
-    if ns is not None:
-        config["checkpoint_ns"] = ns
-    return {"configurable": config}
 
 
 def writes_multiset(writes: Iterable[Any]) -> list[tuple[str, str, Any]]:
@@ -171,7 +164,7 @@ async def test_version_1_database_migrates_and_reads_back(admin: Any, v1_schema:
             for entry in old:
                 assert_same(await saver.aget_tuple(entry["config"]), entry)
             for ns in {configurable(e)["checkpoint_ns"] for e in old}:
-                assert_same(await saver.aget_tuple(thread_config(thread, ns)), newest(old, ns))
+                assert_same(await saver.aget_tuple(config_for(thread, ns=ns)), newest(old, ns))
             assert_same(await saver.aget_tuple(thread_config(thread)), newest(old, ""))
 
         # Metadata filters find the old checkpoints, across threads and within one.
@@ -205,7 +198,7 @@ async def test_version_1_database_migrates_and_reads_back(admin: Any, v1_schema:
         assert custom == ["cp-1"]
         writer = [
             t.checkpoint["id"]
-            async for t in saver.alist(thread_config("direct", ""), filter={"writer": "fixture"})
+            async for t in saver.alist(config_for("direct", ns=""), filter={"writer": "fixture"})
         ]
         assert writer == ["cp-2"]
 

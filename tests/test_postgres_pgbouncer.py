@@ -15,9 +15,9 @@ import pytest
 from langgraph_unified_store import PostgresSaver
 
 from .conformance.runner import assert_full_conformance
+from .graphs import padded_chat_graph, padded_turn
 from .pgbouncer import running_pgbouncer
-from .support import POSTGRES_DSN, drop_saver, unique
-from .test_postgres import chat_graph, config, put, turn
+from .support import POSTGRES_DSN, config_for, drop_saver, put_numbered, unique
 
 pytestmark = pytest.mark.postgres
 
@@ -59,22 +59,22 @@ async def test_concurrent_graphs_and_paged_listing_through_pgbouncer(bouncer_dsn
     )
     try:
         await saver.asetup()
-        graph = chat_graph(saver)
+        graph = padded_chat_graph(saver)
 
         async def conversation(index: int) -> None:
             for number in range(3):
-                await graph.ainvoke(turn(f"{index}-{number}"), config(f"t{index}"))
+                await graph.ainvoke(padded_turn(f"{index}-{number}"), config_for(f"t{index}"))
 
         await asyncio.gather(*(conversation(i) for i in range(8)))
         for index in range(8):
-            state = await graph.aget_state(config(f"t{index}"))
+            state = await graph.aget_state(config_for(f"t{index}"))
             assert len(state.values["messages"]) == 9
 
         errors: list[BaseException] = []
 
         def blocking(index: int) -> None:
             try:
-                graph.invoke(turn("sync"), config(f"t{index}"))
+                graph.invoke(padded_turn("sync"), config_for(f"t{index}"))
             except BaseException as exc:  # pragma: no cover - reported below
                 errors.append(exc)
 
@@ -86,11 +86,11 @@ async def test_concurrent_graphs_and_paged_listing_through_pgbouncer(bouncer_dsn
         assert not errors, errors
 
         for number in range(120):
-            await put(saver, "paged", number, x=number)
-        listed = [t.checkpoint["channel_values"]["x"] async for t in saver.alist(config("paged"))]
+            await put_numbered(saver, "paged", number, x=number)
+        listed = [t.checkpoint["channel_values"]["x"] async for t in saver.alist(config_for("paged"))]
         assert listed == list(range(119, -1, -1))
         await saver.aprune([f"t{i}" for i in range(8)])
-        assert len([t async for t in saver.alist(config("t0"))]) == 1
+        assert len([t async for t in saver.alist(config_for("t0"))]) == 1
     finally:
         await drop_saver(saver)
 
@@ -108,7 +108,7 @@ async def test_reconnects_through_pgbouncer_after_server_connections_die(bouncer
     admin = await asyncpg.connect(POSTGRES_DSN)
     try:
         await saver.asetup()
-        await put(saver, "t", 1, x=1)
+        await put_numbered(saver, "t", 1, x=1)
         for _ in range(2):
             killed = await admin.fetchval(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
@@ -116,8 +116,8 @@ async def test_reconnects_through_pgbouncer_after_server_connections_die(bouncer
                 app,
             )
             assert killed >= 1
-            assert (await saver.aget_tuple(config("t"))) is not None
-            await put(saver, "t", 2, x=2)
+            assert (await saver.aget_tuple(config_for("t"))) is not None
+            await put_numbered(saver, "t", 2, x=2)
             assert await asyncio.to_thread(saver.list_workflows) == ["t"]
     finally:
         await admin.close()

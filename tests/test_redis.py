@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from langchain_core.messages import HumanMessage
-from langgraph.checkpoint.base import empty_checkpoint
 from redis.crc import key_slot
 
 from langgraph_unified_store import (
@@ -31,52 +30,18 @@ from langgraph_unified_store import (
 )
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 
+from .graphs import chat_graph
 from .redis_servers import free_port, start_standalone
-from .support import REDIS_URL, drop_saver, unique
-from .test_graphs import chat_graph
+from .support import (
+    REDIS_URL,
+    STRANGE_THREAD_IDS,
+    checkpoint_and_versions,
+    drop_saver,
+    put_values,
+    unique,
+)
 
-STRANGE_THREAD_IDS = [
-    "a*",
-    "ab",
-    "a?",
-    "a[b]",
-    "[a-z]*",
-    "{tag}",
-    "}{",
-    "{",
-    "}",
-    "a:b",
-    "a:b:c",
-    "quote'\"`",
-    "back\\slash",
-    "ünïcødé/日本語/🙂",
-    " spaced ",
-    "x" * 300,
-]
-
-
-def _checkpoint(values: dict[str, Any], step: int = 0) -> tuple[dict[str, Any], dict[str, str]]:
-    checkpoint = empty_checkpoint()
-    versions = {channel: f"{step + 1:016d}.00000000" for channel in values}
-    checkpoint["channel_values"] = dict(values)
-    checkpoint["channel_versions"] = dict(versions)
-    return checkpoint, versions  # type: ignore[return-value]
-
-
-async def _put(
-    saver: UnifiedCheckpointSaver,
-    thread_id: str,
-    values: dict[str, Any],
-    *,
-    ns: str = "",
-    parent: str | None = None,
-    **metadata: Any,
-) -> dict[str, Any]:
-    checkpoint, versions = _checkpoint(values)
-    config: dict[str, Any] = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns}}
-    if parent is not None:
-        config["configurable"]["checkpoint_id"] = parent
-    return await saver.aput(config, checkpoint, {"source": "input", "step": -1, **metadata}, versions)  # type: ignore[arg-type,return-value]
+pytestmark = pytest.mark.redis
 
 
 async def _keys(saver: RedisSaver, pattern: str = "*") -> list[bytes]:
@@ -117,9 +82,9 @@ def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 async def test_every_key_of_a_thread_shares_one_slot(rsaver: RedisSaver) -> None:
     for thread_id in STRANGE_THREAD_IDS:
-        stored = await _put(rsaver, thread_id, {"a": thread_id, "msgs": ["m" * 80, "n" * 80]}, run_id="r1")
+        stored = await put_values(rsaver, thread_id, {"a": thread_id, "msgs": ["m" * 80, "n" * 80]}, run_id="r1")
         await rsaver.aput_writes(stored, [("a", "w" * 100), ("msgs", ["x" * 90])], "task-1")
-        await _put(rsaver, thread_id, {"a": 2}, ns="child:1")
+        await put_values(rsaver, thread_id, {"a": 2}, ns="child:1")
     bases = {rsaver.backend._base(t): t for t in STRANGE_THREAD_IDS}
     assert len(bases) == len(STRANGE_THREAD_IDS)
     keys = await _keys(rsaver)
@@ -139,7 +104,7 @@ async def test_every_key_of_a_thread_shares_one_slot(rsaver: RedisSaver) -> None
 
 async def test_strange_thread_ids_read_back_exactly_and_never_widen(rsaver: RedisSaver) -> None:
     for thread_id in STRANGE_THREAD_IDS:
-        await _put(rsaver, thread_id, {"owner": thread_id})
+        await put_values(rsaver, thread_id, {"owner": thread_id})
     assert await rsaver.alist_workflows() == sorted(STRANGE_THREAD_IDS)
     for thread_id in STRANGE_THREAD_IDS:
         config = {"configurable": {"thread_id": thread_id}}
@@ -159,7 +124,7 @@ async def test_strange_thread_ids_read_back_exactly_and_never_widen(rsaver: Redi
 async def test_strange_namespaces_and_checkpoint_ids(rsaver: RedisSaver) -> None:
     namespaces = ["", "a", "ab", "a:b", "a|b:c", "*", "{x}", "ü"]
     for ns in namespaces:
-        checkpoint, versions = _checkpoint({"ns": ns})
+        checkpoint, versions = checkpoint_and_versions({"ns": ns})
         checkpoint["id"] = f"id-{ns}-*"
         config = {"configurable": {"thread_id": "t", "checkpoint_ns": ns}}
         await rsaver.aput(config, checkpoint, {"ns": ns}, versions)  # type: ignore[arg-type]
@@ -185,7 +150,7 @@ async def test_all_namespaces_interleave_newest_first_like_the_memory_saver(rsav
     for saver in (rsaver, memory):
         for step in range(260):
             ns = namespaces[(step * 7) % len(namespaces)] if step % 3 else ""
-            checkpoint, versions = _checkpoint({"n": step})
+            checkpoint, versions = checkpoint_and_versions({"n": step})
             checkpoint["id"] = f"{(step * 37) % 113:04d}-{step % 2}"  # ids repeat across namespaces
             config = {"configurable": {"thread_id": "t", "checkpoint_ns": ns}}
             metadata = {"source": "input", "step": step, "odd": step % 2 == 1}
@@ -286,7 +251,7 @@ async def test_ids_with_escape_bytes_sort_and_read_back_exactly(rsaver: RedisSav
     ids = ["a", "a\x01", "a\x01b", "a\x01\x02", "a\x01\x01", "a\x02", "ab", "\x01", "\x01\x01", "\x02"]
     for ns in ("", "sub\x01ns"):
         for step, checkpoint_id in enumerate(ids):
-            checkpoint, versions = _checkpoint({"id": checkpoint_id}, step)
+            checkpoint, versions = checkpoint_and_versions({"id": checkpoint_id}, step)
             checkpoint["id"] = checkpoint_id
             config = {"configurable": {"thread_id": "t", "checkpoint_ns": ns}}
             await rsaver.aput(config, checkpoint, {"ns": ns}, versions)  # type: ignore[arg-type]
@@ -311,13 +276,13 @@ async def test_ids_with_escape_bytes_sort_and_read_back_exactly(rsaver: RedisSav
 async def test_writes_sent_before_their_checkpoint_and_copies_onto_a_thread(rsaver: RedisSaver) -> None:
     memory = MemorySaver()
     for saver in (rsaver, memory):
-        checkpoint, versions = _checkpoint({"a": 1})
+        checkpoint, versions = checkpoint_and_versions({"a": 1})
         early = {"configurable": {"thread_id": "t", "checkpoint_ns": "", "checkpoint_id": checkpoint["id"]}}
         await saver.aput_writes(early, [("a", "early"), ("b", ["x" * 90])], "task-0")  # type: ignore[arg-type]
         stored = await saver.aput(early, checkpoint, {"source": "input", "step": 0}, versions)  # type: ignore[arg-type]
         await saver.aput_writes(stored, [("a", "late")], "task-1")
         await saver.aput_writes(stored, [("a", "ignored")], "task-1")  # same task and index: kept
-        second = await _put(saver, "t", {"a": 2}, parent=stored["configurable"]["checkpoint_id"])
+        second = await put_values(saver, "t", {"a": 2}, parent=stored["configurable"]["checkpoint_id"])
         await saver.aput_writes(second, [("a", "second")], "task-2")
         # The target already holds the first checkpoint, with writes of its own.
         await saver.aput(
@@ -352,8 +317,8 @@ async def test_filters_match_the_memory_saver_exactly(rsaver: RedisSaver) -> Non
     memory = MemorySaver()
     for saver in (rsaver, memory):
         for position, value in enumerate(FILTER_VALUES):
-            await _put(saver, f"t{position % 3}", {"v": position}, k=value, pos=position)
-        await _put(saver, "t0", {"v": -1}, other="k")
+            await put_values(saver, f"t{position % 3}", {"v": position}, k=value, pos=position)
+        await put_values(saver, "t0", {"v": -1}, other="k")
     filters: list[dict[str, Any]] = [{"k": v} for v in FILTER_VALUES]
     filters += [{"k": "*", "pos": 0}, {"missing": 1}, {"other": "k"}, {"pos": 3, "k": 1}]
 
@@ -373,7 +338,7 @@ async def test_filters_match_the_memory_saver_exactly(rsaver: RedisSaver) -> Non
 async def test_limit_applies_after_the_filter_newest_first(rsaver: RedisSaver) -> None:
     parent = None
     for step in range(40):
-        stored = await _put(rsaver, "t", {"v": step}, parent=parent, step=step, kind="even" if step % 2 == 0 else "odd")
+        stored = await put_values(rsaver, "t", {"v": step}, parent=parent, step=step, kind="even" if step % 2 == 0 else "odd")
         parent = stored["configurable"]["checkpoint_id"]
     config = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
     got = [t.metadata["step"] async for t in rsaver.alist(config, filter={"kind": "odd"}, limit=5)]
@@ -393,7 +358,7 @@ async def test_limit_applies_after_the_filter_newest_first(rsaver: RedisSaver) -
 
 async def test_long_message_list_round_trips(rsaver: RedisSaver) -> None:
     messages = [f"message {i:05d} " + "x" * 70 for i in range(9000)]
-    stored = await _put(rsaver, "long", {"messages": messages})
+    stored = await put_values(rsaver, "long", {"messages": messages})
     await rsaver.aput_writes(stored, [("messages", messages[:700])], "task")
     tup = await rsaver.aget_tuple({"configurable": {"thread_id": "long"}})
     assert tup is not None
@@ -405,10 +370,10 @@ async def test_a_list_extended_after_another_process_deleted_the_thread(rsaver: 
     other = RedisSaver(REDIS_URL, prefix=rsaver.backend.prefix)  # another process, same store
     try:
         first = ["first message " + "x" * 80]
-        await _put(rsaver, "t", {"m": first})
+        await put_values(rsaver, "t", {"m": first})
         await other.adelete_thread("t")
         # rsaver still remembers storing `first`: the extension must not lean on it.
-        await _put(rsaver, "t", {"m": [*first, "second " + "y" * 80]})
+        await put_values(rsaver, "t", {"m": [*first, "second " + "y" * 80]})
         tup = await rsaver.aget_tuple({"configurable": {"thread_id": "t"}})
         assert tup is not None and tup.checkpoint["channel_values"]["m"] == [*first, "second " + "y" * 80]
     finally:
@@ -420,7 +385,7 @@ async def test_a_list_extended_after_another_process_deleted_the_thread(rsaver: 
 
 async def test_delete_thread_and_runs_leave_no_keys(rsaver: RedisSaver) -> None:
     for thread_id in ("keep", "drop", "runs"):
-        stored = await _put(rsaver, thread_id, {"m": ["y" * 100]}, run_id=f"run-{thread_id}")
+        stored = await put_values(rsaver, thread_id, {"m": ["y" * 100]}, run_id=f"run-{thread_id}")
         await rsaver.aput_writes(stored, [("m", ["z" * 100])], "task")
     await rsaver.adelete_thread("drop")
     await rsaver.adelete_for_runs(["run-runs"])
@@ -462,7 +427,7 @@ async def test_prune_keeps_only_what_the_latest_needs(rsaver: RedisSaver) -> Non
 
 
 async def test_stale_index_entries_are_tolerated(rsaver: RedisSaver) -> None:
-    await _put(rsaver, "real", {"a": 1}, run_id="r")
+    await put_values(rsaver, "real", {"a": 1}, run_id="r")
     client = aioredis.Redis.from_url(REDIS_URL)
     try:
         prefix = rsaver.backend.prefix
@@ -491,9 +456,9 @@ async def _expire_times(saver: RedisSaver, thread_id: str) -> dict[bytes, int]:
 async def test_ttl_covers_every_key_of_a_thread_with_one_expiry_time() -> None:
     saver = RedisSaver(REDIS_URL, prefix=unique("lus_test"), ttl=30)
     try:
-        stored = await _put(saver, "t", {"m": ["a" * 100, "b" * 100]}, run_id="r")
+        stored = await put_values(saver, "t", {"m": ["a" * 100, "b" * 100]}, run_id="r")
         await saver.aput_writes(stored, [("m", ["c" * 100])], "task")
-        await _put(saver, "t", {"a": 1}, ns="child:1")
+        await put_values(saver, "t", {"a": 1}, ns="child:1")
         first = await _expire_times(saver, "t")
         assert len(first) == 8
         assert len(set(first.values())) == 1 and next(iter(first.values())) > 0
@@ -512,7 +477,7 @@ async def test_ttl_covers_every_key_of_a_thread_with_one_expiry_time() -> None:
 async def test_refresh_ttl_on_read() -> None:
     saver = RedisSaver(REDIS_URL, prefix=unique("lus_test"), ttl=30, refresh_ttl_on_read=True)
     try:
-        await _put(saver, "t", {"a": 1})
+        await put_values(saver, "t", {"a": 1})
         first = await _expire_times(saver, "t")
         await asyncio.sleep(0.01)
         assert await saver.aget_tuple({"configurable": {"thread_id": "t"}}) is not None
@@ -530,7 +495,7 @@ async def test_refresh_ttl_on_read() -> None:
 async def test_expired_thread_disappears_whole() -> None:
     saver = RedisSaver(REDIS_URL, prefix=unique("lus_test"), ttl=1)
     try:
-        stored = await _put(saver, "short", {"m": ["a" * 100]}, run_id="r", tag="x")
+        stored = await put_values(saver, "short", {"m": ["a" * 100]}, run_id="r", tag="x")
         await saver.aput_writes(stored, [("m", ["b" * 100])], "task")
         assert await saver.alist_workflows() == ["short"]
         for _ in range(100):  # wait (no timing asserted) until Redis has expired the keys
@@ -545,7 +510,7 @@ async def test_expired_thread_disappears_whole() -> None:
         await saver.adelete_for_runs(["r"])  # with a TTL, runs are found through the thread index
         # The same list written again after expiry is stored whole (the saver's memo of
         # what it had stored is stale now).
-        await _put(saver, "short", {"m": ["a" * 100]})
+        await put_values(saver, "short", {"m": ["a" * 100]})
         tup = await saver.aget_tuple({"configurable": {"thread_id": "short"}})
         assert tup is not None and tup.checkpoint["channel_values"]["m"] == ["a" * 100]
     finally:
@@ -555,9 +520,9 @@ async def test_expired_thread_disappears_whole() -> None:
 async def test_delete_for_runs_with_ttl() -> None:
     saver = RedisSaver(REDIS_URL, prefix=unique("lus_test"), ttl=60)
     try:
-        await _put(saver, "a", {"x": 1}, run_id="r1")
-        await _put(saver, "a", {"x": 2}, run_id="r2")
-        await _put(saver, "b", {"x": 3}, run_id="r1")
+        await put_values(saver, "a", {"x": 1}, run_id="r1")
+        await put_values(saver, "a", {"x": 2}, run_id="r2")
+        await put_values(saver, "b", {"x": 3}, run_id="r1")
         await saver.adelete_for_runs(["r1"])
         assert await saver.alist_workflows() == ["a"]
         assert [t.metadata["run_id"] async for t in saver.alist(None)] == ["r2"]
@@ -585,7 +550,7 @@ async def _kill_clients(url: str) -> int:
 async def test_reconnects_after_the_server_drops_connections(private_redis: str) -> None:
     saver = RedisSaver(private_redis, prefix=unique("lus_test"))
     try:
-        stored = await _put(saver, "t", {"a": 1})
+        stored = await put_values(saver, "t", {"a": 1})
         assert await _kill_clients(private_redis) >= 1
         assert await saver.aget_tuple({"configurable": {"thread_id": "t"}}) is not None
         await _kill_clients(private_redis)
@@ -642,7 +607,7 @@ async def test_unreachable_server_fails_fast_without_the_password(where: str) ->
             await saver.aget_tuple({"configurable": {"thread_id": "t"}})
         assert "s3cret-pw" not in str(failed.value)
         with pytest.raises(BackendUnavailableError) as failed:
-            await _put(saver, "t", {"a": 1})
+            await put_values(saver, "t", {"a": 1})
         assert "s3cret-pw" not in str(failed.value)
 
         def blocking() -> None:
@@ -662,7 +627,7 @@ async def test_commands_used_are_core_and_never_scan(private_redis: str) -> None
     admin = aioredis.Redis.from_url(private_redis, decode_responses=True)
     try:
         await admin.config_resetstat()
-        stored = await _put(saver, "t", {"m": ["a" * 100]}, run_id="r", kind="x")
+        stored = await put_values(saver, "t", {"m": ["a" * 100]}, run_id="r", kind="x")
         stats = await admin.info("commandstats")
         scripts = [stats.get(f"cmdstat_{name}", {}) for name in ("evalsha", "eval")]
         # One script per put (a first EVALSHA the server had not cached is refused, then EVAL).
@@ -675,7 +640,7 @@ async def test_commands_used_are_core_and_never_scan(private_redis: str) -> None
         await saver.acopy_thread("t", "u")
         await saver.aprune(["u"])
         await saver.adelete_for_runs(["r"])
-        await _put(saver, "v", {"a": 1})
+        await put_values(saver, "v", {"a": 1})
         await saver.adelete_thread("v")
         stats = await admin.info("commandstats")
         for forbidden in ("scan", "keys", "flushdb", "flushall"):
@@ -693,7 +658,7 @@ async def test_a_client_passed_in_serves_both_apis_and_stays_open() -> None:
     client = aioredis.Redis.from_url(REDIS_URL)
     saver = RedisSaver(client, prefix=unique("lus_test"))
     try:
-        await _put(saver, "t", {"a": 1})
+        await put_values(saver, "t", {"a": 1})
 
         def blocking() -> list[str]:
             assert saver.get_tuple({"configurable": {"thread_id": "t"}}) is not None
@@ -734,14 +699,14 @@ async def test_factory_and_from_conn_string_pass_options() -> None:
     assert isinstance(saver, RedisSaver) and saver.backend.ttl == 5
     await saver.aclose()
     async with RedisSaver.from_conn_string(REDIS_URL, prefix=unique("lus_test")) as saver:
-        await _put(saver, "t", {"a": 1})
+        await put_values(saver, "t", {"a": 1})
         assert await saver.alist_workflows() == ["t"]
         await saver.backend.drop_all()
 
 
 def test_blocking_api_with_statement() -> None:
     with RedisSaver.from_conn_string(REDIS_URL, prefix=unique("lus_test")) as saver:
-        checkpoint, versions = _checkpoint({"a": [1, 2]})
+        checkpoint, versions = checkpoint_and_versions({"a": [1, 2]})
         config = saver.put({"configurable": {"thread_id": "t", "checkpoint_ns": ""}}, checkpoint, {}, versions)  # type: ignore[arg-type]
         saver.put_writes(config, [("a", 3)], "task")
         tup = saver.get_tuple(config)

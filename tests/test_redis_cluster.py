@@ -20,10 +20,11 @@ from redis.crc import key_slot
 from langgraph_unified_store import BackendUnavailableError, RedisSaver
 
 from .conformance.runner import assert_full_conformance
+from .graphs import chat_graph
 from .redis_servers import free_port, start_cluster
-from .support import drop_saver, unique
-from .test_graphs import chat_graph
-from .test_redis import STRANGE_THREAD_IDS, _put
+from .support import STRANGE_THREAD_IDS, drop_saver, put_values, unique
+
+pytestmark = pytest.mark.redis
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ async def _cluster_keys(saver: RedisSaver, url: str) -> list[bytes]:
 
 async def test_threads_spread_over_slots_each_in_one(csaver: RedisSaver, cluster_url: str) -> None:
     for thread_id in STRANGE_THREAD_IDS:
-        stored = await _put(csaver, thread_id, {"m": ["a" * 90, thread_id]}, run_id=f"run-{thread_id}")
+        stored = await put_values(csaver, thread_id, {"m": ["a" * 90, thread_id]}, run_id=f"run-{thread_id}")
         await csaver.aput_writes(stored, [("m", ["b" * 90])], "task")
     slots: dict[str, set[int]] = {}
     for key in await _cluster_keys(csaver, cluster_url):
@@ -86,7 +87,7 @@ async def test_threads_spread_over_slots_each_in_one(csaver: RedisSaver, cluster
 
 async def test_operations_across_threads(csaver: RedisSaver) -> None:
     for position in range(12):
-        await _put(csaver, f"thread-{position % 4}", {"v": position}, run_id=f"run-{position % 3}", pos=position)
+        await put_values(csaver, f"thread-{position % 4}", {"v": position}, run_id=f"run-{position % 3}", pos=position)
     newest = [t.metadata["pos"] async for t in csaver.alist(None, limit=5)]
     assert newest == [11, 10, 9, 8, 7]
     filtered = [t.metadata["pos"] async for t in csaver.alist(None, filter={"run_id": "run-1"})]
@@ -120,7 +121,7 @@ async def test_ttl_on_cluster(cluster_url: str) -> None:
     saver = RedisSaver(cluster_url, cluster=True, prefix=unique("lus_test"), ttl=30)
     client = aioredis.RedisCluster.from_url(cluster_url)
     try:
-        stored = await _put(saver, "t", {"m": ["a" * 100]}, run_id="r")
+        stored = await put_values(saver, "t", {"m": ["a" * 100]}, run_id="r")
         await saver.aput_writes(stored, [("m", ["b" * 100])], "task")
         keys = [k for k in await _cluster_keys(saver, cluster_url) if b"{" in k]
         assert len(keys) == 7  # no B:a: every checkpoint is in the root namespace
@@ -135,7 +136,7 @@ async def test_a_cluster_client_passed_in(cluster_url: str) -> None:
     saver = RedisSaver(client, prefix=unique("lus_test"))
     try:
         assert saver.backend.cluster
-        await _put(saver, "t", {"a": 1})
+        await put_values(saver, "t", {"a": 1})
         assert await asyncio.to_thread(saver.list_workflows) == ["t"]
     finally:
         await drop_saver(saver)

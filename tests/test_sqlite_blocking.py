@@ -6,21 +6,17 @@ import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 from langchain_core.messages import HumanMessage
 
 from langgraph_unified_store import SQLiteSaver
 
-from .test_graphs import chat_graph
+from .graphs import chat_graph
+from .support import thread_config
 
 
 def _io_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.endswith("-io")]
-
-
-def _config(thread_id: str) -> dict[str, Any]:
-    return {"configurable": {"thread_id": thread_id}}
 
 
 def test_blocking_calls_never_start_the_io_loop(tmp_path: Path) -> None:
@@ -28,13 +24,13 @@ def test_blocking_calls_never_start_the_io_loop(tmp_path: Path) -> None:
     saver = SQLiteSaver(tmp_path / "blocking.db")
     graph = chat_graph(saver)
     for turn in range(3):
-        graph.invoke({"messages": [HumanMessage(f"hi {turn}", id=f"h{turn}")]}, _config("t"))
-    assert len(graph.get_state(_config("t")).values["messages"]) == 9
-    assert len(list(saver.list(_config("t")))) >= 3
+        graph.invoke({"messages": [HumanMessage(f"hi {turn}", id=f"h{turn}")]}, thread_config("t"))
+    assert len(graph.get_state(thread_config("t")).values["messages"]) == 9
+    assert len(list(saver.list(thread_config("t")))) >= 3
     assert _io_threads() == before
     saver.close()
     with SQLiteSaver(tmp_path / "blocking.db") as reopened:
-        assert len(chat_graph(reopened).get_state(_config("t")).values["messages"]) == 9
+        assert len(chat_graph(reopened).get_state(thread_config("t")).values["messages"]) == 9
 
 
 def test_blocking_threads_and_async_tasks_share_one_connection(tmp_path: Path) -> None:
@@ -44,14 +40,14 @@ def test_blocking_threads_and_async_tasks_share_one_connection(tmp_path: Path) -
     def blocking(thread_id: str) -> int:
         for turn in range(4):
             message = HumanMessage(f"{thread_id} {turn}", id=f"{thread_id}-{turn}")
-            graph.invoke({"messages": [message]}, _config(thread_id))
-        return len(graph.get_state(_config(thread_id)).values["messages"])
+            graph.invoke({"messages": [message]}, thread_config(thread_id))
+        return len(graph.get_state(thread_config(thread_id)).values["messages"])
 
     async def asynchronous(thread_id: str) -> int:
         for turn in range(4):
             message = HumanMessage(f"{thread_id} {turn}", id=f"{thread_id}-{turn}")
-            await graph.ainvoke({"messages": [message]}, _config(thread_id))
-        return len((await graph.aget_state(_config(thread_id))).values["messages"])
+            await graph.ainvoke({"messages": [message]}, thread_config(thread_id))
+        return len((await graph.aget_state(thread_config(thread_id))).values["messages"])
 
     async def both() -> list[int]:
         with ThreadPoolExecutor(max_workers=4) as pool:

@@ -37,13 +37,12 @@ from typing import Any
 from langgraph_unified_store import SaverClosedError
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 
+from ..support import config_for, open_saver
 from . import raw
 from .workload import (
     Acked,
-    config_for,
     metadata_for,
     next_checkpoint,
-    open_saver,
     verify_chain,
     writes_after,
 )

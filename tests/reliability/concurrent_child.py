@@ -14,7 +14,8 @@ import json
 import sys
 import threading
 
-from .workload import Acked, open_saver, write_chain_async, write_chain_sync
+from ..support import open_saver
+from .workload import Acked, write_chain_async, write_chain_sync
 
 OWN_STEPS = 20
 SHARED_STEPS = 6

@@ -20,7 +20,8 @@ import os
 import sys
 import threading
 
-from .workload import Acked, open_saver, write_chain_async, write_chain_sync
+from ..support import open_saver
+from .workload import Acked, write_chain_async, write_chain_sync
 
 MAX_STEPS = 2000
 

@@ -31,12 +31,11 @@ from langgraph.checkpoint.base import Checkpoint
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 from langgraph_unified_store.errors import ItemsMissingError
 
+from ..support import config_for, open_saver
 from .workload import (
     check_tuple,
-    config_for,
     metadata_for,
     next_checkpoint,
-    open_saver,
     writes_after,
 )
 

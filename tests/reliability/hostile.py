@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import Checkpoint, CheckpointTuple, empty_checkpoint
+from langgraph.checkpoint.base import CheckpointTuple
 
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 
-from ..support import drop_saver, saver_for, unique
+from ..support import config_for, drop_saver, make_checkpoint, open_saver, saver_for, unique
 from .private_servers import PrivateRedis
-from .workload import open_saver
 
 
 async def put_state(
@@ -27,15 +26,10 @@ async def put_state(
     parent: str | None = None,
 ) -> RunnableConfig:
     """Store ``values`` as one new checkpoint of ``thread_id``; its config."""
-    checkpoint: Checkpoint = empty_checkpoint()
     versions = {channel: saver.get_next_version(None) for channel in values}
-    checkpoint["channel_values"] = dict(values)
-    checkpoint["channel_versions"] = dict(versions)
-    configurable: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns}
-    if parent is not None:
-        configurable["checkpoint_id"] = parent
+    checkpoint = make_checkpoint(values, versions)
     return await saver.aput(
-        {"configurable": configurable},
+        config_for(thread_id, parent, ns=checkpoint_ns),
         checkpoint,
         {"source": "input", "step": -1, **(metadata or {})},  # type: ignore[typeddict-item]
         versions,

@@ -21,7 +21,7 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel
 
-from .workload import open_saver
+from ..support import open_saver
 
 
 def make_graph(saver: Any) -> Any:

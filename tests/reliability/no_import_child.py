@@ -24,10 +24,9 @@ from langgraph.checkpoint.serde.jsonplus import (
     EXT_PYDANTIC_V2,
 )
 
-from ..support import drop_saver
+from ..support import drop_saver, open_saver
 from . import raw
 from .hostile import put_state, reopen
-from .workload import open_saver
 
 
 def _ext(code: int, payload: Any) -> bytes:

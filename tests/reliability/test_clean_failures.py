@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage
-from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import START, MessagesState, StateGraph
 
 from langgraph_unified_store import (
@@ -36,7 +36,7 @@ from langgraph_unified_store import (
 )
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 
-from ..support import ALL_BACKENDS, drop_saver, make_saver, saver_for
+from ..support import ALL_BACKENDS, drop_saver, make_checkpoint, make_saver, saver_for
 from ..syncwrap import SyncDriven
 from . import figures, raw
 from .hostile import make_bystander, put_state, snapshot
@@ -83,9 +83,7 @@ async def test_deeply_nested_values_are_a_serialization_error_naming_the_path(
             step = "[0]" if kind == "list" else "['k']"
             before = await raw_state(saver)
             attempts: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
-            checkpoint = empty_checkpoint()
-            checkpoint["channel_values"] = {"notes": deep, "counter": 2}
-            checkpoint["channel_versions"] = {"notes": "b1.000001", "counter": "b1.000001"}
+            checkpoint = make_checkpoint({"notes": deep, "counter": 2}, {"notes": "b1.000001", "counter": "b1.000001"})
             attempts.append(("channel 'notes'", lambda c=checkpoint: use.aput(
                 {"configurable": {"thread_id": "victim", "checkpoint_ns": "",
                                   "checkpoint_id": parent["configurable"]["checkpoint_id"]}},
@@ -130,13 +128,6 @@ HOSTILE: dict[str, Any] = {
 Slot = Callable[[BaseCheckpointSaver[Any], Any, str], Awaitable[Any]]
 
 
-def _checkpoint(values: dict[Any, Any], versions: dict[Any, Any] | None = None) -> Any:
-    checkpoint = empty_checkpoint()
-    checkpoint["channel_values"] = dict(values)
-    checkpoint["channel_versions"] = dict(versions or {c: "a1.000001" for c in values})
-    return checkpoint
-
-
 async def _put(
     use: BaseCheckpointSaver[Any],
     thread_id: Any,
@@ -148,7 +139,7 @@ async def _put(
     versions: dict[Any, Any] | None = None,
     metadata: dict[Any, Any] | None = None,
 ) -> Any:
-    checkpoint = _checkpoint(values if values is not None else {"a": 1}, versions)
+    checkpoint = make_checkpoint(values if values is not None else {"a": 1}, versions or None)
     if checkpoint_id is not None:
         checkpoint["id"] = checkpoint_id
     configurable: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ns}
@@ -307,6 +298,8 @@ async def _reads_back(use: BaseCheckpointSaver[Any], slot: str, value: Any, retu
 
 
 @pytest.mark.timeout(900)
+@pytest.mark.postgres  # every backend, one after another, in one test
+@pytest.mark.redis
 @pytest.mark.parametrize("api", APIS)
 async def test_hostile_arguments_fail_cleanly_and_alike_on_every_backend(
     api: str, tmp_path: Path

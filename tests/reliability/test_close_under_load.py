@@ -26,9 +26,9 @@ from langgraph_unified_store import SaverClosedError, SyncCallInEventLoopError
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 from langgraph_unified_store.errors import InvalidConfigError
 
-from ..support import ALL_BACKENDS, make_saver, unique
+from ..support import ALL_BACKENDS, config_for, make_saver, open_saver, unique
 from . import raw
-from .workload import config_for, metadata_for, next_checkpoint, open_saver
+from .workload import metadata_for, next_checkpoint
 
 ROUNDS = int(os.environ.get("LUS_CLOSE_ROUNDS", "20"))
 CHILD_TIMEOUT = 600

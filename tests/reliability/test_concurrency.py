@@ -25,14 +25,12 @@ from langgraph.checkpoint.base import CheckpointTuple
 from langgraph_unified_store import SyncCallInEventLoopError
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 
-from ..support import drop_saver
+from ..support import config_for, drop_saver, open_saver
 from . import figures
 from .workload import (
     Acked,
-    config_for,
     metadata_for,
     next_checkpoint,
-    open_saver,
     state_at,
     verify_chain,
     write_chain_async,

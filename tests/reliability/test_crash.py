@@ -28,9 +28,9 @@ import pytest
 
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 
-from ..support import drop_saver
+from ..support import config_for, drop_saver, open_saver
 from . import figures
-from .workload import check_tuple, config_for, open_saver, verify_chain
+from .workload import check_tuple, verify_chain
 
 ROOT = Path(__file__).resolve().parents[2]
 PERSISTENT_BACKENDS = ("sqlite", "postgres", "redis")

@@ -145,7 +145,7 @@ async def test_wrong_key_fails_clearly_and_never_shows_a_key(
     backend: str, tmp_path: Path, sandbox_redis: PrivateRedis
 ) -> None:
     secret = f"TOPSECRET-{uuid.uuid4().hex}"
-    from .workload import open_saver
+    from ..support import open_saver
 
     async with sandboxed_saver(backend, tmp_path, sandbox_redis, encryption_key=PASSPHRASE) as saver:
         config = await run_graph(saver, secret, "keyed-thread")

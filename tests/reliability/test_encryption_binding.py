@@ -13,7 +13,6 @@ exactly while a raw copy of its rows is refused; and data encrypted by release 0
 from __future__ import annotations
 
 import asyncio
-import base64
 import copy
 import hashlib
 from collections.abc import AsyncIterator
@@ -31,22 +30,18 @@ from langgraph_unified_store import CorruptDataError
 from langgraph_unified_store.core import serde as serde_module
 from langgraph_unified_store.core.records import (
     ITEM_LIST_TYPE,
-    BlobRecord,
-    CheckpointRecord,
-    ItemRecord,
-    WriteRecord,
 )
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 from langgraph_unified_store.core.serde import AesGcmCipher
 
 from ..support import ALL_BACKENDS
 from . import raw
+from .encrypted_v1 import FIXTURE, decode_field, plant_records
 from .hostile import put_state, reader_of, sandboxed_saver, thread_tuples
 from .private_servers import PrivateRedis
 from .serde_configs import CONFIGS
 
 MODES = ("encryption_key", "encryption_key-raw", "EncryptedSerializer-user-cipher")
-FIXTURE = Path(__file__).parent.parent / "fixtures" / "encrypted_v1.json"
 
 
 @asynccontextmanager
@@ -314,42 +309,8 @@ async def test_copy_of_an_encrypted_thread_reads_back_exactly(
 # -- release 0.1's format -----------------------------------------------------------------
 
 
-def _b(text: str) -> bytes:
-    return base64.b64decode(text)
-
-
-async def _plant_fixture(saver: UnifiedCheckpointSaver, thread_id: str, thread: dict[str, Any],
-                         *, tamper: str | None = None) -> None:
-    """Store the fixture's records as the old release stored them (through the backend,
-    beneath the core)."""
-    items = [ItemRecord(_b(i["ref"]), i["type"], _b(i["data"]), tuple(_b(r) for r in i["refs"]))
-             for i in thread["items"]]
-    blobs = [BlobRecord(b["channel"], b["version"], b["type"], _b(b["data"]),
-                        tuple(_b(r) for r in b["refs"])) for b in thread["blobs"]]
-    if tamper == "inline-element":
-        blob = next(b for b in blobs if b.type == ITEM_LIST_TYPE)
-        blob.data = ormsgpack.packb(0) + ormsgpack.packb([ormsgpack.packb("planted")])
-        blob.item_refs = ()
-    if tamper == "plaintext-leaf":
-        for blob in blobs:
-            if blob.channel == "notes":
-                blob.type, blob.data = "msgpack", ormsgpack.packb("planted")
-    for index, c in enumerate(sorted(thread["checkpoints"], key=lambda c: c["id"])):
-        record = CheckpointRecord(thread_id, c["ns"], c["id"], c["parent"], c["type"], _b(c["data"]),
-                                  c["versions"], c["metadata"].encode(), c["run_id"])
-        mine = [b for b in blobs if b.version in c["versions"].values()]
-        await saver.backend.put_checkpoint(record, mine, items if index == 0 else [])
-    for w in thread["writes"]:
-        await saver.backend.put_writes(
-            thread_id, w["ns"], w["checkpoint"],
-            [WriteRecord(w["task_id"], w["idx"], w["channel"], w["type"], _b(w["data"]),
-                         w["task_path"], tuple(_b(r) for r in w["refs"]))],
-            [], replace=True,
-        )
-
-
 def _key(fixture: dict[str, Any], thread: str) -> bytes | str:
-    return fixture["passphrase"] if thread == "passphrase" else _b(fixture["raw_key"])
+    return fixture["passphrase"] if thread == "passphrase" else decode_field(fixture["raw_key"])
 
 
 @pytest.mark.parametrize("backend", ALL_BACKENDS)
@@ -362,10 +323,10 @@ async def test_data_encrypted_by_release_0_1_stays_readable(
         key = _key(fixture, thread)
         legacy = {"serde": EncryptedSerializer(AesGcmCipher(key, read_legacy=True))}
         async with sandboxed_saver(backend, tmp_path, sandbox_redis, **legacy) as saver:
-            await _plant_fixture(saver, thread, records)
+            await plant_records(saver, thread, records)
             expected = [
-                (old.loads_typed(("msgpack", _b(e["checkpoint"]))),
-                 old.loads_typed(("msgpack", _b(e["pending_writes"]))))
+                (old.loads_typed(("msgpack", decode_field(e["checkpoint"]))),
+                 old.loads_typed(("msgpack", decode_field(e["pending_writes"]))))
                 for e in fixture["expected"][thread]
             ]
             got = [(t.checkpoint, [tuple(w) for w in t.pending_writes])
@@ -398,7 +359,7 @@ async def test_data_encrypted_by_release_0_1_stays_readable(
             # Even with read_legacy, plaintext planted into a legacy thread is refused.
             for tamper in ("inline-element", "plaintext-leaf"):
                 tampered = f"{thread}-{tamper}"
-                await _plant_fixture(saver, tampered, records, tamper=tamper)
+                await plant_records(saver, tampered, records, tamper=tamper)
                 config = {"configurable": {"thread_id": tampered}}
                 for outcome in await _every_read(saver, config, tampered):
                     assert isinstance(outcome, CorruptDataError), f"{tamper}: {outcome!r:.200}"

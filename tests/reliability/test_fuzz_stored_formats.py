@@ -32,7 +32,6 @@ import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
-from langgraph.checkpoint.base import empty_checkpoint
 
 from langgraph_unified_store import UnifiedStoreError
 from langgraph_unified_store.backends.redis import deflate_record
@@ -50,7 +49,7 @@ from langgraph_unified_store.core.records import (
 )
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 
-from ..support import ALL_BACKENDS
+from ..support import ALL_BACKENDS, make_checkpoint
 from . import raw
 from .hostile import put_state, sandboxed_saver
 from .private_servers import PrivateRedis
@@ -109,10 +108,8 @@ def real_values() -> dict[str, Any]:
 def real_checkpoint(saver: UnifiedCheckpointSaver) -> StoredCheckpoint:
     """A StoredCheckpoint as a backend would hand it back, encoded by the saver's codec."""
     values = real_values()
-    checkpoint = empty_checkpoint()
     versions = {channel: saver.get_next_version(None) for channel in values}
-    checkpoint["channel_values"] = dict(values)
-    checkpoint["channel_versions"] = dict(versions)
+    checkpoint = make_checkpoint(values, versions)
     checkpoint["versions_seen"] = {"agent": dict(versions)}
     configurable = {"thread_id": "fuzz", "checkpoint_ns": ""}
     record, blobs, items, _inherited = saver._encode_checkpoint(

@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langgraph.checkpoint.base import LATEST_VERSION, BaseCheckpointSaver, Checkpoint
-from langgraph.checkpoint.base.id import uuid6
+from langgraph.checkpoint.base import BaseCheckpointSaver, Checkpoint
 
 from langgraph_unified_store import CorruptDataError, MemorySaver
 from langgraph_unified_store.core.saver import (
@@ -34,11 +33,11 @@ from langgraph_unified_store.core.saver import (
     UnifiedCheckpointSaver,
 )
 
-from ..support import ALL_BACKENDS, drop_saver
+from ..support import ALL_BACKENDS, config_for, drop_saver, make_checkpoint, open_saver
 from ..syncwrap import SyncDriven
 from . import figures, raw
 from .gc_child import SHARED_THREAD
-from .workload import check_tuple, config_for, message, open_saver
+from .workload import check_tuple, message
 
 ROOT = Path(__file__).resolve().parents[2]
 APIS = ("async", "sync")
@@ -73,18 +72,6 @@ def through(api: str, saver: UnifiedCheckpointSaver) -> BaseCheckpointSaver[Any]
     return saver if api == "async" else SyncDriven(saver)
 
 
-def _checkpoint(values: dict[str, Any], versions: dict[str, str]) -> Checkpoint:
-    return {
-        "v": LATEST_VERSION,
-        "id": str(uuid6()),
-        "ts": "2026-01-01T00:00:00+00:00",
-        "channel_values": values,
-        "channel_versions": versions,
-        "versions_seen": {},
-        "updated_channels": None,
-    }
-
-
 async def _put_child(
     saver: BaseCheckpointSaver[Any],
     parent: Checkpoint | None,
@@ -97,7 +84,7 @@ async def _put_child(
     versions = dict(parent["channel_versions"]) if parent else {}
     new = {c: saver.get_next_version(versions.get(c), None) for c in changed}
     versions.update(new)
-    checkpoint = _checkpoint(values, versions)
+    checkpoint = make_checkpoint(values, versions, ts="2026-01-01T00:00:00+00:00")
     config = config_for(thread_id, parent["id"] if parent else None)
     stored = await saver.aput(config, checkpoint, {"source": "loop", "step": 0, "run_id": run_id}, new)
     return checkpoint, stored

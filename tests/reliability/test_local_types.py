@@ -31,9 +31,8 @@ from langgraph_unified_store import UnsafeDeserializationError
 from langgraph_unified_store.core import serde as serde_module
 from langgraph_unified_store.core.serde import SafeSerializer
 
-from ..support import ALL_BACKENDS, REDIS_URL, drop_saver, unique
+from ..support import ALL_BACKENDS, REDIS_URL, drop_saver, open_saver, unique
 from . import user_types
-from .workload import open_saver
 
 ROOT = Path(__file__).parent.parent.parent
 

@@ -91,12 +91,12 @@ def test_mutated_sealed_records_only_raise_corrupt_data(mode: str) -> None:
         import orjson
         from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 
-        from .test_encryption_binding import FIXTURE, _plant_fixture
+        from .encrypted_v1 import FIXTURE, plant_records
 
         fixture = orjson.loads(FIXTURE.read_bytes())
         saver = MemorySaver(serde=EncryptedSerializer(
             AesGcmCipher(fixture["passphrase"], read_legacy=True)))
-        asyncio.run(_plant_fixture(saver, "t", fixture["threads"]["passphrase"]))
+        asyncio.run(plant_records(saver, "t", fixture["threads"]["passphrase"]))
         config = {"configurable": {"thread_id": "t"}}
     else:
         saver, config = _saver(mode)

@@ -19,10 +19,9 @@ import pytest
 from langgraph_unified_store import create_saver
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 
-from ..support import ALL_BACKENDS
+from ..support import ALL_BACKENDS, open_saver
 from .hostile import put_state, sandboxed_saver
 from .private_servers import PrivateRedis, free_port
-from .workload import open_saver
 
 PG_PASSWORD = "Pg-S3cret-Passw0rd!"
 REDIS_PASSWORD = "Rd-S3cret-Passw0rd"

@@ -35,15 +35,13 @@ from langgraph.checkpoint.base import Checkpoint
 from langgraph_unified_store import BackendUnavailableError
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 
-from ..support import POSTGRES_DSN, drop_saver
+from ..support import POSTGRES_DSN, config_for, drop_saver, open_saver
 from . import figures
 from .private_servers import PrivatePostgres, PrivateRedis, free_port
 from .workload import (
     Acked,
-    config_for,
     metadata_for,
     next_checkpoint,
-    open_saver,
     state_at,
     verify_chain,
     writes_after,
@@ -434,7 +432,17 @@ async def test_sqlite_lock_held_past_busy_timeout_fails_clearly(tmp_path: Path) 
             assert "locked.sqlite" in str(error), str(error)
         finally:
             await asyncio.to_thread(holder.join)
-        assert await impatient.aput(*_one("impatient", 1, impatient))
+        config, checkpoint, metadata, versions = _one("impatient", 1, impatient)
+        stored = await impatient.aput(config, checkpoint, metadata, versions)
+        assert stored["configurable"]["checkpoint_id"] == checkpoint["id"], stored
+        # The put that timed out stored nothing; the one after the lock stored exactly
+        # its checkpoint: the thread lists that one alone, with every value and its metadata.
+        listed = [t async for t in impatient.alist(config_for("impatient"))]
+        assert [t.checkpoint["id"] for t in listed] == [checkpoint["id"]]
+        # A first checkpoint of a thread names no "static" blob (written only at step 0).
+        assert listed[0].checkpoint["channel_values"] == state_at(1)
+        assert listed[0].metadata == metadata
+        assert listed[0].parent_config is None
     finally:
         await impatient.aclose()
 

@@ -14,39 +14,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import LATEST_VERSION, Checkpoint, CheckpointTuple
 from langgraph.checkpoint.base.id import uuid6
 
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 
-from ..support import POSTGRES_DSN, REDIS_URL
+from ..support import config_for
 
 CHANNELS = ("messages", "tags", "counter")
-
-
-def open_saver(backend: str, location: str, **options: Any) -> UnifiedCheckpointSaver:
-    """A saver on a fixed location (SQLite file, Postgres schema, Redis prefix), so that
-    several processes, or one process after another, share the same stored data."""
-    if backend == "sqlite":
-        from langgraph_unified_store import SQLiteSaver
-
-        return SQLiteSaver(location, **options)
-    if backend == "postgres":
-        from langgraph_unified_store import PostgresSaver
-
-        dsn = options.pop("dsn", POSTGRES_DSN)
-        return PostgresSaver(dsn, schema=location, **options)
-    if backend == "redis":
-        from langgraph_unified_store import RedisSaver
-
-        url = options.pop("url", REDIS_URL)
-        return RedisSaver(url, prefix=location, **options)
-    if backend == "memory":
-        from langgraph_unified_store import MemorySaver
-
-        return MemorySaver(**options)
-    raise ValueError(f"unknown backend {backend!r}")
 
 
 def message(i: int) -> BaseMessage | dict[str, Any]:
@@ -96,13 +71,6 @@ def next_checkpoint(
         "updated_channels": changed,
     }
     return checkpoint, new_versions
-
-
-def config_for(thread_id: str, checkpoint_id: str | None = None) -> RunnableConfig:
-    configurable: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ""}
-    if checkpoint_id is not None:
-        configurable["checkpoint_id"] = checkpoint_id
-    return {"configurable": configurable}
 
 
 def metadata_for(step: int, writer: str) -> dict[str, Any]:
