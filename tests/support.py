@@ -38,13 +38,15 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, Checkpoint, empty_checkpoint
 
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
+from langgraph_unified_store.registry import BACKENDS, backend_named
 
 POSTGRES_DSN = os.environ.get("LUS_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("LUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
-ALL_BACKENDS = ("memory", "sqlite", "postgres", "redis")
+ALL_BACKENDS = tuple(entry.name for entry in BACKENDS)
 # Backends that need a server, and the pytest marker each carries.
 SERVER_BACKENDS = ("postgres", "redis")
+SERVER_URLS = {"postgres": POSTGRES_DSN, "redis": REDIS_URL}
 
 # The version every channel of a hand-made checkpoint is at unless a test says otherwise.
 FIRST_VERSION = "a1.000001"
@@ -82,26 +84,16 @@ def unique(prefix: str) -> str:
 def open_saver(backend: str, location: str, **options: Any) -> UnifiedCheckpointSaver:
     """A saver on a fixed location (SQLite file, Postgres schema, Redis prefix; memory has
     none), so that several savers or processes share the same stored data. ``dsn`` or
-    ``url`` in ``options`` points it at another server."""
-    if backend == "sqlite":
-        from langgraph_unified_store import SQLiteSaver
-
-        return SQLiteSaver(location, **options)
-    if backend == "postgres":
-        from langgraph_unified_store import PostgresSaver
-
-        dsn = options.pop("dsn", POSTGRES_DSN)
-        return PostgresSaver(dsn, schema=location, **options)
-    if backend == "redis":
-        from langgraph_unified_store import RedisSaver
-
-        url = options.pop("url", REDIS_URL)
-        return RedisSaver(url, prefix=location, **options)
-    if backend == "memory":
-        from langgraph_unified_store import MemorySaver
-
-        return MemorySaver(**options)
-    raise ValueError(f"unknown backend {backend!r}")
+    ``url`` in ``options`` points it at another server. Built from the registry: its
+    saver class and the option that keeps one saver's data apart (``namespace_option``)."""
+    entry = backend_named(backend)
+    saver_class = entry.saver_class()
+    if entry.namespace_option is not None:  # a server: the location is a namespace on it
+        server = options.pop("dsn", None) or options.pop("url", None) or SERVER_URLS[backend]
+        return saver_class(server, **{entry.namespace_option: location}, **options)
+    if entry.conn_of_url is not None:  # a file
+        return saver_class(location, **options)
+    return saver_class(**options)
 
 
 def make_saver(backend: str, tmp_path: Path, **options: Any) -> UnifiedCheckpointSaver:

@@ -220,7 +220,7 @@ async def test_records_are_stored_as_the_core_gives_them_and_old_deflated_ones_r
 
     # Without core compression the record is plain msgpack, which the old writer deflated.
     rsaver.backend.compress = False  # type: ignore[misc]
-    config = await _put(rsaver, "old", {"a": 1, "b": "x" * 10}, step=3, source="loop")
+    config = await put_values(rsaver, "old", {"a": 1, "b": "x" * 10}, step=3, source="loop")
     expected = await rsaver.aget_tuple(config)
     stored = await rsaver.backend.get_checkpoint("old", "", config["configurable"]["checkpoint_id"])
     assert stored is not None and stored.record.stored_size is None
