@@ -53,7 +53,8 @@ from ..errors import (
 )
 from ..state import Framework, UnifiedWorkflowState
 from .backend import Backend
-from .codec import Codec, ListMemo, ListMemos
+from .codec import Codec
+from .list_memos import ListMemo, ListMemos
 from .limits import ReadBudget, ReadLimits, check_read_limits
 from .options import seconds_or_zero
 from .records import (
