@@ -38,6 +38,7 @@ def locate_unserializable(serde: SerializerProtocol, value: Any, path: str) -> s
 
 
 def path_segment(key: Any) -> str:
+    """A key as one step of a shown path, cut to ``PATH_KEY_CHARS``."""
     text = repr(key[:PATH_KEY_CHARS] if isinstance(key, (str, bytes)) else key)
     return text if len(text) <= PATH_KEY_CHARS else f"{text[: PATH_KEY_CHARS - 4]}...{text[-1]}"
 

@@ -22,6 +22,8 @@ MEMO_MAX_LISTS = 4096
 
 @dataclass(slots=True)
 class ListMemo:
+    """One list as the codec last stored it: its packed elements and their entries."""
+
     key: MemoKey
     body: bytes
     """The packed elements, without the array header."""
@@ -32,7 +34,6 @@ class ListMemo:
     """The stored version this encoding extended, if it reused one."""
     item_bytes: int = 0
     """Stored bytes of the element items it names (what a read of it fetches)."""
-
 
 
 class ListMemos:
