@@ -9,7 +9,7 @@ value, segment and item once however often it is named, so repeating a reference
 buys an attacker nothing.
 
 A saver only writes data that it can read back under its own limits (see
-``core.codec``): a value that compresses better than ``ratio`` is stored as it is.
+``core.codec`` and ``core.compression``): a value that compresses better than ``ratio`` is stored as it is.
 """
 
 from __future__ import annotations

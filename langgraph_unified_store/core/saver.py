@@ -1,60 +1,60 @@
 """The one checkpoint saver: LangGraph's semantics written once, above every backend.
 
-The async methods hold the logic. The blocking twins hand the same coroutines to the
-saver's ``SyncRunner`` (``core.sync``), chosen by the backend's ``BlockingMode``. There is
-no second copy of any logic.
+The async methods hold the logic. The blocking twins (``core.blocking``, a base of the
+saver) hand the same coroutines to the saver's ``SyncRunner`` (``core.sync``), chosen by
+the backend's ``BlockingMode``. There is no second copy of any logic. Turning a
+checkpoint into records and back is ``core.checkpoints``; admitting each call through
+the saver's ``CallGate`` is ``core.guards``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
 import copy
 import dataclasses
-import functools
 import logging
 import random
 import threading
 import time
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterator,
-    Callable,
-    Collection,
-    Coroutine,
-    Iterator,
-    Mapping,
-    Sequence,
-)
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Concatenate, Final, ParamSpec, Self, TypeVar, cast
+from typing import Any, Final, Self
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
-    BaseCheckpointSaver,
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
-    get_checkpoint_id,
     get_serializable_checkpoint_metadata,
-    writes_sort_key,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from ..errors import (
     CheckpointNotFoundError,
-    CorruptDataError,
     InvalidConfigError,
     ItemsMissingError,
     SaverClosedError,
 )
 from ..state import Framework, UnifiedWorkflowState
 from .backend import Backend
-from .codec import Codec, ListMemo, ListMemos
-from .limits import ReadBudget, ReadLimits, check_read_limits
+from .blocking import BlockingTwins
+from .checkpoints import CHANNEL_KINDS_KEY as CHANNEL_KINDS_KEY
+from .checkpoints import NONE_CHANNELS_KEY as NONE_CHANNELS_KEY
+from .checkpoints import (
+    checkpoint_config,
+    decode_checkpoint,
+    encode_checkpoint,
+    encode_writes,
+    list_query,
+    require_configurable,
+)
+from .codec import Codec
+from .guards import guarded, guarded_iterator
+from .limits import ReadLimits, check_read_limits
+from .list_memos import ListMemo, ListMemos
 from .options import seconds_or_zero
 from .records import (
     EMPTY_TYPE,
@@ -68,84 +68,26 @@ from .records import (
 from .rules import metadata_value_matches
 from .serde import SafeSerializer, SealedSerializer, resolve_serde, warn_unsafe_serde
 from .sync import (
-    ACTIVE_CALL,
     CANCEL_TIMEOUT,
     DEFAULT_CLOSE_TIMEOUT,
     STOP_TIMEOUT,
-    Call,
     CallGate,
-    ensure_no_running_loop,
     runner_for,
 )
 from .validate import (
-    INT64_MAX,
     check_channels,
-    check_checkpoint_shape,
-    check_filter_value,
     check_id_list,
-    check_metadata_shape,
     check_text,
     check_thread_id,
-    check_versions,
     metadata_shape_problem,
     show,
 )
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-P = ParamSpec("P")
-S = TypeVar("S", bound="UnifiedCheckpointSaver")
-
 # Seconds close waits for the backend to close its connections (each is bounded itself).
 BACKEND_CLOSE_TIMEOUT: Final = 10.0
-
-# How many tuples the blocking ``list`` pulls from the I/O loop per hand-off.
-SYNC_LIST_BATCH = 64
 PRUNE_STRATEGIES = ("keep_latest", "delete")
-
-
-def _require_configurable(config: RunnableConfig | None, what: str) -> dict[str, Any]:
-    """The config's ``configurable`` with a checked thread id, namespace and checkpoint id
-    (``core.validate``: text every backend can store, or InvalidConfigError naming it)."""
-    if not config or not isinstance(config.get("configurable"), Mapping):
-        raise InvalidConfigError(
-            f"{what}: config has no 'configurable' section with a 'thread_id' "
-            "(e.g. {'configurable': {'thread_id': 'my-thread'}})"
-        )
-    configurable: dict[str, Any] = dict(config["configurable"])
-    configurable["thread_id"] = check_thread_id(configurable.get("thread_id"), what)
-    ns = configurable.get("checkpoint_ns") or ""
-    configurable["checkpoint_ns"] = check_text(ns, "checkpoint_ns", what)
-    checkpoint_id = configurable.get("checkpoint_id")
-    if checkpoint_id is not None:
-        check_text(checkpoint_id, "checkpoint_id", what)
-    return configurable
-
-
-# Skeleton key listing the channels whose value is None (see _encode_checkpoint); written
-# by releases before CHANNEL_KINDS_KEY, still read.
-NONE_CHANNELS_KEY: Final = "lus_none"
-# Skeleton key of what each channel of channel_versions holds, one letter per channel in
-# sorted name order: a value (stored as a blob), None, or no value in channel_values (an
-# emptied channel, or a DeltaChannel between snapshots, whose blob at that version, if
-# any, still reads back). A reader then tells an empty channel from a value that went
-# missing (CorruptDataError); a skeleton without it (an earlier release) reads as
-# before: no blob means empty.
-CHANNEL_KINDS_KEY: Final = "lus_c"
-KIND_VALUE: Final = "v"
-KIND_NONE: Final = "n"
-KIND_EMPTY: Final = "e"
-
-
-def _checkpoint_config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
-    return {
-        "configurable": {
-            "thread_id": thread_id,
-            "checkpoint_ns": ns,
-            "checkpoint_id": checkpoint_id,
-        }
-    }
 
 
 def _metadata_has(metadata: Mapping[str, Any], key: str, value: Any) -> bool:
@@ -154,90 +96,7 @@ def _metadata_has(metadata: Mapping[str, Any], key: str, value: Any) -> bool:
     return metadata_value_matches(metadata, key, value)
 
 
-def _closed_by(saver: UnifiedCheckpointSaver, call: Call, method: str, exc: BaseException) -> BaseException:
-    """What a call that ended with ``exc`` raises: once close cut it short, whatever its
-    I/O failed with (cancelled, connection closed) is a ``SaverClosedError``."""
-    if isinstance(exc, SaverClosedError):
-        return exc.for_method(method)
-    if not call.cancelled:
-        return exc
-    if isinstance(exc, asyncio.CancelledError) and call.task is not None:
-        call.task.uncancel()  # the cancel was ours, and is answered by this error
-    return SaverClosedError(repr(saver), method, in_flight=True)
-
-
-def guarded(
-    fn: Callable[Concatenate[S, P], Coroutine[Any, Any, T]],
-) -> Callable[Concatenate[S, P], Coroutine[Any, Any, T]]:
-    """Pass a saver method through the saver's ``CallGate``: refused once closed, and
-    answered with ``SaverClosedError`` if close cuts it short."""
-    method = fn.__name__
-
-    @functools.wraps(fn)
-    async def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        if ACTIVE_CALL.get() is not None:  # part of a call already admitted
-            return await fn(self, *args, **kwargs)
-        call = self._gate.enter(method)
-        if call is None:
-            raise SaverClosedError(repr(self), method)
-        token = ACTIVE_CALL.set(call)
-        try:
-            return await fn(self, *args, **kwargs)
-        except BaseException as exc:
-            closed = _closed_by(self, call, method, exc)
-            if closed is exc:
-                raise
-            raise closed from exc
-        finally:
-            ACTIVE_CALL.reset(token)
-            self._gate.leave(call)
-
-    return wrapper
-
-
-def guarded_iterator(
-    fn: Callable[Concatenate[S, P], AsyncIterator[T]],
-) -> Callable[Concatenate[S, P], AsyncIterator[T]]:
-    """``guarded`` for an async generator: each step is one call in flight (a consumer
-    holding the iterator between steps keeps nothing open)."""
-    method = fn.__name__
-
-    @functools.wraps(fn)
-    async def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[T]:
-        inner = cast(AsyncGenerator[T, None], fn(self, *args, **kwargs))
-        try:
-            while True:
-                call = None if ACTIVE_CALL.get() is not None else self._gate.enter(method)
-                if call is None and ACTIVE_CALL.get() is None:
-                    raise SaverClosedError(repr(self), method)
-                token = ACTIVE_CALL.set(call) if call is not None else None
-                try:
-                    item = await inner.__anext__()
-                except StopAsyncIteration:
-                    return
-                except BaseException as exc:
-                    closed = exc if call is None else _closed_by(self, call, method, exc)
-                    if closed is exc:
-                        raise
-                    raise closed from exc
-                finally:
-                    if call is not None and token is not None:
-                        ACTIVE_CALL.reset(token)
-                        self._gate.leave(call)
-                yield item
-        finally:
-            await inner.aclose()
-
-    return wrapper
-
-
-def _pushable(value: Any) -> bool:
-    return isinstance(value, (str, int, float, bool)) and not (
-        isinstance(value, float) and value != value
-    )
-
-
-class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
+class UnifiedCheckpointSaver(BlockingTwins):
     """A LangGraph checkpointer over any ``Backend``; also reads and writes unified state.
 
     Pass ``encryption_key`` (or an ``EncryptedSerializer`` as ``serde``) to encrypt every
@@ -321,32 +180,6 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         )
         clone._codec = None
         return clone
-
-    def _block(self, method: str, coro: Coroutine[Any, Any, T]) -> T:
-        """Run one async core call to completion for a blocking method."""
-        try:
-            ensure_no_running_loop(method)
-            if self._gate.closed:
-                raise SaverClosedError(repr(self), method)
-        except Exception:
-            coro.close()
-            raise
-        try:
-            return self._runner.run(coro)
-        except SaverClosedError as exc:
-            # Named after the blocking method the caller used, not its async twin.
-            raise SaverClosedError(exc.saver, method, in_flight=exc.in_flight) from exc.__cause__
-
-    def run_blocking(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run one of this saver's coroutines to completion from synchronous code on any
-        thread, even one running an event loop (which it stalls until done): for a
-        framework's sync-only hooks that it calls from inside its own loop (CrewAI flow
-        persistence). Everywhere else, use the blocking methods or ``await``."""
-        method = getattr(coro, "__name__", "call")
-        try:
-            return self._runner.run_anywhere(coro)
-        except SaverClosedError as exc:
-            raise exc.for_method(method) if exc.method is None else exc from exc.__cause__
 
     def get_next_version(self, current: str | int | float | None, channel: None = None) -> str:
         """A hex counter led by a letter for its digit count, then a random suffix:
@@ -469,95 +302,11 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
     # -- reading ---------------------------------------------------------------------------
 
     def _to_tuple(self, stored: StoredCheckpoint) -> CheckpointTuple:
-        record = stored.record
-        where = (
-            f"thread {record.thread_id!r}, namespace {record.checkpoint_ns!r}, "
-            f"checkpoint {record.checkpoint_id!r}"
-        )
-        codec = self.codec
-        if not isinstance(record.channel_versions, dict):
-            raise CorruptDataError(f"{where}: stored channel_versions is not a mapping")
-        if codec.sealed:
-            stored = codec.open_checkpoint(stored)
-            record = stored.record
-        # One budget for the whole read: what it may decode grows with what it fetched.
-        budget = ReadBudget(self.read_limits)
-        decoded = codec.decode_value(
-            record.type, record.data, {}, where, (), budget, stored_size=record.stored_size
-        )
-        if not isinstance(decoded, dict):
-            raise CorruptDataError(f"{where}: stored checkpoint is not a mapping")
-        none_channels = decoded.pop(NONE_CHANNELS_KEY, [])
-        if not isinstance(none_channels, list):
-            raise CorruptDataError(f"{where}: stored list of None-valued channels is damaged")
-        kinds = _channel_kinds(decoded.pop(CHANNEL_KINDS_KEY, None), record, where)
-        checkpoint = cast(Checkpoint, decoded)
-        # The id and string versions are stored once, in the record (see _encode_checkpoint).
-        checkpoint["id"] = record.checkpoint_id
-        in_skeleton = "channel_versions" in checkpoint
-        if not in_skeleton:
-            checkpoint["channel_versions"] = dict(record.channel_versions)
-        check_checkpoint_shape(decoded, where, check_versions=in_skeleton)
-        if kinds is None:  # an earlier release's skeleton
-            kinds = {
-                c: KIND_NONE for c in none_channels if isinstance(c, str) and c in record.channel_versions
-            }
-        values: dict[str, Any] = {}
-        for channel, version in record.channel_versions.items():
-            kind = kinds.get(channel)
-            if kind == KIND_NONE:
-                values[channel] = None
-                continue
-            blob = stored.blobs.get(channel)
-            if blob is None:
-                if kind != KIND_VALUE:
-                    # Emptied (or an earlier release's skeleton, where no blob meant that).
-                    continue
-                # GC or someone else removed a value this checkpoint names: never read
-                # that as an empty channel.
-                raise CorruptDataError(
-                    f"{where}, channel {channel!r}: its stored value (version {version!r}) "
-                    "is missing"
-                )
-            if blob.type == EMPTY_TYPE:
-                continue
-            values[channel] = codec.decode_value(
-                blob.type,
-                blob.data,
-                stored.items,
-                f"{where}, channel {channel!r}",
-                blob.item_refs,
-                budget,
-            )
-        checkpoint["channel_values"] = values
-        writes = sorted(stored.writes, key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx))
-        pending = [
-            (
-                w.task_id,
-                w.channel,
-                codec.decode_value(
-                    w.type, w.data, stored.items, f"{where}, write {w.channel!r}", w.item_refs,
-                    budget,
-                ),
-            )
-            for w in writes
-        ]
-        metadata = codec.load_metadata(record.metadata, where)
-        check_metadata_shape(metadata, where)
-        parent = record.parent_checkpoint_id
-        return CheckpointTuple(
-            config=_checkpoint_config(record.thread_id, record.checkpoint_ns, record.checkpoint_id),
-            checkpoint=checkpoint,
-            metadata=metadata,  # type: ignore[arg-type]
-            parent_config=(
-                _checkpoint_config(record.thread_id, record.checkpoint_ns, parent) if parent else None
-            ),
-            pending_writes=pending,
-        )
+        return decode_checkpoint(self.codec, self.read_limits, stored)
 
     @guarded
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        configurable = _require_configurable(config, "get_tuple")
+        configurable = require_configurable(config, "get_tuple")
         stored = await self.backend.get_checkpoint(
             configurable["thread_id"],
             configurable["checkpoint_ns"],
@@ -574,46 +323,9 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
-        ):
-            raise InvalidConfigError(f"list: limit must be a non-negative integer, not {show(limit)}")
-        # The core counts what it yields; a limit no backend's integer holds is no limit.
-        query = ListQuery(limit=limit if limit is None or limit <= INT64_MAX else None)
-        if config is not None:
-            if not isinstance(config, Mapping):
-                raise InvalidConfigError(f"list: config must be a mapping, not {type(config).__name__}")
-            configurable = config.get("configurable") or {}
-            if configurable.get("thread_id") not in (None, ""):
-                query.thread_id = check_thread_id(configurable["thread_id"], "list")
-            ns = configurable.get("checkpoint_ns")
-            query.checkpoint_ns = None if ns is None else check_text(ns, "checkpoint_ns", "list")
-            checkpoint_id = configurable.get("checkpoint_id")
-            if checkpoint_id is not None:
-                query.checkpoint_id = check_text(checkpoint_id, "checkpoint_id", "list")
-        if before is not None:
-            if not isinstance(before, Mapping):
-                raise InvalidConfigError(f"list: before must be a config, not {type(before).__name__}")
-            before_id = get_checkpoint_id(before)
-            if before_id is not None:
-                query.before = check_text(before_id, "before's checkpoint_id", "list")
-        if filter is not None and not isinstance(filter, Mapping):
-            raise InvalidConfigError(f"list: filter must be a mapping, not {type(filter).__name__}")
-        leftover: dict[str, Any] = {}
-        for key, value in (filter or {}).items():
-            if not isinstance(key, str):
-                raise InvalidConfigError(f"list: filter keys must be strings, not {show(key)}")
-            check_text(key, "filter key", "list")
-            check_filter_value(key, value)
-            if _pushable(value):
-                query.filter[key] = value
-            else:
-                leftover[key] = value
+        query, leftover = list_query(config, filter, before, limit)
         if limit == 0:
             return
-        if leftover:
-            # Values a backend cannot compare exactly (None, lists, dicts) are checked here.
-            query.limit = None
         remaining = limit
         async for stored in self.backend.list_checkpoints(query):
             if leftover:
@@ -636,7 +348,7 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        configurable = _require_configurable(config, "put")
+        configurable = require_configurable(config, "put")
         if not isinstance(metadata, Mapping):
             raise InvalidConfigError(f"put: metadata must be a mapping, not {type(metadata).__name__}")
         problem = metadata_shape_problem(metadata)
@@ -662,7 +374,7 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
             )
             await self.backend.put_checkpoint(record, blobs, items, inherited)
         self._memos.remember(memos)
-        return _checkpoint_config(record.thread_id, record.checkpoint_ns, record.checkpoint_id)
+        return checkpoint_config(record.thread_id, record.checkpoint_ns, record.checkpoint_id)
 
     def _encode_checkpoint(
         self,
@@ -677,80 +389,9 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         """The records of a put, and the channels whose stored blob (at the version in
         channel_versions) it names without sending: ``put_checkpoint`` must find those.
         With ``resend``, every value is sent and nothing is relied on."""
-        thread_id: str = configurable["thread_id"]
-        ns: str = configurable["checkpoint_ns"]
-        if not isinstance(checkpoint, Mapping):
-            raise InvalidConfigError(f"put: checkpoint must be a mapping, not {type(checkpoint).__name__}")
-        checkpoint_id = checkpoint.get("id")
-        if not isinstance(checkpoint_id, str) or not checkpoint_id:
-            raise InvalidConfigError("put: the checkpoint has no 'id'")
-        check_text(checkpoint_id, "checkpoint id", "put")
-        versions = check_versions(checkpoint.get("channel_versions"), "channel_versions", "put")
-        if not (type(new_versions) is dict and new_versions.items() <= versions.items()):
-            # (LangGraph's new versions are a part of channel_versions: checked already.)
-            check_versions(new_versions, "new_versions", "put")
-        if not isinstance(checkpoint.get("channel_values") or {}, Mapping):
-            raise InvalidConfigError("put: the checkpoint's channel_values must be a mapping")
-        codec = self.codec
-        # String versions are kept once, in the record's plaintext channel_versions; other
-        # types (ints, from hand-made checkpoints) stay in the skeleton to keep their type.
-        dropped = ("channel_values", "id", "channel_versions") if all(
-            isinstance(v, str) for v in versions.values()
-        ) else ("channel_values", "id")
-        skeleton = {k: v for k, v in checkpoint.items() if k not in dropped}
-        values = checkpoint.get("channel_values") or {}
-        # None values (LangGraph's branch:to:* triggers, every step) ride in the skeleton,
-        # where they cost a few deflated bytes, instead of a blob row each.
-        # What each channel holds (see CHANNEL_KINDS_KEY): None values ride here, where
-        # they cost a letter, and so does "emptied", instead of a blob row each.
-        skeleton[CHANNEL_KINDS_KEY] = "".join(
-            KIND_EMPTY if c not in values else KIND_NONE if values[c] is None else KIND_VALUE
-            for c in sorted(versions)
+        return encode_checkpoint(
+            self.codec, configurable, checkpoint, metadata, new_versions, memos, resend=resend
         )
-        if resend:
-            new_versions = {
-                c: v for c, v in versions.items() if c in values and values[c] is not None
-            }
-        blobs: list[BlobRecord] = []
-        items: list[ItemRecord] = []
-        for channel, version in new_versions.items():
-            # A new version with no value is an emptied channel: no blob is stored for it.
-            if channel in values and values[channel] is not None:
-                memo_count = len(memos)
-                type_, data, refs, new_items = codec.encode_value(
-                    values[channel],
-                    f"channel {channel!r} of thread {thread_id!r}",
-                    (thread_id, ns, channel),
-                    memos,
-                )
-                items.extend(new_items)
-                base_version = None
-                if len(memos) > memo_count:
-                    memos[-1].version = str(version)
-                    base_version = memos[-1].base_version
-                blobs.append(BlobRecord(channel, str(version), type_, data, refs, base_version))
-        sent = {(b.channel, b.version) for b in blobs}
-        inherited = [
-            c
-            for c, v in versions.items()
-            if c in values and values[c] is not None and (c, str(v)) not in sent
-        ]
-        type_, data = codec.dumps_checkpoint(skeleton)
-        run_id = metadata.get("run_id")
-        record = CheckpointRecord(
-            thread_id=thread_id,
-            checkpoint_ns=ns,
-            checkpoint_id=checkpoint_id,
-            parent_checkpoint_id=configurable.get("checkpoint_id"),
-            type=type_,
-            data=data,
-            channel_versions={k: str(v) for k, v in versions.items()},
-            metadata=codec.dump_metadata(metadata),
-            run_id=None if run_id is None else str(run_id),
-        )
-        if codec.sealed:
-            record, blobs, items = codec.seal_checkpoint(record, blobs, items)
-        return record, blobs, items, inherited
 
     @guarded
     async def aput_writes(
@@ -760,7 +401,7 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        configurable = _require_configurable(config, "put_writes")
+        configurable = require_configurable(config, "put_writes")
         checkpoint_id = configurable.get("checkpoint_id")
         if not checkpoint_id:
             raise InvalidConfigError("put_writes: config['configurable'] needs a 'checkpoint_id'")
@@ -771,32 +412,11 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
         ):
             raise InvalidConfigError("put_writes: writes must be a sequence of (channel, value) pairs")
         check_channels((channel for channel, _ in writes), "put_writes")
-        codec = self.codec
-        records: list[WriteRecord] = []
-        items: list[ItemRecord] = []
-        for idx, (channel, value) in enumerate(writes):
-            type_, data, refs, new_items = codec.encode_value(
-                value, f"write to channel {channel!r} by task {task_id!r}"
-            )
-            items.extend(new_items)
-            records.append(
-                WriteRecord(
-                    task_id=task_id,
-                    idx=WRITES_IDX_MAP.get(channel, idx),
-                    channel=channel,
-                    type=type_,
-                    data=data,
-                    task_path=task_path,
-                    item_refs=refs,
-                )
-            )
+        records, items = encode_writes(
+            self.codec, configurable, checkpoint_id, writes, task_id, task_path
+        )
         if not records:
             return
-        if codec.sealed:
-            records, items = codec.seal_writes(
-                configurable["thread_id"], configurable["checkpoint_ns"], checkpoint_id,
-                records, items,
-            )
         await self.backend.put_writes(
             configurable["thread_id"],
             configurable["checkpoint_ns"],
@@ -903,70 +523,6 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
             }
         return kept
 
-    # -- the blocking API: the same coroutines, driven to completion -----------------------
-
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self._block("get_tuple", self.aget_tuple(config))
-
-    def list(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> Iterator[CheckpointTuple]:
-        ensure_no_running_loop("list")
-        iterator = self.alist(config, filter=filter, before=before, limit=limit)
-
-        async def next_batch() -> builtins.list[CheckpointTuple]:
-            batch: builtins.list[CheckpointTuple] = []
-            async for tup in iterator:
-                batch.append(tup)
-                if len(batch) >= SYNC_LIST_BATCH:
-                    break
-            return batch
-
-        try:
-            while True:
-                batch = self._block("list", next_batch())
-                yield from batch
-                if len(batch) < SYNC_LIST_BATCH:
-                    return
-        finally:
-            with contextlib.suppress(SaverClosedError):  # closed: nothing left to release
-                self._block("list", cast(AsyncGenerator[CheckpointTuple, None], iterator).aclose())
-
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return self._block("put", self.aput(config, checkpoint, metadata, new_versions))
-
-    def put_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        self._block("put_writes", self.aput_writes(config, writes, task_id, task_path))
-
-    def delete_thread(self, thread_id: str) -> None:
-        self._block("delete_thread", self.adelete_thread(thread_id))
-
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        self._block("delete_for_runs", self.adelete_for_runs(run_ids))
-
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self._block("copy_thread", self.acopy_thread(source_thread_id, target_thread_id))
-
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self._block("prune", self.aprune(thread_ids, strategy=strategy))
-
     # -- unified workflow state ------------------------------------------------------------
 
     @guarded
@@ -1038,24 +594,6 @@ class UnifiedCheckpointSaver(BaseCheckpointSaver[str]):
 
     def history(self, workflow_id: str, limit: int | None = None) -> builtins.list[UnifiedWorkflowState]:
         return self._block("history", self.ahistory(workflow_id, limit))
-
-
-def _channel_kinds(
-    stored: Any, record: CheckpointRecord, where: str
-) -> dict[str, str] | None:
-    """CHANNEL_KINDS_KEY of a skeleton as channel -> kind; None for an earlier release's."""
-    if stored is None:
-        return None
-    names = sorted(record.channel_versions)
-    if (
-        not isinstance(stored, str)
-        or len(stored) != len(names)
-        or not set(stored) <= {KIND_VALUE, KIND_NONE, KIND_EMPTY}
-    ):
-        raise CorruptDataError(
-            f"{where}: the stored kinds of its channels do not match its channel_versions"
-        )
-    return dict(zip(names, stored, strict=True))
 
 
 async def _wait_event(event: threading.Event, timeout: float) -> None:

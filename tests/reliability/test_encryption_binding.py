@@ -27,7 +27,7 @@ from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from langgraph_unified_store import CorruptDataError
-from langgraph_unified_store.core import serde as serde_module
+from langgraph_unified_store.core import encryption as encryption_module
 from langgraph_unified_store.core.records import (
     ITEM_LIST_TYPE,
 )
@@ -241,7 +241,7 @@ async def test_passphrase_goes_through_salted_scrypt_once_per_salt(
         calls.append(kwargs["salt"])
         return real(password, **kwargs)
 
-    monkeypatch.setattr(serde_module.hashlib, "scrypt", counting)
+    monkeypatch.setattr(encryption_module.hashlib, "scrypt", counting)
     async with sandboxed_saver(backend, tmp_path, sandbox_redis, encryption_key="a passphrase") as saver:
         config = await _thread(saver, "kdf")
         for _ in range(20):
