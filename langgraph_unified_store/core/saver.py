@@ -386,9 +386,7 @@ class UnifiedCheckpointSaver(BlockingTwins):
         *,
         resend: bool = False,
     ) -> tuple[CheckpointRecord, list[BlobRecord], list[ItemRecord], list[str]]:
-        """The records of a put, and the channels whose stored blob (at the version in
-        channel_versions) it names without sending: ``put_checkpoint`` must find those.
-        With ``resend``, every value is sent and nothing is relied on."""
+        """``core.checkpoints.encode_checkpoint`` with this saver's codec."""
         return encode_checkpoint(
             self.codec, configurable, checkpoint, metadata, new_versions, memos, resend=resend
         )

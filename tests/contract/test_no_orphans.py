@@ -11,7 +11,8 @@ from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 from langgraph_unified_store.errors import CorruptDataError
 
 from ..reliability import raw
-from .chat import chat, config, messages
+from ..support import config_for
+from .chat import chat, messages
 
 NONE_LEFT = {"blobs": 0, "writes": 0, "items": 0, "missing_items": 0, "other": 0}
 
@@ -38,7 +39,7 @@ async def test_delete_for_runs_leaves_no_orphans(saver: UnifiedCheckpointSaver) 
         await chat(saver, "t", 1, run_id=run)
     kept = await chat(saver, "keep", 1, run_id=runs[0])
     await saver.adelete_for_runs(runs[2:])
-    left = {t.metadata.get("run_id") async for t in saver.alist(config("t"))}
+    left = {t.metadata.get("run_id") async for t in saver.alist(config_for("t"))}
     assert left == set(runs[:2])
     assert len(await messages(saver, "t")) == 6
     assert await raw.orphans(saver, ["t", "keep"]) == NONE_LEFT
@@ -53,7 +54,7 @@ async def test_prune_keep_latest_leaves_no_orphans(saver: UnifiedCheckpointSaver
     other = await chat(saver, "other", 2)
     await saver.aprune(["t"], strategy="keep_latest")
     assert await messages(saver, "t") == before
-    assert len([c async for c in saver.alist(config("t"))]) == 1
+    assert len([c async for c in saver.alist(config_for("t"))]) == 1
     assert await raw.orphans(saver, ["t", "other"]) == NONE_LEFT
     assert await messages(saver, "other") == other
     # The pruned thread goes on as before.
@@ -88,15 +89,15 @@ async def test_copy_thread_overwrites_the_targets_checkpoints(saver: UnifiedChec
     blobs and items are insert-if-absent (a key always names one content)."""
     await chat(saver, "src", 1)
     await saver.acopy_thread("src", "dst")
-    head = await saver.aget_tuple(config("dst"))
+    head = await saver.aget_tuple(config_for("dst"))
     assert head is not None
     await saver.aput(
         head.config, head.checkpoint, {**head.metadata, "changed": "in dst"}, {}
     )
-    changed = await saver.aget_tuple(config("dst"))
+    changed = await saver.aget_tuple(config_for("dst"))
     assert changed is not None and changed.metadata.get("changed") == "in dst"
     await saver.acopy_thread("src", "dst")
-    copied = await saver.aget_tuple(config("dst"))
+    copied = await saver.aget_tuple(config_for("dst"))
     assert copied is not None and "changed" not in copied.metadata
     assert await raw.orphans(saver, ["src", "dst"]) == NONE_LEFT
 

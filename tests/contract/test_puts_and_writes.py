@@ -12,7 +12,8 @@ from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 from langgraph_unified_store.errors import BlobsMissingError, ItemsMissingError
 
 from ..reliability import raw
-from .chat import chat, config
+from ..support import config_for
+from .chat import chat
 
 # Special channels (negative write indexes); langgraph.constants no longer exports them.
 ERROR, INTERRUPT = "__error__", "__interrupt__"
@@ -50,7 +51,7 @@ async def _two_puts(saver: UnifiedCheckpointSaver, gone: list[str]) -> Any:
     """Put a checkpoint with a long list and a note, delete ``gone`` raw, then put its
     child, which extends the list (relying on its stored items) and inherits the note."""
     first = await saver.aput(
-        config("t"), _checkpoint(1, messages=LONG, note="n" * 200), {"step": 1}, {"messages": "1", "note": "1"}
+        config_for("t"), _checkpoint(1, messages=LONG, note="n" * 200), {"step": 1}, {"messages": "1", "note": "1"}
     )
     for target in gone:
         await raw.delete(saver, "t", target)
@@ -90,7 +91,7 @@ def _pending(tup: Any) -> dict[tuple[str, str], list[Any]]:
 
 
 async def test_writes_keep_regular_and_replace_special(saver: UnifiedCheckpointSaver) -> None:
-    stored = await saver.aput(config("t"), _checkpoint(1, a="x"), {"step": 1}, {"a": "1"})
+    stored = await saver.aput(config_for("t"), _checkpoint(1, a="x"), {"step": 1}, {"a": "1"})
     await saver.aput_writes(stored, [("a", 1), ("b", 2)], "task")
     await saver.aput_writes(stored, [("a", 10), ("b", 20)], "task")  # kept: the first stay
     await saver.aput_writes(stored, [(ERROR, "first")], "task")
@@ -106,7 +107,7 @@ async def test_writes_keep_regular_and_replace_special(saver: UnifiedCheckpointS
 async def test_duplicates_within_one_put_writes(saver: UnifiedCheckpointSaver) -> None:
     """One call, one write per (task, idx): the last wins when the call replaces (all
     special), the first otherwise (``core.rules.dedupe_writes``)."""
-    stored = await saver.aput(config("t"), _checkpoint(1, a="x"), {"step": 1}, {"a": "1"})
+    stored = await saver.aput(config_for("t"), _checkpoint(1, a="x"), {"step": 1}, {"a": "1"})
     await saver.aput_writes(stored, [(INTERRUPT, "i1"), (INTERRUPT, "i2")], "replacing")
     await saver.aput_writes(stored, [("a", 1), (ERROR, "e1"), (ERROR, "e2")], "keeping")
     tup = await saver.aget_tuple(stored)
@@ -120,7 +121,7 @@ async def test_reads_fetch_items_and_the_items_they_name(saver: UnifiedCheckpoin
     """A read returns exactly the two-level closure (``core.rules.fetch_items``) of what
     its blobs and writes reference, computed here from the raw rows."""
     await chat(saver, "t", 12)
-    head = await saver.aget_tuple(config("t"))
+    head = await saver.aget_tuple(config_for("t"))
     assert head is not None
     configurable = head.config["configurable"]
     got = await saver.backend.get_checkpoint("t", "", configurable["checkpoint_id"])
