@@ -28,6 +28,7 @@ from langgraph_unified_store import (
     create_saver,
 )
 from langgraph_unified_store.backends.postgres import SCHEMA_VERSION
+from langgraph_unified_store.backends.postgres.connection import CONNECTION_ATTEMPTS
 from langgraph_unified_store.backends.postgres.keys import TYPE_CODES
 from langgraph_unified_store.backends.postgres.keys import blob_key as _blob_key
 from langgraph_unified_store.backends.postgres.keys import checkpoint_key as _checkpoint_key
@@ -1090,3 +1091,24 @@ async def test_a_damaged_writes_row_names_thread_and_checkpoint(pg: PostgresSave
         await pg.aget_tuple(stored)
     assert "'t'" in str(caught.value)
     assert stored["configurable"]["checkpoint_id"] in str(caught.value)
+
+
+async def test_a_connection_out_of_step_on_every_attempt_ends_as_backend_unavailable(
+    pg: PostgresSaver,
+) -> None:
+    """A terminated backend can leave asyncpg's protocol out of step (InternalClientError);
+    after the last retry that is the saver's BackendUnavailableError, never asyncpg's."""
+    await pg.asetup()
+    attempts = 0
+
+    async def out_of_step(connection: Any) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise asyncpg.exceptions.InternalClientError(
+            "cannot switch to state 12; another operation (2) is in progress"
+        )
+
+    with pytest.raises(BackendUnavailableError, match="lost the connection"):
+        await pg.backend._run(out_of_step)
+    assert attempts == CONNECTION_ATTEMPTS
+    assert await pg.aget_tuple(config_for("after")) is None  # the pool still serves

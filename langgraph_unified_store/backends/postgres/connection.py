@@ -321,8 +321,8 @@ class Connections:
                 _discard(connection)
                 await pool.expire_connections()  # its siblings were most likely dropped too
                 if attempt == CONNECTION_ATTEMPTS:
-                    if isinstance(exc, asyncpg.exceptions.InternalClientError):
-                        raise
+                    # Every kind of lost connection, asyncpg's protocol left out of step
+                    # by a terminated backend included, ends as the saver's own error.
                     raise self._unavailable("lost the connection to", exc) from None
                 logger.info("PostgreSQL connection lost (%s); retrying", type(exc).__name__)
             finally:
