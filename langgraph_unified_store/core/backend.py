@@ -50,7 +50,7 @@ from collections.abc import (
     Iterable,
     Sequence,
 )
-from typing import Any, ClassVar, Final, Generic, TypeVar
+from typing import Any, ClassVar, Final, Generic, TypeVar, cast
 
 from .limits import DEFAULT_READ_LIMITS, ReadLimits
 from .records import (
@@ -136,14 +136,15 @@ class Backend(ABC):
 
     async def checkpoint_lineage(
         self, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None
-    ) -> AsyncIterator[StoredCheckpoint]:
+    ) -> AsyncGenerator[StoredCheckpoint, None]:
         """The named checkpoint (the newest when id is None), then its ancestors by
         parent id, nearest first; nothing when it does not exist. One read: a single
         ``list_checkpoints`` of the namespace, newest first (a parent is always older
         than its child), skipping other branches; the caller may stop early."""
         wanted = checkpoint_id
         query = ListQuery(thread_id=thread_id, checkpoint_ns=checkpoint_ns)
-        async with contextlib.aclosing(self.list_checkpoints(query)) as listed:
+        listing = cast(AsyncGenerator[StoredCheckpoint, None], self.list_checkpoints(query))
+        async with contextlib.aclosing(listing) as listed:
             async for stored in listed:
                 record = stored.record
                 if wanted is not None and record.checkpoint_id != wanted:

@@ -374,7 +374,10 @@ class Codec(RecordSealing):
 
     def _load_elements(self, elements: list[tuple[str, bytes]]) -> list[Any]:
         if self._batchable and all(t == MSGPACK for t, _ in elements):
-            return self._plain.loads_typed((MSGPACK, join_array([b for _, b in elements])))
+            loaded: list[Any] = self._plain.loads_typed(
+                (MSGPACK, join_array([b for _, b in elements]))
+            )
+            return loaded
         return [self._plain.loads_typed(element) for element in elements]
 
     def _elements_once(

@@ -63,13 +63,21 @@ def _copy_model(value: BaseModel) -> BaseModel:
     every mutable field value copied too (no validation: the value was valid)."""
     fields = value.__dict__.copy()
     for key, field in fields.items():
-        if type(field) not in _ATOMS:
+        kind = type(field)
+        if kind in _ATOMS:
+            continue
+        # Inline for the dicts and lists every message has, most of them empty.
+        if kind is dict:
+            fields[key] = _copy_dict(field) if field else {}
+        elif kind is list:
+            fields[key] = _copy_list(field) if field else []
+        else:
             fields[key] = fresh_copy(field)
     new = _new(type(value))
     _set(new, "__dict__", fields)
     _set(new, "__pydantic_fields_set__", value.__pydantic_fields_set__.copy())
     extra = value.__pydantic_extra__
-    _set(new, "__pydantic_extra__", None if extra is None else fresh_copy(extra))
+    _set(new, "__pydantic_extra__", None if extra is None else _copy_dict(extra) if extra else {})
     private = value.__pydantic_private__
     _set(new, "__pydantic_private__", None if private is None else fresh_copy(private))
     return new

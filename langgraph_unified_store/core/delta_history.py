@@ -51,7 +51,7 @@ async def delta_channel_history(
                 target_seen = True
                 continue
             tup = decode_checkpoint(codec, read_limits, stored, decoded)
-            for write in reversed(tup.pending_writes):
+            for write in reversed(tup.pending_writes or []):
                 if write[1] in remaining:
                     collected[write[1]].append(write)
             values = tup.checkpoint["channel_values"]
