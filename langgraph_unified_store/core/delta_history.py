@@ -1,4 +1,5 @@
-"""LangGraph's ``get_delta_channel_history`` in one backend read.
+"""LangGraph's ``get_delta_channel_history`` in one backend read, and what prune keeps
+for delta channels.
 
 The base class walks the parent chain with one ``get_tuple`` per ancestor. Here the
 backend streams the target and its ancestors in one read (``Backend.checkpoint_lineage``,
@@ -21,6 +22,7 @@ from .checkpoints import decode_checkpoint, require_configurable
 from .codec import Codec
 from .decoded_items import DecodedItems
 from .limits import ReadLimits
+from .records import EMPTY_TYPE, CheckpointRecord
 
 
 async def delta_channel_history(
@@ -67,3 +69,28 @@ async def delta_channel_history(
             entry["seed"] = seeds[channel]
         result[channel] = entry
     return result
+
+
+async def delta_chain(backend: Backend, head: CheckpointRecord) -> list[tuple[str, str]]:
+    """The head plus every ancestor its DeltaChannels still need to rebuild their value.
+
+    A delta channel's value at the head is rebuilt from the writes of ancestors back
+    to the nearest one that stored a snapshot; pruning those would silently empty it.
+    """
+    kept = [(head.checkpoint_ns, head.checkpoint_id)]
+    metadata = Codec.load_metadata(head.metadata, "prune")
+    waiting = set((metadata.get("counters_since_delta_snapshot") or {}).keys())
+    record: CheckpointRecord | None = head
+    while waiting and record is not None and record.parent_checkpoint_id:
+        parent = await backend.get_checkpoint(
+            record.thread_id, record.checkpoint_ns, record.parent_checkpoint_id
+        )
+        if parent is None:
+            break
+        record = parent.record
+        kept.append((record.checkpoint_ns, record.checkpoint_id))
+        waiting -= {
+            ch for ch in waiting
+            if ch in parent.blobs and parent.blobs[ch].type != EMPTY_TYPE
+        }
+    return kept

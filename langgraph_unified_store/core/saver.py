@@ -54,13 +54,12 @@ from .checkpoints import (
 )
 from .codec import Codec
 from .decoded_items import DecodedItems
-from .delta_history import delta_channel_history
+from .delta_history import delta_chain, delta_channel_history
 from .guards import guarded, guarded_iterator
 from .limits import ReadLimits, check_read_limits
 from .list_memos import ListMemo, ListMemos
 from .options import seconds_or_zero
 from .records import (
-    EMPTY_TYPE,
     BlobRecord,
     CheckpointRecord,
     ItemRecord,
@@ -514,32 +513,8 @@ class UnifiedCheckpointSaver(BlockingTwins):
                 continue
             keep: set[tuple[str, str]] = set()
             for head in await self.backend.checkpoint_heads(thread_id):
-                keep.update(await self._delta_chain(head))
+                keep.update(await delta_chain(self.backend, head))
             await self.backend.retain(thread_id, keep)
-
-    async def _delta_chain(self, head: CheckpointRecord) -> list[tuple[str, str]]:
-        """The head plus every ancestor its DeltaChannels still need to rebuild their value.
-
-        A delta channel's value at the head is rebuilt from the writes of ancestors back
-        to the nearest one that stored a snapshot; pruning those would silently empty it.
-        """
-        kept = [(head.checkpoint_ns, head.checkpoint_id)]
-        metadata = Codec.load_metadata(head.metadata, "prune")
-        waiting = set((metadata.get("counters_since_delta_snapshot") or {}).keys())
-        record: CheckpointRecord | None = head
-        while waiting and record is not None and record.parent_checkpoint_id:
-            parent = await self.backend.get_checkpoint(
-                record.thread_id, record.checkpoint_ns, record.parent_checkpoint_id
-            )
-            if parent is None:
-                break
-            record = parent.record
-            kept.append((record.checkpoint_ns, record.checkpoint_id))
-            waiting -= {
-                ch for ch in waiting
-                if ch in parent.blobs and parent.blobs[ch].type != EMPTY_TYPE
-            }
-        return kept
 
     # -- unified workflow state ------------------------------------------------------------
 
