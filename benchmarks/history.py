@@ -8,7 +8,8 @@ of the latest, ours next to the official saver of each backend, in one run.
 Our savers are measured twice on the same stored thread: as shipped ("after": each
 stored item decoded once per ``list`` call, ``core.decoded_items``) and with that off
 ("before": ``decode_items_once = False``, every checkpoint decodes its whole message
-list). The figures are medians in milliseconds; ratios are official / ours.
+list). The figures are medians in milliseconds, wall time and (``_cpu``) this process's
+CPU time; ratios are official / ours.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .chat import build_chat_graph, thread_config, turn_inputs
 from .savers import SaverSpec, Store, Unavailable
 
 THREAD = "history"
-MODES = ("list", "get_state_history", "get_tuple")
+MODES = ("list", "get_state_history", "get_tuple", "list_cpu", "get_state_history_cpu")
 
 
 async def _median_ms(repeats: int, operation: Callable[[], Awaitable[Any]]) -> float:
@@ -39,6 +40,17 @@ async def _median_ms(repeats: int, operation: Callable[[], Awaitable[Any]]) -> f
         start = time.perf_counter()
         await operation()
         samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+async def _median_cpu_ms(repeats: int, operation: Callable[[], Awaitable[Any]]) -> float:
+    """This process's CPU (all threads; not a server's): steadier than wall time on a
+    machine shared with other work."""
+    samples: list[float] = []
+    for _ in range(repeats):
+        start = time.process_time()
+        await operation()
+        samples.append((time.process_time() - start) * 1000)
     return statistics.median(samples)
 
 
@@ -58,6 +70,8 @@ async def _measure(saver: Any, graph: Any, repeats: int) -> dict[str, float]:
         "list": await _median_ms(repeats, whole_list),
         "get_state_history": await _median_ms(repeats, state_history),
         "get_tuple": await _median_ms(max(repeats * 4, 1), latest),
+        "list_cpu": await _median_cpu_ms(repeats, whole_list),
+        "get_state_history_cpu": await _median_cpu_ms(repeats, state_history),
     }
 
 
