@@ -70,3 +70,15 @@ def test_every_available_saver_completed_every_phase(quick_report: tuple[Path, d
 def test_quick_run_leaves_nothing_on_the_servers(quick_report: tuple[Path, dict]) -> None:
     _, result = quick_report
     assert savers.sweep_run(result["run_id"]) == 0
+
+
+def test_history_quick_measures_ours_before_and_after(tmp_path: Path) -> None:
+    from benchmarks import history
+
+    out = tmp_path / "history.json"
+    assert history.main(["--quick", "--backends", "memory", "sqlite", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    for key in ("memory", "sqlite"):
+        assert set(result[key]) == {"checkpoints", "before", "after"}
+        assert set(result[key]["after"]) == set(history.MODES)
+    assert "official" in result["official-sqlite"]

@@ -50,7 +50,7 @@ from collections.abc import (
     Iterable,
     Sequence,
 )
-from typing import Any, ClassVar, Final, Generic, TypeVar
+from typing import Any, ClassVar, Final, Generic, TypeVar, cast
 
 from .limits import DEFAULT_READ_LIMITS, ReadLimits
 from .records import (
@@ -133,6 +133,26 @@ class Backend(ABC):
     @abstractmethod
     def list_checkpoints(self, query: ListQuery) -> AsyncIterator[StoredCheckpoint]:
         """Matching checkpoints, newest first; should stream rather than load all at once."""
+
+    async def checkpoint_lineage(
+        self, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None
+    ) -> AsyncGenerator[StoredCheckpoint, None]:
+        """The named checkpoint (the newest when id is None), then its ancestors by
+        parent id, nearest first; nothing when it does not exist. One read: a single
+        ``list_checkpoints`` of the namespace, newest first (a parent is always older
+        than its child), skipping other branches; the caller may stop early."""
+        wanted = checkpoint_id
+        query = ListQuery(thread_id=thread_id, checkpoint_ns=checkpoint_ns)
+        listing = cast(AsyncGenerator[StoredCheckpoint, None], self.list_checkpoints(query))
+        async with contextlib.aclosing(listing) as listed:
+            async for stored in listed:
+                record = stored.record
+                if wanted is not None and record.checkpoint_id != wanted:
+                    continue
+                yield stored
+                wanted = record.parent_checkpoint_id
+                if wanted is None:
+                    return
 
     @abstractmethod
     async def checkpoint_heads(self, thread_id: str) -> list[CheckpointRecord]:

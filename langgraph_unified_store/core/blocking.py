@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-from collections.abc import AsyncGenerator, Coroutine, Iterator, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from langchain_core.runnables import RunnableConfig
@@ -20,6 +20,7 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    DeltaChannelHistory,
 )
 
 from ..errors import SaverClosedError
@@ -94,6 +95,14 @@ class BlockingTwins(BaseCheckpointSaver[str]):
         finally:
             with contextlib.suppress(SaverClosedError):  # closed: nothing left to release
                 self._block("list", cast(AsyncGenerator[CheckpointTuple, None], iterator).aclose())
+
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        return self._block(
+            "get_delta_channel_history",
+            self.aget_delta_channel_history(config=config, channels=channels),
+        )
 
     def put(
         self,

@@ -25,6 +25,7 @@ from langgraph.checkpoint.base import (
 
 from ..errors import CorruptDataError, InvalidConfigError
 from .codec import Codec
+from .decoded_items import DecodedItems
 from .limits import ReadBudget, ReadLimits
 from .list_memos import ListMemo
 from .records import (
@@ -110,10 +111,14 @@ def channel_kinds(
 
 
 def decode_checkpoint(
-    codec: Codec, read_limits: ReadLimits, stored: StoredCheckpoint
+    codec: Codec,
+    read_limits: ReadLimits,
+    stored: StoredCheckpoint,
+    items_once: DecodedItems | None = None,
 ) -> CheckpointTuple:
     """A stored checkpoint read back as LangGraph's ``CheckpointTuple`` (opened first when
-    encrypted), or CorruptDataError naming the thread, namespace, checkpoint and channel."""
+    encrypted), or CorruptDataError naming the thread, namespace, checkpoint and channel.
+    ``items_once``: the items this ``list`` call decoded already (``core.decoded_items``)."""
     record = stored.record
     where = (
         f"thread {record.thread_id!r}, namespace {record.checkpoint_ns!r}, "
@@ -172,6 +177,7 @@ def decode_checkpoint(
             f"{where}, channel {channel!r}",
             blob.item_refs,
             budget,
+            decoded=items_once,
         )
     checkpoint["channel_values"] = values
     writes = sorted(stored.writes, key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx))
@@ -181,7 +187,7 @@ def decode_checkpoint(
             w.channel,
             codec.decode_value(
                 w.type, w.data, stored.items, f"{where}, write {w.channel!r}", w.item_refs,
-                budget,
+                budget, decoded=items_once,
             ),
         )
         for w in writes

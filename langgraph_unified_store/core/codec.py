@@ -31,6 +31,7 @@ from ..errors import (
 from .compression import COMPRESSED_CHECKPOINT as COMPRESSED_CHECKPOINT
 from .compression import COMPRESSED_ITEM as COMPRESSED_ITEM
 from .compression import INFLATED_ITEMS, INFLATED_MAX_BYTES, deflate, inflate
+from .decoded_items import DecodedItems
 from .dictionaries import CHECKPOINT_DICTIONARY_V1, ITEM_DICTIONARY_V1
 from .encryption import Sealer
 from .failure_paths import (
@@ -303,12 +304,14 @@ class Codec(RecordSealing):
         budget: ReadBudget | None = None,
         *,
         stored_size: int | None = None,
+        decoded: DecodedItems | None = None,
     ) -> Any:
         """A stored value read back, or CorruptDataError naming ``where``.
 
         ``budget`` is shared by every value of one read (see ``core.limits``); without
         one, the value gets a budget of its own. ``stored_size``: what ``data`` took in
         storage, when the backend inflated it itself (then ``data`` counts as decoded).
+        ``decoded``: the items a ``list`` call already decoded (``core.decoded_items``).
         """
         if budget is None:
             budget = ReadBudget(self.limits)
@@ -320,7 +323,7 @@ class Codec(RecordSealing):
             else:
                 budget.stored += stored_size
                 budget.take(len(data))
-            return self._decode(type_, data, items, refs, budget, 0)
+            return self._decode(type_, data, items, refs, budget, 0, decoded)
         except (CorruptDataError, UnsafeDeserializationError) as exc:
             if str(exc).startswith(where):
                 raise
@@ -336,9 +339,10 @@ class Codec(RecordSealing):
         refs: Sequence[bytes],
         budget: ReadBudget,
         depth: int,
+        decoded: DecodedItems | None = None,
     ) -> Any:
         if type_ == ITEM_DICT_TYPE:
-            return self._decode_dict(data, items, refs, budget, depth)
+            return self._decode_dict(data, items, refs, budget, depth, decoded)
         if type_.startswith(COMPRESSED_CHECKPOINT):
             plain = inflate(data, CHECKPOINT_DICTIONARY_V1, budget)
             return self._plain.loads_typed((type_[len(COMPRESSED_CHECKPOINT) :], plain))
@@ -349,6 +353,7 @@ class Codec(RecordSealing):
         if type(segment_count) is not int or not 0 <= segment_count <= len(refs):
             raise CorruptDataError("stored list names a segment count it does not have")
         elements: list[tuple[str, bytes]] = []
+        element_refs: list[bytes | None] = []
         for ref in refs[:segment_count]:
             segment = self._item(items, ref)
             if segment.type != SEGMENT_TYPE:
@@ -356,16 +361,51 @@ class Codec(RecordSealing):
             if budget.first_use(ref):
                 budget.stored += len(segment.data) + ITEM_REF_SIZE * len(segment.item_refs)
             inner = iter(segment.item_refs)
-            self._expand(segment.data, inner, items, budget, elements)
+            self._expand(segment.data, inner, items, budget, elements, element_refs)
             if next(inner, None) is not None:
                 raise CorruptDataError(f"segment {ref.hex()} names more items than it uses")
         tail_refs = iter(refs[segment_count:])
-        self._expand(data[unpacker_offset:], tail_refs, items, budget, elements)
+        self._expand(data[unpacker_offset:], tail_refs, items, budget, elements, element_refs)
         if next(tail_refs, None) is not None:
             raise CorruptDataError("more item references than the list uses")
+        if decoded is not None:
+            return self._elements_once(elements, element_refs, decoded)
+        return self._load_elements(elements)
+
+    def _load_elements(self, elements: list[tuple[str, bytes]]) -> list[Any]:
         if self._batchable and all(t == MSGPACK for t, _ in elements):
-            return self._plain.loads_typed((MSGPACK, join_array([b for _, b in elements])))
+            loaded: list[Any] = self._plain.loads_typed(
+                (MSGPACK, join_array([b for _, b in elements]))
+            )
+            return loaded
         return [self._plain.loads_typed(element) for element in elements]
+
+    def _elements_once(
+        self,
+        elements: list[tuple[str, bytes]],
+        element_refs: list[bytes | None],
+        decoded: DecodedItems,
+    ) -> list[Any]:
+        """The elements, each stored item this call decoded before given as a fresh
+        copy of that value, the rest decoded (in one call when batchable) and kept."""
+        result: list[Any] = [None] * len(elements)
+        missing: list[int] = []
+        for index, ref in enumerate(element_refs):
+            if ref is not None:
+                type_, body = elements[index]
+                hit, value = decoded.take(ref, type_, body)
+                if hit:
+                    result[index] = value
+                    continue
+            missing.append(index)
+        if missing:
+            loaded = self._load_elements([elements[index] for index in missing])
+            for index, value in zip(missing, loaded, strict=True):
+                result[index] = value
+                ref = element_refs[index]
+                if ref is not None:
+                    decoded.keep(ref, *elements[index], value)
+        return result
 
     def _decode_dict(
         self,
@@ -374,6 +414,7 @@ class Codec(RecordSealing):
         refs: Sequence[bytes],
         budget: ReadBudget,
         depth: int,
+        decoded: DecodedItems | None = None,
     ) -> dict[Any, Any]:
         if depth >= ITEM_DICT_MAX_DEPTH:
             raise CorruptDataError(f"stored dicts nest deeper than {ITEM_DICT_MAX_DEPTH} levels")
@@ -394,7 +435,8 @@ class Codec(RecordSealing):
             ):
                 raise CorruptDataError("a stored dict entry is not (key, type, data, count)")
             result[key] = self._decode(
-                sub_type, sub_data, items, refs[offset : offset + ref_count], budget, depth + 1
+                sub_type, sub_data, items, refs[offset : offset + ref_count], budget, depth + 1,
+                decoded,
             )
             offset += ref_count
         if offset != len(refs):
@@ -408,9 +450,11 @@ class Codec(RecordSealing):
         items: Mapping[bytes, ItemRecord],
         budget: ReadBudget,
         into: list[tuple[str, bytes]],
+        into_refs: list[bytes | None],
     ) -> None:
-        """Append the elements ``layout`` lays out to ``into``, charging each to ``budget``
-        (an element named twice costs twice: repeating references buys no memory)."""
+        """Append the elements ``layout`` lays out to ``into`` (and the item each is, or
+        None, to ``into_refs``), charging each to ``budget`` (an element named twice
+        costs twice: repeating references buys no memory; a cached decode too)."""
         entries = ormsgpack.unpackb(layout)
         if type(entries) is not list:
             raise CorruptDataError("a stored list layout is not a list")
@@ -444,10 +488,12 @@ class Codec(RecordSealing):
                 else:
                     used += len(item.data)
                     into.append((item_type, item.data))
+                into_refs.append(ref)
                 used += ELEMENT_COST
             elif type(entry) is bytes:
                 used += len(entry) + ELEMENT_COST
                 into.append((MSGPACK, entry))
+                into_refs.append(None)
             elif (
                 type(entry) is list
                 and len(entry) == 2
@@ -456,6 +502,7 @@ class Codec(RecordSealing):
             ):
                 used += len(entry[1]) + ELEMENT_COST
                 into.append((entry[0], entry[1]))
+                into_refs.append(None)
             else:
                 raise CorruptDataError("a stored list entry is neither an element nor a reference")
             if used > limit:  # ``limit`` may be stale (low): what was fetched since raises it

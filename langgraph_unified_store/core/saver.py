@@ -28,6 +28,7 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    DeltaChannelHistory,
     get_serializable_checkpoint_metadata,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
@@ -52,12 +53,13 @@ from .checkpoints import (
     require_configurable,
 )
 from .codec import Codec
+from .decoded_items import DecodedItems
+from .delta_history import delta_chain, delta_channel_history
 from .guards import guarded, guarded_iterator
 from .limits import ReadLimits, check_read_limits
 from .list_memos import ListMemo, ListMemos
 from .options import seconds_or_zero
 from .records import (
-    EMPTY_TYPE,
     BlobRecord,
     CheckpointRecord,
     ItemRecord,
@@ -117,6 +119,8 @@ class UnifiedCheckpointSaver(BlockingTwins):
     """
 
     backend: Backend
+    decode_items_once: bool = True
+    """``list`` decodes each stored item once per call (off: as before, for measuring)."""
 
     def __init__(
         self,
@@ -301,8 +305,10 @@ class UnifiedCheckpointSaver(BlockingTwins):
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _to_tuple(self, stored: StoredCheckpoint) -> CheckpointTuple:
-        return decode_checkpoint(self.codec, self.read_limits, stored)
+    def _to_tuple(
+        self, stored: StoredCheckpoint, decoded: DecodedItems | None = None
+    ) -> CheckpointTuple:
+        return decode_checkpoint(self.codec, self.read_limits, stored, decoded)
 
     @guarded
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
@@ -327,16 +333,27 @@ class UnifiedCheckpointSaver(BlockingTwins):
         if limit == 0:
             return
         remaining = limit
+        # Each stored item is decoded once per call; every other use gets a fresh copy.
+        decoded = DecodedItems() if self.decode_items_once else None
         async for stored in self.backend.list_checkpoints(query):
             if leftover:
                 metadata = Codec.load_metadata(stored.record.metadata, "list")
                 if not all(_metadata_has(metadata, k, v) for k, v in leftover.items()):
                     continue
-            yield self._to_tuple(stored)
+            yield self._to_tuple(stored, decoded)
             if remaining is not None:
                 remaining -= 1
                 if remaining <= 0:
                     return
+
+    @guarded
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        """The base class's answer in one backend read (``core.delta_history``)."""
+        return await delta_channel_history(
+            self.codec, self.read_limits, self.backend, config, channels
+        )
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -494,32 +511,8 @@ class UnifiedCheckpointSaver(BlockingTwins):
                 continue
             keep: set[tuple[str, str]] = set()
             for head in await self.backend.checkpoint_heads(thread_id):
-                keep.update(await self._delta_chain(head))
+                keep.update(await delta_chain(self.backend, head))
             await self.backend.retain(thread_id, keep)
-
-    async def _delta_chain(self, head: CheckpointRecord) -> list[tuple[str, str]]:
-        """The head plus every ancestor its DeltaChannels still need to rebuild their value.
-
-        A delta channel's value at the head is rebuilt from the writes of ancestors back
-        to the nearest one that stored a snapshot; pruning those would silently empty it.
-        """
-        kept = [(head.checkpoint_ns, head.checkpoint_id)]
-        metadata = Codec.load_metadata(head.metadata, "prune")
-        waiting = set((metadata.get("counters_since_delta_snapshot") or {}).keys())
-        record: CheckpointRecord | None = head
-        while waiting and record is not None and record.parent_checkpoint_id:
-            parent = await self.backend.get_checkpoint(
-                record.thread_id, record.checkpoint_ns, record.parent_checkpoint_id
-            )
-            if parent is None:
-                break
-            record = parent.record
-            kept.append((record.checkpoint_ns, record.checkpoint_id))
-            waiting -= {
-                ch for ch in waiting
-                if ch in parent.blobs and parent.blobs[ch].type != EMPTY_TYPE
-            }
-        return kept
 
     # -- unified workflow state ------------------------------------------------------------
 

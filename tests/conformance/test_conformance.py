@@ -32,6 +32,26 @@ def test_runner_accepts_a_capability_the_suite_adds_later() -> None:
     check_report(_report(**ours, delta_channel_history=CapabilityResult(detected=False)))
 
 
+def test_runner_accepts_a_grown_suite() -> None:
+    """A newer suite's capability we do not know, detected, counts; skipped tests in it
+    fail nothing; a failing test in it does."""
+    ours = {cap: _full(11) for cap in OUR_CAPABILITIES}
+    grown = CapabilityResult(detected=True, passed=True, tests_passed=5, tests_skipped=2)
+    check_report(_report(**ours, some_new_capability=grown))
+    broken = CapabilityResult(
+        detected=True, passed=False, tests_passed=4, tests_failed=1, failures=["new: boom"]
+    )
+    with pytest.raises(AssertionError):
+        check_report(_report(**ours, some_new_capability=broken))
+
+
+def test_we_claim_delta_history_when_the_suite_knows_it() -> None:
+    from langgraph.checkpoint.conformance.capabilities import Capability
+
+    known = {c.value for c in Capability}
+    assert ("delta_channel_history" in OUR_CAPABILITIES) == ("delta_channel_history" in known)
+
+
 @pytest.mark.parametrize(
     "damage",
     ["missing capability", "failed test", "skipped test", "too few tests"],
