@@ -76,21 +76,24 @@ async def delta_chain(backend: Backend, head: CheckpointRecord) -> list[tuple[st
 
     A delta channel's value at the head is rebuilt from the writes of ancestors back
     to the nearest one that stored a snapshot; pruning those would silently empty it.
+    The ancestors come from one read (``Backend.checkpoint_lineage``).
     """
     kept = [(head.checkpoint_ns, head.checkpoint_id)]
     metadata = Codec.load_metadata(head.metadata, "prune")
     waiting = set((metadata.get("counters_since_delta_snapshot") or {}).keys())
-    record: CheckpointRecord | None = head
-    while waiting and record is not None and record.parent_checkpoint_id:
-        parent = await backend.get_checkpoint(
-            record.thread_id, record.checkpoint_ns, record.parent_checkpoint_id
-        )
-        if parent is None:
-            break
-        record = parent.record
-        kept.append((record.checkpoint_ns, record.checkpoint_id))
-        waiting -= {
-            ch for ch in waiting
-            if ch in parent.blobs and parent.blobs[ch].type != EMPTY_TYPE
-        }
+    if not waiting:
+        return kept
+    lineage = backend.checkpoint_lineage(head.thread_id, head.checkpoint_ns, head.checkpoint_id)
+    async with contextlib.aclosing(lineage) as ancestors:
+        async for stored in ancestors:
+            record = stored.record
+            if record.checkpoint_id == head.checkpoint_id:
+                continue  # the head itself
+            kept.append((record.checkpoint_ns, record.checkpoint_id))
+            waiting -= {
+                ch for ch in waiting
+                if ch in stored.blobs and stored.blobs[ch].type != EMPTY_TYPE
+            }
+            if not waiting:
+                break
     return kept
