@@ -20,15 +20,16 @@ from typing import TYPE_CHECKING, Any, Final
 from .core.options import (
     Option,
     anything,
-    at_most_seconds,
     check_options,
     count_from,
+    count_or_none,
     flag,
     one_of,
     seconds,
     seconds_or_none,
     seconds_or_zero,
 )
+from .core.lifecycle import ttl_option
 from .core.sync import DEFAULT_CLOSE_TIMEOUT
 from .core.validate import show
 from .errors import InvalidConfigError
@@ -99,6 +100,13 @@ SAVER_OPTIONS: Final[tuple[Option, ...]] = (
     Option("close_timeout", "seconds >= 0", DEFAULT_CLOSE_TIMEOUT, seconds_or_zero,
            "how long close lets calls in flight finish"),
     Option("read_limits", "ReadLimits or None", None, anything, "bounds on decoding stored data"),
+    Option("ttl", "seconds, timedelta or None", None, ttl_option,
+           "threads expire this long after their last write (the saver checks it against "
+           "the backend's longest)"),
+    Option("refresh_on_read", "bool", False, flag, "reads also restart the ttl"),
+    Option("clock", "callable or None", None, anything, "epoch seconds; time.time by default"),
+    Option("sweep_interval", "seconds or None", None, seconds_or_none,
+           "sweep expired threads on a background thread this often"),
 )
 
 
@@ -168,7 +176,10 @@ BACKENDS: Final[tuple[BackendEntry, ...]] = (
         module=f"{PACKAGE}.backends.memory",
         saver="MemorySaver",
         backend="MemoryBackend",
-        options=(),
+        options=(
+            Option("max_threads", "int >= 1 or None", None, count_or_none(1),
+                   "keep at most this many threads, evicting the least recently used"),
+        ),
     ),
     BackendEntry(
         name="sqlite",
@@ -220,10 +231,8 @@ BACKENDS: Final[tuple[BackendEntry, ...]] = (
         backend="RedisBackend",
         options=(
             Option("prefix", "str without braces", DEFAULT_PREFIX, redis_prefix, "of every key"),
-            Option("ttl", "seconds or None", None,
-                   at_most_seconds(MAX_TTL_SECONDS, "about 317 years; None keeps threads forever"),
-                   "threads expire this long after their last write"),
-            Option("refresh_ttl_on_read", "bool", False, flag, "reads also restart the ttl"),
+            Option("refresh_ttl_on_read", "bool", False, flag,
+                   "the saver's refresh_on_read, by its earlier name"),
             Option("cluster", "bool", False, flag, "talk to Redis Cluster"),
             Option("socket_timeout", "seconds or None", DEFAULT_SOCKET_TIMEOUT, seconds_or_none,
                    "per attempt to reach the server"),

@@ -56,6 +56,9 @@ BAD: dict[str, list[Any]] = {
     "prefix": ["", "a{b", "a}b", 7, None],
     "ttl": [0, -1, True, NAN, INF, MAX_TTL_SECONDS * 10, "60"],
     "refresh_ttl_on_read": [1, "yes", None],
+    "refresh_on_read": [1, "yes", None],
+    "sweep_interval": [0, -1, True, NAN, INF, "5"],
+    "max_threads": [0, -1, True, 1.5, "10"],
     "cluster": [1, "yes", None],
     "socket_timeout": TIMEOUT_BAD,
 }
@@ -82,8 +85,11 @@ GOOD: dict[str, tuple[Any, Any, Any]] = {
     "command_timeout": (None, None, _on_backend("command_timeout")),
     "synchronous_commit": (False, False, _on_backend("synchronous_commit")),
     "prefix": ("lus_registry", "lus_registry", _on_backend("prefix")),
-    "ttl": (60, 60.0, _on_backend("ttl")),
-    "refresh_ttl_on_read": (True, True, _on_backend("refresh_ttl_on_read")),
+    "ttl": (60, 60.0, lambda saver: saver.backend.lifecycle.ttl),
+    "refresh_ttl_on_read": (True, True, lambda saver: saver.backend.lifecycle.refresh_on_read),
+    "refresh_on_read": (True, True, lambda saver: saver.backend.lifecycle.refresh_on_read),
+    "sweep_interval": (30, True, lambda saver: saver._sweeper is not None),
+    "max_threads": (100, 100, _on_backend("max_threads")),
     "cluster": (False, False, _on_backend("cluster")),
     "socket_timeout": (None, None, lambda saver: saver.backend._connection.socket_timeout),
 }

@@ -30,6 +30,19 @@ Rules every backend keeps:
   something removed.
 - Every user-supplied string (thread ids, filter keys and values) travels as a bound
   parameter or an exact key, never spliced into a query or a pattern.
+
+The lifecycle (``core.lifecycle``; the saver sets ``lifecycle``, a ``ThreadClock``):
+- Every thread has a first and a last write time and an expiry, stamped by
+  ``lifecycle.now()``: ``put_checkpoint``, ``put_writes`` and ``copy_thread`` (the
+  target) set its last write to now (its first too, when new) and its expiry to
+  ``lifecycle.expiry(now, own ttl)``. With ``lifecycle.refresh_on_read``, a read that
+  finds a thread with an expiry moves its expiry as a write would (not its last write).
+- A thread whose expiry is at or before ``lifecycle.now()`` is gone to every read
+  (``get_checkpoint``, ``list_checkpoints``, ``checkpoint_heads``, ``list_thread_ids``,
+  ``thread_page`` unless ``everything``) whether or not storage has removed it yet, and a
+  write to it first removes it, in the same atomic step, so nothing expired comes back.
+- ``delete_thread``, ``remove_threads`` and a GC that leaves a thread no checkpoint
+  remove its lifecycle row or keys too; ``thread_residue`` finds nothing of it after.
 """
 
 from __future__ import annotations
@@ -52,6 +65,14 @@ from collections.abc import (
 )
 from typing import Any, ClassVar, Final, Generic, TypeVar, cast
 
+from .lifecycle import (
+    TTL_MAX_DATETIME,
+    RemovalGuard,
+    Removed,
+    ThreadClock,
+    ThreadInfo,
+    ThreadQuery,
+)
 from .limits import DEFAULT_READ_LIMITS, ReadLimits
 from .records import (
     BlobRecord,
@@ -88,6 +109,12 @@ class Backend(ABC):
     read_limits: ReadLimits = DEFAULT_READ_LIMITS
     """The saver's limits on decoding stored bytes (set by the saver), for a backend
     that transforms what it stores (Redis deflates records)."""
+
+    lifecycle: ThreadClock = ThreadClock()
+    """The saver's ttl, refresh rule and clock (set by the saver)."""
+
+    max_ttl: ClassVar[float] = TTL_MAX_DATETIME
+    """The longest ttl (seconds) this storage can keep."""
 
     async def setup(self) -> None:  # noqa: B027 - optional hook, most backends need it
         """Create or upgrade the schema. Idempotent; backends also call it lazily."""
@@ -179,6 +206,31 @@ class Backend(ABC):
     @abstractmethod
     async def list_thread_ids(self) -> list[str]:
         """Every thread that has at least one checkpoint, sorted."""
+
+    # -- the lifecycle (core.lifecycle holds the policy) -------------------------------------
+
+    @abstractmethod
+    async def thread_page(self, query: ThreadQuery) -> list[ThreadInfo]:
+        """Up to ``query.limit`` threads matching ``query``, sorted by thread id, found
+        through an index (never by loading every thread). Without ``everything``, only
+        threads with a checkpoint that have not expired."""
+
+    @abstractmethod
+    async def remove_threads(self, thread_ids: Sequence[str], guard: RemovalGuard) -> Removed:
+        """Delete each named thread whole (every row or key, lifecycle ones included)
+        that still passes ``guard`` once locked against writers of that thread; returns
+        the ids removed and counts of the checkpoints, writes, blobs and items removed.
+        A thread that fails the guard, or is gone, is left out."""
+
+    @abstractmethod
+    async def set_thread_ttl(self, thread_id: str, ttl: float) -> bool:
+        """Store the thread's own ttl (``lifecycle.PINNED``: never expires) and move its
+        expiry to match; False when the thread has no checkpoint (or has expired)."""
+
+    @abstractmethod
+    async def thread_residue(self, thread_ids: Sequence[str]) -> list[str]:
+        """Those of ``thread_ids`` of which any row or key is still stored, expired or
+        not, lifecycle rows and global index entries included (erasure's re-check)."""
 
 
 class ItemCache:

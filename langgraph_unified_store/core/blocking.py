@@ -131,5 +131,3 @@ class BlockingTwins(BaseCheckpointSaver[str]):
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         self._block("copy_thread", self.acopy_thread(source_thread_id, target_thread_id))
 
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self._block("prune", self.aprune(thread_ids, strategy=strategy))

@@ -86,20 +86,6 @@ def seconds_or_zero(name: str, value: Any) -> float:
     return float(value)
 
 
-def at_most_seconds(limit: float, why: str) -> Check:
-    """``seconds_or_none`` no longer than ``limit`` (``why`` says what the limit is)."""
-
-    def check(name: str, value: Any) -> float | None:
-        if value is None:
-            return None
-        if not (_is_number(value) and 0 < value <= limit):
-            raise InvalidConfigError(
-                f"{name} must be a positive, finite number of seconds up to {limit:.0e} "
-                f"({why}), not {show(value)}"
-            )
-        return float(value)
-
-    return check
 
 
 def count_from(minimum: int) -> Check:
@@ -109,6 +95,16 @@ def count_from(minimum: int) -> Check:
         if not (isinstance(value, int) and not isinstance(value, bool) and value >= minimum):
             raise InvalidConfigError(f"{name} must be an integer >= {minimum}, not {show(value)}")
         return value
+
+    return check
+
+
+def count_or_none(minimum: int) -> Check:
+    """``count_from``, or None for no bound."""
+    counted = count_from(minimum)
+
+    def check(name: str, value: Any) -> int | None:
+        return None if value is None else counted(name, value)
 
     return check
 

@@ -18,6 +18,7 @@ import random
 import threading
 import time
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -41,7 +42,6 @@ from ..errors import (
 )
 from ..state import Framework, UnifiedWorkflowState
 from .backend import Backend
-from .blocking import BlockingTwins
 from .checkpoints import CHANNEL_KINDS_KEY as CHANNEL_KINDS_KEY
 from .checkpoints import NONE_CHANNELS_KEY as NONE_CHANNELS_KEY
 from .checkpoints import (
@@ -54,11 +54,13 @@ from .checkpoints import (
 )
 from .codec import Codec
 from .decoded_items import DecodedItems
-from .delta_history import delta_chain, delta_channel_history
+from .delta_history import delta_channel_history
 from .guards import guarded, guarded_iterator
+from .lifecycle import Clock, ThreadClock, check_clock, check_ttl
+from .lifecycle_methods import LifecycleMethods
 from .limits import ReadLimits, check_read_limits
 from .list_memos import ListMemo, ListMemos
-from .options import seconds_or_zero
+from .options import flag, seconds_or_none, seconds_or_zero
 from .records import (
     BlobRecord,
     CheckpointRecord,
@@ -82,14 +84,12 @@ from .validate import (
     check_text,
     check_thread_id,
     metadata_shape_problem,
-    show,
 )
 
 logger = logging.getLogger(__name__)
 
 # Seconds close waits for the backend to close its connections (each is bounded itself).
 BACKEND_CLOSE_TIMEOUT: Final = 10.0
-PRUNE_STRATEGIES = ("keep_latest", "delete")
 
 
 def _metadata_has(metadata: Mapping[str, Any], key: str, value: Any) -> bool:
@@ -98,7 +98,7 @@ def _metadata_has(metadata: Mapping[str, Any], key: str, value: Any) -> bool:
     return metadata_value_matches(metadata, key, value)
 
 
-class UnifiedCheckpointSaver(BlockingTwins):
+class UnifiedCheckpointSaver(LifecycleMethods):
     """A LangGraph checkpointer over any ``Backend``; also reads and writes unified state.
 
     Pass ``encryption_key`` (or an ``EncryptedSerializer`` as ``serde``) to encrypt every
@@ -130,8 +130,18 @@ class UnifiedCheckpointSaver(BlockingTwins):
         encryption_key: bytes | str | None = None,
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         read_limits: ReadLimits | None = None,
+        ttl: float | timedelta | None = None,
+        refresh_on_read: bool = False,
+        clock: Clock | None = None,
+        sweep_interval: float | None = None,
     ) -> None:
         close_timeout = seconds_or_zero("close_timeout", close_timeout)
+        lifecycle = ThreadClock(
+            check_ttl("ttl", ttl, backend.max_ttl, backend.name),
+            flag("refresh_on_read", refresh_on_read),
+            check_clock(clock),
+        )
+        sweep_interval = seconds_or_none("sweep_interval", sweep_interval)
         self.read_limits = check_read_limits(read_limits)
         resolved = resolve_serde(serde, encryption_key)
         if resolved.warning is not None:
@@ -139,6 +149,7 @@ class UnifiedCheckpointSaver(BlockingTwins):
         super().__init__(serde=resolved.public)
         self.backend = backend
         backend.read_limits = self.read_limits
+        backend.lifecycle = lifecycle
         self.close_timeout = float(close_timeout)
         # Shared by with_allowlist clones (shallow copies): closing one closes them all.
         self._gate = CallGate()
@@ -149,6 +160,8 @@ class UnifiedCheckpointSaver(BlockingTwins):
         self._codec: Codec | None = None
         # Shared (not copied) by with_allowlist clones, so a delete through one is seen by all.
         self._memos = ListMemos()
+        if sweep_interval is not None:
+            self.start_sweeper(sweep_interval)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(backend={self.backend!r})"
@@ -222,6 +235,7 @@ class UnifiedCheckpointSaver(BlockingTwins):
         ``close_timeout`` seconds to finish, then are cancelled (each raises
         ``SaverClosedError``, and a write it made is stored whole or not at all); then
         every connection is closed. Idempotent, and safe from any loop or task."""
+        self._stop_sweeper()
         if not self._gate.close():
             await _wait_event(self._closed, self._close_bound())
             return
@@ -242,6 +256,7 @@ class UnifiedCheckpointSaver(BlockingTwins):
         """The blocking ``aclose``. On a thread running an event loop (other than an
         in-process saver's) it raises ``SyncCallInEventLoopError``: use ``await aclose()``."""
         self._runner.check_close_thread()
+        self._stop_sweeper()
         if not self._gate.close():
             self._closed.wait(self._close_bound())
             return
@@ -497,22 +512,6 @@ class UnifiedCheckpointSaver(BlockingTwins):
                 await self.backend.put_writes(
                     target, ns, record.checkpoint_id, sealed, [], replace=True
                 )
-
-    @guarded
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        if strategy not in PRUNE_STRATEGIES:
-            raise InvalidConfigError(
-                f"prune: unknown strategy {show(strategy)}; use one of {', '.join(PRUNE_STRATEGIES)}"
-            )
-        for thread_id in dict.fromkeys(check_id_list(thread_ids, "thread id", "prune")):
-            self._memos.forget(thread_id)
-            if strategy == "delete":
-                await self.backend.delete_thread(thread_id)
-                continue
-            keep: set[tuple[str, str]] = set()
-            for head in await self.backend.checkpoint_heads(thread_id):
-                keep.update(await delta_chain(self.backend, head))
-            await self.backend.retain(thread_id, keep)
 
     # -- unified workflow state ------------------------------------------------------------
 

@@ -1,0 +1,308 @@
+"""The saver's data-lifecycle methods: sweep, set_ttl, prune, delete_threads, forget,
+list_threads, and the opt-in background sweeper.
+
+A base of ``UnifiedCheckpointSaver``, split from it because the lifecycle is a concern of
+its own: the policy is ``core.lifecycle``, the storage primitives are the backend's.
+Each async method holds the logic and its blocking twin runs it (``core.blocking``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from ..errors import CheckpointNotFoundError, InvalidConfigError, SaverClosedError
+from .backend import Backend
+from .blocking import BlockingTwins
+from .delta_history import delta_chain
+from .guards import guarded
+from .lifecycle import (
+    ERASURE_ROUNDS,
+    LIST_THREADS_MAX,
+    PINNED,
+    THREAD_BATCH,
+    ErasureReceipt,
+    RemovalGuard,
+    Removed,
+    ThreadPage,
+    ThreadQuery,
+    check_count,
+    check_thread_filter,
+    check_ttl,
+    decode_cursor,
+    encode_cursor,
+    point_in_time,
+    timestamp,
+)
+from .list_memos import ListMemos
+from .records import ListQuery
+from .validate import check_id_list, check_thread_id, show
+
+logger = logging.getLogger(__name__)
+
+PRUNE_STRATEGIES: Final = ("keep_latest", "keep_last", "delete")
+Age = datetime | timedelta | float | int
+
+
+class LifecycleMethods(BlockingTwins):
+    """TTL, retention and erasure over the backend's lifecycle primitives."""
+
+    backend: Backend
+    _memos: ListMemos
+    _sweeper: BackgroundSweeper | None = None
+
+    # -- TTL ---------------------------------------------------------------------------------
+
+    @guarded
+    async def asweep(self, *, limit: int | None = None) -> Removed:
+        """Remove from storage every thread whose TTL has run out (reads already miss
+        them), at most ``limit``; returns what was removed. Redis removes expired keys
+        itself: there the sweep takes the expired threads out of the global indexes."""
+        limit = check_count("sweep: limit", limit, 1, optional=True)
+        now = self.backend.lifecycle.now()
+        query = ThreadQuery(expired_at=now, everything=True, with_stats=False)
+        return await self._remove_found(query, RemovalGuard(expired_at=now), limit)
+
+    @guarded
+    async def aset_ttl(self, thread_id: str, ttl: float | timedelta | None) -> None:
+        """Give one thread its own TTL (from its last write, or read with
+        ``refresh_on_read``), or pin it forever with None; the saver's ttl no longer
+        applies to it."""
+        thread_id = check_thread_id(thread_id, "set_ttl")
+        seconds = check_ttl("set_ttl: ttl", ttl, self.backend.max_ttl, self.backend.name)
+        if not await self.backend.set_thread_ttl(thread_id, PINNED if seconds is None else seconds):
+            raise CheckpointNotFoundError(f"set_ttl: thread {thread_id!r} has no checkpoint")
+
+    # -- retention ---------------------------------------------------------------------------
+
+    @guarded
+    async def aprune(
+        self, thread_ids: Sequence[str], *, strategy: str = "keep_latest", keep: int | None = None
+    ) -> None:
+        """Thin out threads: ``keep_last`` keeps the ``keep`` newest checkpoints of each
+        namespace, ``keep_latest`` the newest one, ``delete`` nothing; kept checkpoints
+        keep the parents a ``DeltaChannel`` still needs, and every blob and item."""
+        if strategy not in PRUNE_STRATEGIES:
+            raise InvalidConfigError(
+                f"prune: unknown strategy {show(strategy)}; use one of {', '.join(PRUNE_STRATEGIES)}"
+            )
+        if strategy == "keep_last":
+            newest = check_count("prune: keep", keep, 1)
+        elif keep is not None:
+            raise InvalidConfigError(f"prune: keep applies to strategy 'keep_last', not {strategy!r}")
+        else:
+            newest = 1
+        for thread_id in dict.fromkeys(check_id_list(thread_ids, "thread id", "prune")):
+            self._memos.forget(thread_id)
+            if strategy == "delete":
+                await self.backend.delete_thread(thread_id)
+                continue
+            kept: set[tuple[str, str]] = set()
+            for head in await self.backend.checkpoint_heads(thread_id):
+                query = ListQuery(thread_id=thread_id, checkpoint_ns=head.checkpoint_ns, limit=newest)
+                async for stored in self.backend.list_checkpoints(query):
+                    kept.update(await delta_chain(self.backend, stored.record))
+            await self.backend.retain(thread_id, kept)
+
+    @guarded
+    async def adelete_threads(
+        self,
+        older_than: Age | None = None,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> Removed:
+        """Delete whole threads last written before ``older_than`` (an aware datetime, or
+        an age as a timedelta or seconds), only those with a checkpoint whose metadata
+        match ``filter`` if given, at most ``limit``; returns what was deleted. Works in
+        batches: a thread written after the cutoff, even meanwhile, is kept."""
+        now = self.backend.lifecycle.now()
+        cutoff = point_in_time("delete_threads: older_than", older_than, now, age_allowed=True)
+        matching = check_thread_filter(filter, "delete_threads")
+        limit = check_count("delete_threads: limit", limit, 1, optional=True)
+        if cutoff is None and not matching:
+            raise InvalidConfigError(
+                "delete_threads: give older_than, a filter, or both (with neither, every "
+                "thread would go; use forget or delete_thread for that)"
+            )
+        query = ThreadQuery(
+            filter=matching, updated_before=cutoff, everything=True, with_stats=False
+        )
+        return await self._remove_found(query, RemovalGuard(written_before=cutoff), limit)
+
+    @guarded
+    async def aforget(self, filter: Mapping[str, Any]) -> ErasureReceipt:
+        """Erase, for a data-subject request, every thread (all its namespaces, writes,
+        blobs and items) with a checkpoint whose metadata match ``filter``; then look
+        again. The receipt says what went and whether the re-check found anything left."""
+        matching = check_thread_filter(filter, "forget", required=True)
+        receipt = ErasureReceipt(filter=dict(matching))
+        query = ThreadQuery(filter=matching, everything=True, with_stats=False)
+        for _ in range(ERASURE_ROUNDS):
+            removed = await self._remove_found(query, RemovalGuard(), None)
+            receipt.add(removed)
+            left = [t.thread_id for t in await self.backend.thread_page(
+                ThreadQuery(filter=matching, everything=True, with_stats=False, limit=THREAD_BATCH)
+            )]
+            if not left:
+                break
+        erased = list(dict.fromkeys(receipt.thread_ids))
+        residue: list[str] = []
+        for start in range(0, len(erased), THREAD_BATCH):
+            residue.extend(await self.backend.thread_residue(erased[start : start + THREAD_BATCH]))
+        receipt.thread_ids = erased
+        receipt.remaining = sorted(set(left) | set(residue))
+        receipt.verified = not receipt.remaining
+        return receipt
+
+    async def _remove_found(self, query: ThreadQuery, guard: RemovalGuard, limit: int | None) -> Removed:
+        """Find threads page by page and remove each batch (re-checked under the backend's
+        lock by ``guard``), never holding more than a batch of ids."""
+        total = Removed()
+        while limit is None or len(total.thread_ids) < limit:
+            query.limit = THREAD_BATCH if limit is None else min(THREAD_BATCH, limit - len(total.thread_ids))
+            found = await self.backend.thread_page(query)
+            if not found:
+                break
+            ids = [t.thread_id for t in found]
+            for thread_id in ids:
+                self._memos.forget(thread_id)
+            total.add(await self.backend.remove_threads(ids, guard))
+            if len(found) < query.limit:
+                break
+            query.after = ids[-1]
+        return total
+
+    # -- listing -----------------------------------------------------------------------------
+
+    @guarded
+    async def alist_threads(
+        self,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> ThreadPage:
+        """One page of threads, sorted by id, with their namespaces, checkpoint count,
+        first and last write, stored bytes (where the backend can tell) and expiry.
+        Pass the page's ``next_cursor`` back for the next page."""
+        size = check_count("list_threads: limit", limit, 1)
+        assert size is not None
+        if size > LIST_THREADS_MAX:
+            raise InvalidConfigError(f"list_threads: limit must be at most {LIST_THREADS_MAX}, not {size}")
+        query = ThreadQuery(
+            limit=size + 1,
+            after=decode_cursor(cursor),
+            filter=check_thread_filter(filter, "list_threads"),
+            updated_after=timestamp("list_threads: updated_after", updated_after),
+            updated_before=timestamp("list_threads: updated_before", updated_before),
+        )
+        found = await self.backend.thread_page(query)
+        more = len(found) > size
+        found = found[:size]
+        return ThreadPage(found, encode_cursor(found[-1].thread_id) if more else None)
+
+    # -- the background sweeper --------------------------------------------------------------
+
+    def start_sweeper(self, interval: float) -> None:
+        """Sweep every ``interval`` seconds on a daemon thread until the saver closes."""
+        if self._sweeper is None:
+            self._sweeper = BackgroundSweeper(self, interval)
+            self._sweeper.start()
+
+    def _stop_sweeper(self) -> None:
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.stop()
+
+    # -- the blocking twins ------------------------------------------------------------------
+
+    def sweep(self, *, limit: int | None = None) -> Removed:
+        return self._block("sweep", self.asweep(limit=limit))
+
+    def set_ttl(self, thread_id: str, ttl: float | timedelta | None) -> None:
+        self._block("set_ttl", self.aset_ttl(thread_id, ttl))
+
+    def prune(
+        self, thread_ids: Sequence[str], *, strategy: str = "keep_latest", keep: int | None = None
+    ) -> None:
+        self._block("prune", self.aprune(thread_ids, strategy=strategy, keep=keep))
+
+    def delete_threads(
+        self,
+        older_than: Age | None = None,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> Removed:
+        return self._block(
+            "delete_threads", self.adelete_threads(older_than, filter=filter, limit=limit)
+        )
+
+    def forget(self, filter: Mapping[str, Any]) -> ErasureReceipt:
+        return self._block("forget", self.aforget(filter))
+
+    def list_threads(
+        self,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> ThreadPage:
+        return self._block(
+            "list_threads",
+            self.alist_threads(
+                filter=filter,
+                updated_after=updated_after,
+                updated_before=updated_before,
+                limit=limit,
+                cursor=cursor,
+            ),
+        )
+
+
+class BackgroundSweeper:
+    """Calls ``sweep()`` every ``interval`` seconds on a daemon thread; ``stop`` ends it
+    (the saver's close does), never waiting for more than the sweep in flight."""
+
+    def __init__(self, saver: LifecycleMethods, interval: float) -> None:
+        self._saver = saver
+        self._interval = interval
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"{type(saver).__name__}-sweeper", daemon=True
+        )
+        self.sweeps = 0
+        """Sweeps completed (for tests and health checks)."""
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self._stopped.set()
+        if self._thread is not threading.current_thread() and self._thread.is_alive():
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            try:
+                removed = self._saver.sweep()
+            except SaverClosedError:
+                return
+            except Exception:
+                logger.exception("background sweep failed; retrying in %.3gs", self._interval)
+                continue
+            self.sweeps += 1
+            if removed.thread_ids:
+                logger.info("swept %d expired thread(s)", len(removed.thread_ids))
