@@ -73,8 +73,9 @@ class ThreadClock:
 
 @dataclass(slots=True)
 class ThreadQuery:
-    """Which threads ``Backend.thread_page`` returns: sorted by thread id, those after
-    ``after``, at most ``limit``."""
+    """Which threads ``Backend.thread_page`` returns: at most ``limit``, sorted by thread
+    id after ``after`` (a listing), or in any order the backend finds them fastest
+    (``ordered=False``: a removal, which asks again until nothing is left)."""
 
     limit: int = THREAD_BATCH
     after: str | None = None
@@ -93,6 +94,7 @@ class ThreadQuery:
     stored; a listing shows only what reads would find)."""
     with_stats: bool = True
     """Fill namespaces, counts and bytes (a removal needs only the ids)."""
+    ordered: bool = True
 
 
 @dataclass(slots=True)

@@ -159,21 +159,26 @@ class LifecycleMethods(BlockingTwins):
         return receipt
 
     async def _remove_found(self, query: ThreadQuery, guard: RemovalGuard, limit: int | None) -> Removed:
-        """Find threads page by page and remove each batch (re-checked under the backend's
-        lock by ``guard``), never holding more than a batch of ids."""
+        """Find threads a batch at a time and remove each batch (re-checked under the
+        backend's lock by ``guard``), until none is found; never more than a batch of ids
+        in hand. A removed thread no longer matches, so each search starts afresh; one
+        the guard kept is not tried twice."""
         total = Removed()
+        query.ordered = False
+        tried: set[str] = set()
         while limit is None or len(total.thread_ids) < limit:
-            query.limit = THREAD_BATCH if limit is None else min(THREAD_BATCH, limit - len(total.thread_ids))
-            found = await self.backend.thread_page(query)
-            if not found:
+            room = THREAD_BATCH if limit is None else min(THREAD_BATCH, limit - len(total.thread_ids))
+            query.limit = room + len(tried)
+            fresh = [t.thread_id for t in await self.backend.thread_page(query) if t.thread_id not in tried]
+            if not fresh:
                 break
-            ids = [t.thread_id for t in found]
-            for thread_id in ids:
+            fresh = fresh[:room]
+            tried.update(fresh)
+            for thread_id in fresh:
                 self._memos.forget(thread_id)
-            total.add(await self.backend.remove_threads(ids, guard))
-            if len(found) < query.limit:
-                break
-            query.after = ids[-1]
+            removed = await self.backend.remove_threads(fresh, guard)
+            tried.difference_update(removed.thread_ids)
+            total.add(removed)
         return total
 
     # -- listing -----------------------------------------------------------------------------
