@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from .core.lifecycle import ttl_option
 from .core.options import (
     Option,
     anything,
@@ -29,7 +30,6 @@ from .core.options import (
     seconds_or_none,
     seconds_or_zero,
 )
-from .core.lifecycle import ttl_option
 from .core.sync import DEFAULT_CLOSE_TIMEOUT
 from .core.validate import show
 from .errors import InvalidConfigError
