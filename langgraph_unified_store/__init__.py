@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .core.lifecycle import ErasureReceipt, Removed, ThreadInfo, ThreadPage
 from .core.limits import ReadLimits
 from .core.saver import UnifiedCheckpointSaver
 from .errors import (
@@ -39,16 +40,20 @@ __all__ = [
     "BackendUnavailableError",
     "CheckpointNotFoundError",
     "CorruptDataError",
+    "ErasureReceipt",
     "InvalidConfigError",
     "MemorySaver",
     "MissingExtraError",
     "PostgresSaver",
     "ReadLimits",
     "RedisSaver",
+    "Removed",
     "SQLiteSaver",
     "SaverClosedError",
     "SerializationError",
     "SyncCallInEventLoopError",
+    "ThreadInfo",
+    "ThreadPage",
     "ToolCall",
     "UnifiedCheckpointSaver",
     "UnifiedMessage",
