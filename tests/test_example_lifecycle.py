@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ def _example() -> Any:
     spec = importlib.util.spec_from_file_location("data_lifecycle_example", EXAMPLE)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # LangGraph resolves the state's annotations through it
     spec.loader.exec_module(module)
     return module
 
