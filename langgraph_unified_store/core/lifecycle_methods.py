@@ -102,9 +102,19 @@ class LifecycleMethods(BlockingTwins):
                 continue
             kept: set[tuple[str, str]] = set()
             for head in await self.backend.checkpoint_heads(thread_id):
-                query = ListQuery(thread_id=thread_id, checkpoint_ns=head.checkpoint_ns, limit=newest)
-                async for stored in self.backend.list_checkpoints(query):
-                    kept.update(await delta_chain(self.backend, stored.record))
+                # The head as read, and the newest before it: a checkpoint put since is
+                # newer than the head, and retain keeps it (core.rules.retained).
+                chosen = [head]
+                if newest > 1:
+                    query = ListQuery(
+                        thread_id=thread_id,
+                        checkpoint_ns=head.checkpoint_ns,
+                        before=head.checkpoint_id,
+                        limit=newest - 1,
+                    )
+                    chosen.extend([stored.record async for stored in self.backend.list_checkpoints(query)])
+                for record in chosen:
+                    kept.update(await delta_chain(self.backend, record))
             await self.backend.retain(thread_id, kept)
 
     @guarded
