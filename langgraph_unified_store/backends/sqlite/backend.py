@@ -5,6 +5,11 @@ thread, so a whole transaction costs one thread hop and never interleaves with a
 operation on the same connection. Write transactions start with ``BEGIN IMMEDIATE`` and
 the connection waits ``busy_timeout`` for other processes, so many writers never see
 "database is locked" (langchain-ai/langgraph#8136). WAL lets readers run beside a writer.
+
+The lifecycle (``core.lifecycle``) lives in the ``threads`` table: each write stamps its
+thread's row in the write's own transaction (removing the thread first if it has
+expired), reads probe the row by primary key, and sweeps, age-based deletes and listings
+search its indexes on last write and expiry.
 """
 
 from __future__ import annotations
