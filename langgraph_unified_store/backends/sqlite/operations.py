@@ -74,10 +74,6 @@ def _record(row: Row) -> CheckpointRecord:
     )
 
 
-def fetchall(db: sqlite3.Connection, statement: str, params: Sequence[Any]) -> list[Any]:
-    return db.execute(statement, params).fetchall()
-
-
 # -- the lifecycle of a thread ---------------------------------------------------------------
 
 
