@@ -162,9 +162,8 @@ async def test_an_expired_thread_is_gone_to_reads_at_once(tmp_path: Path, admin:
         assert await saver.aget_tuple(thread_config("t")) is None
         assert [c async for c in saver.alist(thread_config("t"))] == []
         assert [c.config["configurable"]["thread_id"] async for c in saver.alist(None)] == ["kept"]
-        assert [c async for c in saver.alist(None, filter={"user": "u"})][0].config[
-            "configurable"
-        ]["thread_id"] == "kept"
+        filtered = [c.config["configurable"]["thread_id"] async for c in saver.alist(None, filter={"user": "u"})]
+        assert filtered == ["kept"]
         assert await saver.backend.checkpoint_heads("t") == []
         assert await saver.backend.list_thread_ids() == ["kept"]
         assert await ids_listed(saver) == ["kept"]
@@ -409,7 +408,7 @@ def literal(value: Any) -> str:
 async def test_thread_page_queries_use_an_index(tmp_path: Path, admin: Any) -> None:
     """Each shape walks an index of ``threads`` on a table of thousands of threads, with
     generic plans (what the saver's pools use) and custom ones."""
-    async with clocked(tmp_path, ttl=100) as (saver, now):
+    async with clocked(tmp_path, ttl=100) as (saver, _):
         s = schema_of(saver)
         await admin.execute(
             f"INSERT INTO {s}.threads (thread_id, first_write, last_write, own_ttl, expires_at) "
