@@ -380,7 +380,7 @@ async def test_postgres_put_locks_the_thread_before_its_checks(plans: str, tmp_p
         statement = saver.backend._statements.put_checkpoint  # type: ignore[attr-defined]
         types = (
             "bigint, text, bytea, bytea[], text[], bytea[], bytea[], text[], text[], bytea[], "
-            "bytea, text, bytea, json, jsonb, text"
+            "bytea, text, bytea, json, jsonb, text, float8, float8"
         )
         await admin.execute(f"SET plan_cache_mode = {plans}")
         await admin.execute(f"PREPARE gc_put({types}) AS {statement}")
@@ -388,7 +388,7 @@ async def test_postgres_put_locks_the_thread_before_its_checks(plans: str, tmp_p
             rows = await admin.fetch(
                 "EXPLAIN (COSTS OFF) EXECUTE gc_put(1, 't', '\\x63'::bytea, '{\"\\\\x69\"}', "
                 "'{m}', '{\"\\\\x00\"}', '{NULL}', '{messages}', '{a1.0}', '{\"\\\\x62\"}', "
-                "NULL, 'x', '\\x00'::bytea, '{}', '{}', NULL)"
+                "NULL, 'x', '\\x00'::bytea, '{}', '{}', NULL, 0, NULL)"
             )
         finally:
             await admin.execute("DEALLOCATE gc_put")
