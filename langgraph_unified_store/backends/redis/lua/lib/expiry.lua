@@ -43,17 +43,18 @@ local function expiry_at(touched, ttl)
 end
 
 -- Sets e and moves every key's expiry with it, or (e false) removes e and, when
--- `persist`, the keys' expiry.  The keys expire on the server's clock, as far from its
--- now as e is from the client's: one absolute deadline (PEXPIRE per key would read the
--- clock once per call, and keys a millisecond apart would not expire together), never
--- in the server's past whatever the client's clock says.
+-- `persist`, the keys' expiry.  The keys expire at e, one absolute deadline for all
+-- (PEXPIRE per key would read the clock once per call, and keys a millisecond apart would
+-- not expire together); later by as much as the client's clock is behind the server's,
+-- so that Redis never drops a thread before its expiry on the client's clock (reads
+-- already miss it after e; a sweep removes what is left).
 local function set_expiry(B, e, now, persist)
   local keys = thread_keys(B)
   if e then
     redis.call('HSET', B .. ':h', 'e', ms(e))
     local time = redis.call('TIME')
     local server_now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-    local at = ms(server_now + math.max(e - now, 1))
+    local at = ms(e + math.max(server_now - now, 0))
     for _, key in ipairs(keys) do redis.call('PEXPIREAT', key, at) end
   else
     redis.call('HDEL', B .. ':h', 'e')
