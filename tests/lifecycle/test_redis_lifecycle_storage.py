@@ -72,9 +72,10 @@ async def traces(saver: RedisSaver, thread_id: str, url: str = REDIS_URL, *, clu
                 continue
             kind = await client.type(key)
             member = thread_id.encode()
-            if kind == b"zset" and await client.zscore(key, member) is not None:
-                found.append(f"{key.decode()} names it")
-            elif kind == b"set" and await client.sismember(key, member):
+            named = (kind == b"zset" and await client.zscore(key, member) is not None) or (
+                kind == b"set" and bool(await client.sismember(key, member))
+            )
+            if named:
                 found.append(f"{key.decode()} names it")
     finally:
         await client.aclose()
