@@ -4,7 +4,8 @@ Every key of one thread carries the same hash tag, ``{t<base64url of the thread 
 so a thread lives in one cluster slot and each operation on it is one Lua script: atomic,
 one round trip, and its keys expire together. Per-thread sorted sets index checkpoints by
 namespace and by id, so nothing ever SCANs the keyspace. Global keys list threads
-(``<prefix>:threads``, scored by expiry time, or +inf without a TTL) and, without a TTL,
+(``<prefix>:threads`` scored by expiry in ms, or +inf; ``<prefix>:threads:written`` by
+last write; ``<prefix>:threads:names`` all 0, paged by id) and, without a TTL,
 the threads of each run (``<prefix>:run:<hex run id>``). On a single server the put script
 updates them itself; on a cluster they live in other slots and are written in the same
 pipeline, a separate step. Readers treat them as hints: a listed thread that no longer
@@ -30,6 +31,8 @@ hashes: a short field keeps small values listpack-encoded and large ones cheap.
 ``B:w``     hash   ``n NUL k`` -> frame(item refs, head JSON, bytes), k = 0, 1, ...;
                    writes to a checkpoint not stored yet wait as ``P NUL k``
 ``B:t``     hash   item ref -> frame(item refs, type, bytes)
+``B:h``     hash   the lifecycle, in ms of the client's clock: ``f`` first write, ``l``
+                   last write, ``t`` own ttl (0: pinned), ``e`` expiry (absent: never)
 ==========  =====  ==================================================================
 
 A checkpoint's blob fields follow from the channel versions in its head, so scripts
@@ -47,7 +50,6 @@ from __future__ import annotations
 
 from ...registry import DEFAULT_PREFIX, DEFAULT_SOCKET_TIMEOUT, MAX_TTL_SECONDS
 from .backend import (
-    INDEX_PURGE_GRACE_MS,
     LIST_PAGE,
     LIST_SCAN_BUDGET,
     LUA_EXACT_INT,
@@ -62,7 +64,6 @@ __all__ = [
     "DEFAULT_PREFIX",
     "DEFAULT_SOCKET_TIMEOUT",
     "DEFLATED_RECORD_PREFIX",
-    "INDEX_PURGE_GRACE_MS",
     "LIST_PAGE",
     "LIST_SCAN_BUDGET",
     "LUA_EXACT_INT",
