@@ -37,10 +37,12 @@ STYLES = ("async", "blocking")
 
 
 class FakeClock:
-    """A clock a test moves by hand: every backend stamps and expires by it."""
+    """A clock a test moves by hand: every backend stamps and expires by it. It starts at
+    a whole second and a half (exact in binary and in microseconds, so a ``datetime`` made
+    from it compares exactly), and moves by whole seconds in the tests."""
 
     def __init__(self) -> None:
-        self.now = time.time()
+        self.now = int(time.time()) + 0.5
 
     def __call__(self) -> float:
         return self.now
