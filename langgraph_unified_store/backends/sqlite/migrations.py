@@ -72,7 +72,28 @@ MIGRATION_2: Final = (
     "ALTER TABLE blobs ADD COLUMN item_refs BLOB NOT NULL DEFAULT x''",
     "ALTER TABLE writes ADD COLUMN item_refs BLOB NOT NULL DEFAULT x''",
 )
-MIGRATIONS: Final = (MIGRATION_1, MIGRATION_2)
+# Version 3: the data lifecycle (core.lifecycle): one row per thread with its first and
+# last write and its expiry, so TTL sweeps, age-based deletes and thread listings use an
+# index instead of scanning checkpoints. Threads stored before it get a row stamped with
+# the migration's wall-clock time and no expiry: they expire (under a saver's ttl) from
+# their next write on.
+MIGRATION_3: Final = (
+    """CREATE TABLE threads (
+        thread_id TEXT PRIMARY KEY,
+        first_write REAL NOT NULL,
+        last_write REAL NOT NULL,
+        own_ttl REAL,     -- NULL: the saver's ttl; 0 (core.lifecycle.PINNED): never expires
+        expires_at REAL   -- NULL: never
+    ) WITHOUT ROWID""",
+    "CREATE INDEX threads_by_last_write ON threads (last_write)",
+    "CREATE INDEX threads_by_expiry ON threads (expires_at) WHERE expires_at IS NOT NULL",
+    # julianday('now') is fixed for the whole statement: every row gets the same time.
+    """INSERT INTO threads (thread_id, first_write, last_write)
+    SELECT thread_id, (julianday('now') - 2440587.5) * 86400.0,
+        (julianday('now') - 2440587.5) * 86400.0
+    FROM (SELECT thread_id FROM checkpoints UNION SELECT thread_id FROM writes)""",
+)
+MIGRATIONS: Final = (MIGRATION_1, MIGRATION_2, MIGRATION_3)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

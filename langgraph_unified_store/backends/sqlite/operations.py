@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
 
 from ...core.backend import ItemCache
+from ...core.lifecycle import RemovalGuard, Removed, ThreadInfo, ThreadQuery
 from ...core.records import (
     BlobRecord,
     CheckpointRecord,
@@ -38,6 +40,16 @@ from .transaction import Transaction
 MAX_BOUND_REFS: Final = 900
 
 Row = sqlite3.Row | tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """The saver's lifecycle at one call (``core.lifecycle.ThreadClock``): the time by
+    its clock, its ttl (None: none) and whether reads restart ttls."""
+
+    now: float
+    ttl: float | None
+    refresh: bool
 
 
 def _refs(packed: bytes, where: str) -> tuple[bytes, ...]:
@@ -66,8 +78,51 @@ def fetchall(db: sqlite3.Connection, statement: str, params: Sequence[Any]) -> l
     return db.execute(statement, params).fetchall()
 
 
-def heads(db: sqlite3.Connection, thread_id: str) -> list[CheckpointRecord]:
-    return [_record(row) for row in db.execute(sql.SELECT_HEADS, (thread_id,))]
+# -- the lifecycle of a thread ---------------------------------------------------------------
+
+
+def _ids(thread_ids: Sequence[str]) -> str:
+    """Thread ids as the JSON array the set-based statements take (``json_each``)."""
+    return orjson.dumps(list(thread_ids)).decode()
+
+
+def _thread_state(db: sqlite3.Connection, thread_id: str, now: float) -> tuple[bool, bool]:
+    """(expired, expires): whether reads must miss the thread, and whether it has an
+    expiry a read may restart."""
+    row = db.execute(sql.SELECT_THREAD_STATE, (thread_id,)).fetchone()
+    if row is None or row[0] is None:
+        return False, False
+    return row[0] <= now, row[0] > now
+
+
+def _refresh(db: sqlite3.Connection, thread_ids: Sequence[str], stamp: Stamp) -> None:
+    """With ``refresh_on_read``, restart the ttl of threads a read found. Outside the
+    read's transaction (a read never upgrades to a write under its snapshot)."""
+    if stamp.refresh and thread_ids:
+        db.execute(sql.REFRESH_THREADS, (stamp.now, stamp.ttl, _ids(thread_ids)))
+
+
+def _stamp_write(db: sqlite3.Connection, thread_id: str, stamp: Stamp, cache: ItemCache) -> None:
+    """Inside a write transaction, before anything else: a thread that has expired (and
+    was not swept yet) is removed whole first, so none of its rows comes back; then
+    its row is stamped with this write (a fresh row for a fresh thread)."""
+    expired, _ = _thread_state(db, thread_id, stamp.now)
+    if expired:
+        for statement in sql.DELETE_THREAD:
+            db.execute(statement, (thread_id,))
+        cache.forget(thread_id)
+    db.execute(sql.UPSERT_THREAD_WRITE, (thread_id, stamp.now, stamp.ttl))
+
+
+def heads(db: sqlite3.Connection, thread_id: str, stamp: Stamp) -> list[CheckpointRecord]:
+    with Transaction(db, write=False):
+        expired, expires = _thread_state(db, thread_id, stamp.now)
+        if expired:
+            return []
+        found = [_record(row) for row in db.execute(sql.SELECT_HEADS, (thread_id,))]
+    if expires:
+        _refresh(db, [thread_id], stamp)
+    return found
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -91,11 +146,15 @@ def put_checkpoint(
     blobs: Sequence[BlobRecord],
     items: Sequence[ItemRecord],
     inherited: Collection[str],
+    stamp: Stamp,
+    cache: ItemCache,
 ) -> None:
     thread_id, ns = record.thread_id, record.checkpoint_ns
     # BEGIN IMMEDIATE: no other connection writes (or collects garbage) until COMMIT, so
     # what is checked here is still there when the checkpoint lands.
     with Transaction(db, write=True):
+        # An expired thread's blobs are gone before the checks: the core re-sends them.
+        _stamp_write(db, thread_id, stamp, cache)
         gone = [
             channel
             for channel in inherited
@@ -141,6 +200,8 @@ def put_writes(
     writes: Sequence[WriteRecord],
     items: Sequence[ItemRecord],
     replace: bool,
+    stamp: Stamp,
+    cache: ItemCache,
 ) -> None:
     rows = [
         (
@@ -150,6 +211,7 @@ def put_writes(
         for w in dedupe_writes(writes, replace=replace)
     ]
     with Transaction(db, write=True):
+        _stamp_write(db, thread_id, stamp, cache)
         _insert_items(db, thread_id, items)
         db.executemany(sql.INSERT_WRITE_REPLACE if replace else sql.INSERT_WRITE_KEEP, rows)
 
@@ -211,14 +273,25 @@ def _assemble(db: sqlite3.Connection, row: Row, cache: ItemCache) -> StoredCheck
 
 
 def get_checkpoint(
-    db: sqlite3.Connection, thread_id: str, ns: str, checkpoint_id: str | None, cache: ItemCache
+    db: sqlite3.Connection,
+    thread_id: str,
+    ns: str,
+    checkpoint_id: str | None,
+    cache: ItemCache,
+    stamp: Stamp,
 ) -> StoredCheckpoint | None:
     with Transaction(db, write=False):
+        expired, expires = _thread_state(db, thread_id, stamp.now)
+        if expired:
+            return None
         if checkpoint_id is None:
             row = db.execute(sql.SELECT_LATEST_CHECKPOINT, (thread_id, ns)).fetchone()
         else:
             row = db.execute(sql.SELECT_CHECKPOINT, (thread_id, ns, checkpoint_id)).fetchone()
-        return None if row is None else _assemble(db, row, cache)
+        found = None if row is None else _assemble(db, row, cache)
+    if expires:
+        _refresh(db, [thread_id], stamp)
+    return found
 
 
 def _metadata_condition(key: str, value: Any) -> tuple[str, list[Any]]:
@@ -237,6 +310,7 @@ def list_page(
     cursor: tuple[str, str, str] | None,
     page_size: int,
     cache: ItemCache,
+    stamp: Stamp,
 ) -> list[StoredCheckpoint]:
     conditions: list[str] = []
     params: list[Any] = []
@@ -256,10 +330,27 @@ def list_page(
     if cursor is not None:
         conditions.append(sql.LIST_AFTER_CURSOR)
         params.extend(cursor)
+    if query.thread_id is None:
+        conditions.append(sql.LIST_UNEXPIRED)
+        params.append(stamp.now)
     statement = sql.SELECT_LIST_PAGE.format(where=" AND ".join(conditions) or "1")
     with Transaction(db, write=False):
+        expires = False
+        if query.thread_id is not None:
+            expired, expires = _thread_state(db, query.thread_id, stamp.now)
+            if expired:
+                return []
         rows = db.execute(statement, (*params, page_size)).fetchall()
-        return [_assemble(db, row, cache) for row in rows]
+        page = [_assemble(db, row, cache) for row in rows]
+    if query.thread_id is None:
+        _refresh(db, list(dict.fromkeys(s.record.thread_id for s in page)), stamp)
+    elif expires and cursor is None:  # once per listing: at its first page
+        _refresh(db, [query.thread_id], stamp)
+    return page
+
+
+def thread_ids(db: sqlite3.Connection, now: float) -> list[str]:
+    return [row[0] for row in db.execute(sql.SELECT_THREAD_IDS, (now,))]
 
 
 # -- deleting and copying --------------------------------------------------------------------
@@ -267,7 +358,7 @@ def list_page(
 
 def delete_thread(db: sqlite3.Connection, thread_id: str) -> None:
     with Transaction(db, write=True):
-        for statement in sql.DELETE_THREAD:
+        for statement in sql.DELETE_THREAD:  # its lifecycle row too
             db.execute(statement, (thread_id,))
 
 
@@ -308,6 +399,8 @@ def _collect_garbage(db: sqlite3.Connection, thread_id: str) -> None:
         sql.DELETE_BLOB, [(thread_id, *key) for key in blob_refs if key not in live.blobs]
     )
     db.executemany(sql.DELETE_ITEM, [(thread_id, ref) for ref in item_refs if ref not in live.items])
+    # No checkpoint left: nothing else is (writes, blobs and items all hang off them).
+    db.execute(sql.DELETE_THREAD_IF_EMPTY, (thread_id,))
 
 
 def delete_for_runs(db: sqlite3.Connection, run_ids: list[str]) -> None:
@@ -336,7 +429,102 @@ def retain(db: sqlite3.Connection, thread_id: str, keep: Iterable[tuple[str, str
         _collect_garbage(db, thread_id)
 
 
-def copy_thread(db: sqlite3.Connection, source: str, target: str) -> None:
+def copy_thread(
+    db: sqlite3.Connection, source: str, target: str, stamp: Stamp, cache: ItemCache
+) -> None:
     with Transaction(db, write=True):
+        # As a read of the source: nothing of it when it never was or has expired.
+        row = db.execute(sql.SELECT_THREAD_STATE, (source,)).fetchone()
+        if row is None or (row[0] is not None and row[0] <= stamp.now):
+            return
+        if row[0] is not None:
+            _refresh(db, [source], stamp)
+        _stamp_write(db, target, stamp, cache)
         for statement in sql.COPY_THREAD:
             db.execute(statement, (target, source))
+
+
+# -- the lifecycle primitives ----------------------------------------------------------------
+
+
+def thread_page_statement(query: ThreadQuery, now: float) -> tuple[str, list[Any]]:
+    """The statement and parameters of ``thread_page`` (tests look at its plan)."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    if not query.everything:
+        conditions += [sql.THREAD_UNEXPIRED, sql.THREAD_HAS_CHECKPOINT]
+        params.append(now)
+    for condition, wanted in (
+        (sql.THREAD_AFTER, query.after),
+        (sql.THREAD_UPDATED_AFTER, query.updated_after),
+        (sql.THREAD_UPDATED_BEFORE, query.updated_before),
+        (sql.THREAD_EXPIRED_AT, query.expired_at),
+    ):
+        if wanted is not None:
+            conditions.append(condition)
+            params.append(wanted)
+    if query.filter:
+        matches: list[str] = []
+        for key, value in query.filter.items():
+            condition, values = _metadata_condition(key, value)
+            matches.append(condition)
+            params.extend(values)
+        conditions.append(sql.THREAD_MATCHES.format(conditions=" AND ".join(matches)))
+    page = sql.SELECT_THREAD_PAGE if query.ordered else sql.SELECT_THREAD_PAGE_ANY_ORDER
+    params.append(query.limit)
+    return page.format(where=" AND ".join(conditions) or "1"), params
+
+
+def thread_page(db: sqlite3.Connection, query: ThreadQuery, now: float) -> list[ThreadInfo]:
+    statement, params = thread_page_statement(query, now)
+    found: list[ThreadInfo] = []
+    with Transaction(db, write=False):
+        for thread_id, first_write, last_write, expires_at in db.execute(statement, params).fetchall():
+            info = ThreadInfo(
+                thread_id, first_write=first_write, last_write=last_write, expires_at=expires_at
+            )
+            if query.with_stats:
+                counts = db.execute(sql.SELECT_THREAD_NAMESPACES, (thread_id,)).fetchall()
+                info.namespaces = tuple(ns for ns, _ in counts)
+                info.checkpoints = sum(count for _, count in counts)
+                info.stored_bytes = int(db.execute(sql.SELECT_THREAD_BYTES, (thread_id,)).fetchone()[0])
+            found.append(info)
+    return found
+
+
+def remove_threads(db: sqlite3.Connection, thread_ids: Sequence[str], guard: RemovalGuard) -> Removed:
+    """Every named thread that passes ``guard`` now (under the write lock), whole, in one
+    transaction. A thread with rows but no lifecycle row (none is known to be left after
+    migration 3) has no expiry and no known last write: only a guard by age or none
+    removes it."""
+    wanted = _ids(list(dict.fromkeys(thread_ids)))
+    removed = Removed()
+    with Transaction(db, write=True):
+        passing = {
+            row[0]
+            for row in db.execute(
+                sql.SELECT_REMOVABLE_THREADS, (wanted, guard.written_before, guard.expired_at)
+            )
+        }
+        if guard.expired_at is None:
+            known = {row[0] for row in db.execute(sql.SELECT_KNOWN_THREADS, (wanted,))}
+            passing.update(
+                row[0] for row in db.execute(sql.SELECT_THREAD_RESIDUE, (wanted,)) if row[0] not in known
+            )
+        if not passing:
+            return removed
+        removed.thread_ids = [t for t in dict.fromkeys(thread_ids) if t in passing]
+        doomed = _ids(removed.thread_ids)
+        counts = [db.execute(statement, (doomed,)).rowcount for statement in sql.DELETE_THREADS]
+        removed.checkpoints, removed.writes, removed.blobs, removed.items = counts[:4]
+    return removed
+
+
+def set_thread_ttl(db: sqlite3.Connection, thread_id: str, ttl: float, now: float) -> bool:
+    with Transaction(db, write=True):
+        return db.execute(sql.SET_THREAD_TTL, (ttl, thread_id, now)).rowcount == 1
+
+
+def thread_residue(db: sqlite3.Connection, thread_ids: Sequence[str]) -> list[str]:
+    with Transaction(db, write=False):
+        return [row[0] for row in db.execute(sql.SELECT_THREAD_RESIDUE, (_ids(thread_ids),))]

@@ -1,7 +1,7 @@
 """Every statement the SQLite backend runs, written out in full.
 
 Tables (see ``migrations.py``): ``checkpoints``, ``blobs``, ``writes``, ``items``, each
-keyed by thread first. Item references are stored packed (``core.rules.pack_refs``);
+keyed by thread first, and ``threads`` (one row per thread: its write times and expiry). Item references are stored packed (``core.rules.pack_refs``);
 ``x''`` is none. A statement with ``{marks}`` takes as many ``?`` as the caller binds
 (``marks(n)``), never a value.
 """
@@ -62,6 +62,8 @@ LIST_NAMESPACE: Final = "checkpoint_ns = ?"
 LIST_CHECKPOINT: Final = "checkpoint_id = ?"
 LIST_BEFORE: Final = "checkpoint_id < ?"
 LIST_AFTER_CURSOR: Final = "(checkpoint_id, thread_id, checkpoint_ns) < (?, ?, ?)"
+# Takes now; a listing of every thread (one thread's is checked with SELECT_THREAD_STATE).
+LIST_UNEXPIRED: Final = "thread_id NOT IN (SELECT thread_id FROM threads WHERE expires_at <= ?)"
 # JSON-typed equality of one top-level metadata key (core.rules.metadata_matches):
 # key, then JSON type(s), then the value.
 LIST_METADATA_BOOL: Final = (
@@ -86,7 +88,11 @@ SELECT task_id, idx, channel, type, data, task_path, item_refs FROM writes
 WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"""
 SELECT_ITEMS: Final = """
 SELECT ref, type, data, item_refs FROM items WHERE thread_id = ? AND ref IN ({marks})"""
-SELECT_THREAD_IDS: Final = "SELECT DISTINCT thread_id FROM checkpoints ORDER BY thread_id"
+# Takes now: threads that have expired are gone to reads before a sweep removes them.
+SELECT_THREAD_IDS: Final = """
+SELECT DISTINCT thread_id FROM checkpoints
+WHERE thread_id NOT IN (SELECT thread_id FROM threads WHERE expires_at <= ?)
+ORDER BY thread_id"""
 
 # -- collecting garbage ----------------------------------------------------------------------
 
@@ -119,7 +125,12 @@ DELETE_THREAD: Final = (
     "DELETE FROM blobs WHERE thread_id = ?",
     "DELETE FROM writes WHERE thread_id = ?",
     "DELETE FROM items WHERE thread_id = ?",
+    "DELETE FROM threads WHERE thread_id = ?",
 )
+# After a GC: a thread left with no checkpoint has nothing left; its lifecycle row goes.
+DELETE_THREAD_IF_EMPTY: Final = """
+DELETE FROM threads WHERE thread_id = ?1
+  AND NOT EXISTS (SELECT 1 FROM checkpoints WHERE thread_id = ?1)"""
 
 # -- copying ---------------------------------------------------------------------------------
 
@@ -143,6 +154,96 @@ COPY_THREAD: Final = (
     FROM writes WHERE thread_id = ?""",
     """INSERT OR IGNORE INTO items (thread_id, ref, type, data, item_refs)
     SELECT ?, ref, type, data, item_refs FROM items WHERE thread_id = ?""",
+)
+
+
+# -- the lifecycle (table threads; core.lifecycle) ---------------------------------------------
+#
+# A thread's expiry is touched + ttl: its own ttl (own_ttl) or else the saver's (bound as
+# a parameter, NULL for none); own_ttl 0 (core.lifecycle.PINNED) and no ttl at all: NULL.
+
+SELECT_THREAD_STATE: Final = "SELECT expires_at FROM threads WHERE thread_id = ?"
+# Stamps a write: (thread_id, now, saver's ttl). First write on insert, last write always.
+UPSERT_THREAD_WRITE: Final = """
+INSERT INTO threads (thread_id, first_write, last_write, own_ttl, expires_at)
+VALUES (?1, ?2, ?2, NULL, ?2 + ?3)
+ON CONFLICT (thread_id) DO UPDATE SET
+    last_write = ?2,
+    expires_at = CASE WHEN threads.own_ttl = 0 THEN NULL
+                      ELSE ?2 + coalesce(threads.own_ttl, ?3) END"""
+# refresh_on_read: (now, saver's ttl, JSON array of thread ids). Only threads that expire
+# and have not expired yet; their last write stays.
+REFRESH_THREADS: Final = """
+UPDATE threads SET expires_at = CASE WHEN own_ttl = 0 THEN NULL
+                                     ELSE ?1 + coalesce(own_ttl, ?2) END
+WHERE thread_id IN (SELECT value FROM json_each(?3)) AND expires_at > ?1"""
+# (ttl, thread_id, now): a thread with a checkpoint that has not expired; the expiry
+# runs from its last write.
+SET_THREAD_TTL: Final = """
+UPDATE threads SET own_ttl = ?1, expires_at = CASE WHEN ?1 = 0 THEN NULL ELSE last_write + ?1 END
+WHERE thread_id = ?2 AND (expires_at IS NULL OR expires_at > ?3)
+  AND EXISTS (SELECT 1 FROM checkpoints WHERE thread_id = ?2)"""
+
+# A page of threads: ``{where}`` is the conjunction of ``THREAD_*`` conditions the query
+# needs ("1" for none), each fully bound; then the limit. In thread id order (the primary
+# key), or in whatever order the planner's chosen index gives (a removal's search).
+SELECT_THREAD_PAGE: Final = """
+SELECT t.thread_id, t.first_write, t.last_write, t.expires_at FROM threads AS t
+WHERE {where}
+ORDER BY t.thread_id
+LIMIT ?"""
+SELECT_THREAD_PAGE_ANY_ORDER: Final = """
+SELECT t.thread_id, t.first_write, t.last_write, t.expires_at FROM threads AS t
+WHERE {where}
+LIMIT ?"""
+THREAD_UNEXPIRED: Final = "(t.expires_at IS NULL OR t.expires_at > ?)"
+THREAD_HAS_CHECKPOINT: Final = (
+    "EXISTS (SELECT 1 FROM checkpoints AS c WHERE c.thread_id = t.thread_id)"
+)
+THREAD_AFTER: Final = "t.thread_id > ?"
+THREAD_UPDATED_AFTER: Final = "t.last_write > ?"
+THREAD_UPDATED_BEFORE: Final = "t.last_write < ?"
+THREAD_EXPIRED_AT: Final = "t.expires_at <= ?"
+# ``{conditions}``: the LIST_METADATA_* conditions of the filter, joined by AND (they read
+# the metadata of c, the one checkpoints row in scope).
+THREAD_MATCHES: Final = """EXISTS (
+    SELECT 1 FROM checkpoints AS c WHERE c.thread_id = t.thread_id AND {conditions})"""
+# Stats of one thread (thread_id).
+SELECT_THREAD_NAMESPACES: Final = """
+SELECT checkpoint_ns, count(*) FROM checkpoints WHERE thread_id = ?
+GROUP BY checkpoint_ns ORDER BY checkpoint_ns"""
+# The stored values' bytes, as MemoryBackend counts them: checkpoint data and metadata,
+# blob, write and item data (not keys, channel versions, item references or indexes).
+SELECT_THREAD_BYTES: Final = """
+SELECT (SELECT coalesce(sum(length(data) + length(CAST(metadata AS BLOB))), 0)
+        FROM checkpoints WHERE thread_id = ?1)
+     + (SELECT coalesce(sum(length(data)), 0) FROM blobs WHERE thread_id = ?1)
+     + (SELECT coalesce(sum(length(data)), 0) FROM writes WHERE thread_id = ?1)
+     + (SELECT coalesce(sum(length(data)), 0) FROM items WHERE thread_id = ?1)"""
+
+# Removal of whole threads; each takes a JSON array of thread ids.
+# (ids, written_before, expired_at): a NULL guard passes every thread.
+SELECT_REMOVABLE_THREADS: Final = """
+SELECT thread_id FROM threads
+WHERE thread_id IN (SELECT value FROM json_each(?1))
+  AND (?2 IS NULL OR last_write < ?2) AND (?3 IS NULL OR expires_at <= ?3)"""
+SELECT_KNOWN_THREADS: Final = """
+SELECT thread_id FROM threads WHERE thread_id IN (SELECT value FROM json_each(?))"""
+# The ids of which any row is stored, in any of the five tables.
+SELECT_THREAD_RESIDUE: Final = """
+SELECT w.value FROM json_each(?) AS w
+WHERE EXISTS (SELECT 1 FROM threads WHERE thread_id = w.value)
+   OR EXISTS (SELECT 1 FROM checkpoints WHERE thread_id = w.value)
+   OR EXISTS (SELECT 1 FROM writes WHERE thread_id = w.value)
+   OR EXISTS (SELECT 1 FROM blobs WHERE thread_id = w.value)
+   OR EXISTS (SELECT 1 FROM items WHERE thread_id = w.value)"""
+# In the order of core.lifecycle.Removed's counts, then the lifecycle row.
+DELETE_THREADS: Final = (
+    "DELETE FROM checkpoints WHERE thread_id IN (SELECT value FROM json_each(?))",
+    "DELETE FROM writes WHERE thread_id IN (SELECT value FROM json_each(?))",
+    "DELETE FROM blobs WHERE thread_id IN (SELECT value FROM json_each(?))",
+    "DELETE FROM items WHERE thread_id IN (SELECT value FROM json_each(?))",
+    "DELETE FROM threads WHERE thread_id IN (SELECT value FROM json_each(?))",
 )
 
 
