@@ -93,3 +93,19 @@ async def test_forget_of_a_pinned_thread_with_a_ttl_leaves_nothing(
     await seed(saver, "pinned", 1)
     [info] = (await c.list_threads()).threads
     assert info.expires_at is not None
+
+
+async def test_the_raw_check_sees_lifecycle_storage(open_lc: Open, lc_backend: str) -> None:
+    """``raw.thread_left`` would see a lifecycle row or index entry left behind."""
+    saver = await open_lc(ttl=100)
+    await seed(saver, "t", 1)
+    left = await raw.thread_left(saver, "t")
+    if lc_backend in ("sqlite", "postgres"):
+        assert any(entry.endswith("in table threads") for entry in left), left
+    elif lc_backend == "redis":
+        assert any(entry.startswith("member of") for entry in left), left
+        assert any(entry.startswith("key") for entry in left), left
+    else:
+        assert left == ["memory thread entry"]
+    await saver.adelete_thread("t")
+    assert await raw.thread_left(saver, "t") == []
