@@ -18,6 +18,12 @@ Why it is shaped this way:
   that what it relies on without sending is still stored, so a concurrent put never
   ends up naming a blob or item that garbage collection just removed (see
   ``sql.PUT_CHECKPOINT`` for the interleavings).
+- The data lifecycle (``core.lifecycle``) keeps one row per thread in ``threads``,
+  upserted by every write in the write's own statement (no extra round trip), read by
+  every read as one primary key probe that hides an expired thread. A write that finds
+  its thread expired writes nothing; the thread is then removed (under its exclusive
+  lock, if it is still expired) and the write runs again, so an expired thread's rows
+  never come back, and the core re-sends any value the write relied on.
 - PostgreSQL text cannot hold NUL characters: ``core.validate`` refuses ids, channel
   names, filters and metadata holding one before any backend is called (bytea is fine).
 """
@@ -25,12 +31,13 @@ Why it is shaped this way:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from typing import Any, ClassVar, Final, TypeVar
 
 import orjson
 
 from ...core.backend import Backend
+from ...core.lifecycle import RemovalGuard, Removed, ThreadInfo, ThreadQuery
 from ...core.records import (
     BlobRecord,
     CheckpointRecord,
@@ -40,7 +47,12 @@ from ...core.records import (
     WriteRecord,
 )
 from ...core.rules import dedupe_writes
-from ...errors import BlobsMissingError, ItemsMissingError, missing_extra
+from ...errors import (
+    BackendUnavailableError,
+    BlobsMissingError,
+    ItemsMissingError,
+    missing_extra,
+)
 from ...registry import DEFAULT_SCHEMA, check_backend_options
 from .connection import (
     Connection,
@@ -70,7 +82,22 @@ from .rows import (
     write_columns,
     write_rows,
 )
-from .sql import ORDER_BY_ID, ORDER_BY_NS, Statements
+from .sql import (
+    METADATA_FILTER_CLAUSE,
+    ORDER_BY_ID,
+    ORDER_BY_NS,
+    THREAD_AFTER_CLAUSE,
+    THREAD_EXPIRED_CLAUSE,
+    THREAD_LIVE_CLAUSE,
+    THREAD_MATCHES_CLAUSE,
+    THREAD_ORDER_BY_EXPIRY,
+    THREAD_ORDER_BY_ID,
+    THREAD_ORDER_BY_LAST_WRITE,
+    THREAD_SHOWN_CLAUSE,
+    THREAD_UPDATED_AFTER_CLAUSE,
+    THREAD_UPDATED_BEFORE_CLAUSE,
+    Statements,
+)
 
 try:
     import asyncpg
@@ -80,6 +107,14 @@ except ImportError:  # pragma: no cover - exercised only without the extra
 T = TypeVar("T")
 
 LIST_PAGE_SIZE: Final = 50
+# Times a write tries again after removing its expired thread (only a clock that goes
+# backwards can make a second try find it expired again).
+WRITE_ATTEMPTS: Final = 3
+# Row kinds (first key byte) of lus_store, as REMOVE_THREADS reports them.
+CHECKPOINT_ROWS: Final = ord("c")
+WRITES_ROWS: Final = ord("w")
+BLOB_ROWS: Final = ord("b")
+ITEM_ROWS: Final = ord("i")
 
 
 class PostgresBackend(Backend):
@@ -196,6 +231,7 @@ class PostgresBackend(Backend):
         # read): the blobs whose items a list extends, and the blobs it inherits.
         relied = [(b.channel, b.base_version) for b in blobs if b.base_version is not None]
         relied += [(c, record.channel_versions[c]) for c in inherited]
+        now = self.lifecycle.now()
         args = (
             self._key(record.thread_id),
             record.thread_id,
@@ -213,11 +249,15 @@ class PostgresBackend(Backend):
             orjson.dumps(record.channel_versions).decode(),
             record.metadata.decode(),
             record.run_id,
+            now,
+            self.lifecycle.ttl,
         )
         statement = self._statements.put_checkpoint
 
         async def put(conn: Connection) -> list[Any]:
-            return list(await conn.fetch(statement, *args))
+            return await self._write_live(
+                conn, record.thread_id, now, lambda: conn.fetch(statement, *args)
+            )
 
         try:
             missing = await self._run(put)
@@ -254,16 +294,26 @@ class PostgresBackend(Backend):
         unique = dedupe_writes(writes, replace=replace)
         rows, instead = write_rows(write_prefix(checkpoint_ns, checkpoint_id), unique, replace=replace)
         thread_lock = self._key(thread_id)
-        args = (thread_lock, thread_id, *item_columns(items), *write_columns(rows), replace)
+        now, ttl = self.lifecycle.now(), self.lifecycle.ttl
+        args = (
+            thread_lock, thread_id, *item_columns(items), *write_columns(rows), replace, now, ttl
+        )
         statement = self._statements.put_writes
 
         async def put(conn: Connection) -> None:
-            stored = {bytes(row[0]) for row in await conn.fetch(statement, *args)}
+            written = await self._write_live(conn, thread_id, now, lambda: conn.fetch(statement, *args))
+            stored = {bytes(row[0]) for row in written}
             # A task that already had writes stored: one row per write (a repeated call).
             again = [r for key, rows in instead.items() if key not in stored for r in rows]
             if again:
-                await conn.fetch(
-                    statement, thread_lock, thread_id, [], [], [], [], *write_columns(again), replace
+                await self._write_live(
+                    conn,
+                    thread_id,
+                    now,
+                    lambda: conn.fetch(
+                        statement, thread_lock, thread_id, [], [], [], [],
+                        *write_columns(again), replace, now, ttl,
+                    ),
                 )
 
         try:
@@ -285,16 +335,20 @@ class PostgresBackend(Backend):
     async def get_checkpoint(
         self, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None
     ) -> StoredCheckpoint | None:
-        args: tuple[str | bytes, ...]
+        args: tuple[str | bytes | float, ...]
+        now = self.lifecycle.now()
         if checkpoint_id is None:
             prefix = checkpoint_prefix(checkpoint_ns)
-            statement, args = self._statements.get_latest, (thread_id, prefix, prefix_end(prefix))
+            statement = self._statements.get_latest
+            args = (thread_id, prefix, prefix_end(prefix), now)
         else:
             key = checkpoint_key(checkpoint_ns, checkpoint_id)
-            statement, args = self._statements.get_by_id, (thread_id, key)
+            statement, args = self._statements.get_by_id, (thread_id, key, now)
 
         async def fetch(conn: Connection) -> list[Any]:
-            return await fetch_stored(conn, statement, args, f"thread {thread_id!r}")
+            rows = await fetch_stored(conn, statement, args, f"thread {thread_id!r}")
+            await self._refresh(conn, [thread_id], now)
+            return rows
 
         page = stored_page(await self._run(fetch))
         return page[0] if page else None
@@ -310,8 +364,10 @@ class PostgresBackend(Backend):
             fixed_args.append(value)
             clauses.append(clause.replace("$?", f"${len(fixed_args)}"))
 
+        now = self.lifecycle.now()
         if query.thread_id is not None:
             pin("c.thread_id = $?", query.thread_id)
+        pin(THREAD_LIVE_CLAUSE, now)
         # With the namespace pinned, the checkpoint key orders by id and bounds the
         # scan; otherwise listing sorts by the key's parts.
         order_columns: list[str]
@@ -331,7 +387,7 @@ class PostgresBackend(Backend):
                 pin(f"{ORDER_BY_ID} < $?", encode_ordered_id(query.before))
             order_columns = [ORDER_BY_ID]
         if metadata_filter is not None:
-            pin("c.metadata @> $?::jsonb", metadata_filter)
+            pin(METADATA_FILTER_CLAUSE, metadata_filter)
         # Keyset pagination on the sort key, minus the columns the query pins.
         if query.thread_id is None:
             order_columns.append("c.thread_id")
@@ -354,7 +410,9 @@ class PostgresBackend(Backend):
                 statement, args = next_page, [*fixed_args, *cursor, size]
 
             async def fetch(conn: Connection, statement: str = statement, args: list[Any] = args) -> list[Any]:
-                return await fetch_stored(conn, statement, args, "list")
+                rows = await fetch_stored(conn, statement, args, "list")
+                await self._refresh(conn, {row[0] for row in rows}, now)
+                return rows
 
             page = stored_page(await self._run(fetch))
             for stored in page:
@@ -374,19 +432,59 @@ class PostgresBackend(Backend):
 
     async def checkpoint_heads(self, thread_id: str) -> list[CheckpointRecord]:
         statement = self._statements.heads
+        now = self.lifecycle.now()
 
         async def fetch(conn: Connection) -> list[Any]:
-            return list(await conn.fetch(statement, thread_id))
+            rows = list(await conn.fetch(statement, thread_id, now))
+            await self._refresh(conn, [thread_id], now)
+            return rows
 
         return [checkpoint_record(row) for row in await self._run(fetch)]
 
     async def list_thread_ids(self) -> list[str]:
         statement = self._statements.thread_ids
+        now = self.lifecycle.now()
 
         async def fetch(conn: Connection) -> list[str]:
-            return [row[0] for row in await conn.fetch(statement)]
+            return [row[0] for row in await conn.fetch(statement, now)]
 
         return await self._run(fetch)
+
+    # -- the lifecycle of a thread ------------------------------------------------------------
+
+    async def _write_live(
+        self,
+        conn: Connection,
+        thread_id: str,
+        now: float,
+        write: Callable[[], Awaitable[Sequence[Any]]],
+    ) -> list[Any]:
+        """Run a write statement that writes nothing to an expired thread and returns a
+        row of NULLs instead (PUT_CHECKPOINT, PUT_WRITES); then remove the thread and run
+        it again. Returns the statement's other rows."""
+        for _ in range(WRITE_ATTEMPTS):
+            rows = list(await write())
+            if not any(row[0] is None for row in rows):
+                return rows
+            await self._purge_expired(conn, thread_id, now)
+        raise BackendUnavailableError(
+            f"thread {thread_id!r} kept expiring while it was written (is the clock going backwards?)"
+        )
+
+    async def _purge_expired(self, conn: Connection, thread_id: str, now: float) -> None:
+        """Remove a thread that has expired by ``now``, whole, under its exclusive lock
+        (nothing if it was written again meanwhile)."""
+        async with conn.transaction():
+            await self._locked(conn, [thread_id])
+            await conn.fetch(self._statements.remove_threads, [thread_id], None, now)
+
+    async def _refresh(self, conn: Connection, thread_ids: Collection[str], now: float) -> None:
+        """With ``refresh_on_read``, restart the ttl of the threads a read found (one
+        statement, only then)."""
+        if self.lifecycle.refresh_on_read and thread_ids:
+            await conn.execute(
+                self._statements.refresh_expiry, list(thread_ids), now, self.lifecycle.ttl
+            )
 
     # -- deleting and copying ---------------------------------------------------------------
 
@@ -431,13 +529,120 @@ class PostgresBackend(Backend):
         await self._run(collect)
 
     async def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        args = (source_thread_id, target_thread_id, self._key(target_thread_id))
+        now = self.lifecycle.now()
+        args = (source_thread_id, target_thread_id, self._key(target_thread_id), now, self.lifecycle.ttl)
         statement = self._statements.copy_thread
 
         async def copy(conn: Connection) -> None:
-            await conn.execute(statement, *args)
+            for _ in range(WRITE_ATTEMPTS):
+                if not await conn.fetchval(statement, *args):
+                    return
+                await self._purge_expired(conn, target_thread_id, now)
+            raise BackendUnavailableError(
+                f"thread {target_thread_id!r} kept expiring while it was written "
+                "(is the clock going backwards?)"
+            )
 
         try:
             await self._run(copy)
         except asyncpg.ProgramLimitExceededError as exc:
             raise too_long("copy_thread", exc, [("target thread id", target_thread_id)]) from None
+
+    # -- the lifecycle primitives -------------------------------------------------------------
+
+    async def thread_page(self, query: ThreadQuery) -> list[ThreadInfo]:
+        args: list[Any] = [query.limit]
+        clauses: list[str] = []
+
+        def pin(clause: str, value: Any) -> None:
+            args.append(value)
+            clauses.append(clause.replace("$?", f"${len(args)}"))
+
+        if query.after is not None:
+            pin(THREAD_AFTER_CLAUSE, query.after)
+        if query.updated_after is not None:
+            pin(THREAD_UPDATED_AFTER_CLAUSE, query.updated_after)
+        if query.updated_before is not None:
+            pin(THREAD_UPDATED_BEFORE_CLAUSE, query.updated_before)
+        if query.expired_at is not None:
+            pin(THREAD_EXPIRED_CLAUSE, query.expired_at)
+        if not query.everything:
+            pin(THREAD_SHOWN_CLAUSE, self.lifecycle.now())
+        if query.filter:
+            # core.lifecycle.check_thread_filter let through only what JSON can hold.
+            pin(THREAD_MATCHES_CLAUSE, orjson.dumps(query.filter).decode())
+        # A listing walks the primary key; a removal, the index of what it looks for.
+        if query.ordered:
+            order = THREAD_ORDER_BY_ID
+        elif query.expired_at is not None:
+            order = THREAD_ORDER_BY_EXPIRY
+        elif query.updated_before is not None:
+            order = THREAD_ORDER_BY_LAST_WRITE
+        elif query.filter:
+            order = ""
+        else:
+            order = THREAD_ORDER_BY_ID
+        statement = self._statements.thread_page(clauses, order, stats=query.with_stats)
+
+        async def fetch(conn: Connection) -> list[Any]:
+            return list(await conn.fetch(statement, *args))
+
+        found = []
+        for row in await self._run(fetch):
+            info = ThreadInfo(
+                row["thread_id"],
+                first_write=row["first_write"],
+                last_write=row["last_write"],
+                expires_at=row["expires_at"],
+            )
+            if query.with_stats:
+                info.namespaces = tuple(sorted(bytes(p)[:-1].decode() for p in row["namespaces"] or ()))
+                info.checkpoints = row["checkpoints"]
+                info.stored_bytes = row["stored_bytes"]
+            found.append(info)
+        return found
+
+    async def remove_threads(self, thread_ids: Sequence[str], guard: RemovalGuard) -> Removed:
+        ids = list(dict.fromkeys(thread_ids))
+        removed = Removed()
+        if not ids:
+            return removed
+        statement = self._statements.remove_threads
+        args = (ids, guard.written_before, guard.expired_at)
+
+        async def remove(conn: Connection) -> list[Any]:
+            async with conn.transaction():
+                await self._locked(conn, ids)
+                return list(await conn.fetch(statement, *args))
+
+        gone: set[str] = set()
+        for thread_id, kind, rows in await self._run(remove):
+            gone.add(thread_id)
+            if kind == CHECKPOINT_ROWS:
+                removed.checkpoints += rows
+            elif kind == WRITES_ROWS:
+                removed.writes += rows
+            elif kind == BLOB_ROWS:
+                removed.blobs += rows
+            elif kind == ITEM_ROWS:
+                removed.items += rows
+        removed.thread_ids = [t for t in ids if t in gone]
+        return removed
+
+    async def set_thread_ttl(self, thread_id: str, ttl: float) -> bool:
+        statement = self._statements.set_thread_ttl
+        args = (thread_id, ttl, self.lifecycle.now())
+
+        async def update(conn: Connection) -> bool:
+            return bool(await conn.fetch(statement, *args))
+
+        return await self._run(update)
+
+    async def thread_residue(self, thread_ids: Sequence[str]) -> list[str]:
+        statement = self._statements.thread_residue
+        ids = list(thread_ids)
+
+        async def fetch(conn: Connection) -> list[str]:
+            return [row[0] for row in await conn.fetch(statement, ids)]
+
+        return await self._run(fetch)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from ...core.lifecycle import Clock
 from ...core.limits import ReadLimits
 from ...core.saver import UnifiedCheckpointSaver
 from ...core.sync import DEFAULT_CLOSE_TIMEOUT
@@ -52,7 +54,9 @@ class PostgresSaver(UnifiedCheckpointSaver):
       anything). The default keeps every returned write durable.
     - ``ssl`` and any other ``asyncpg.connect`` option (``password``, ``server_settings``,
       ``direct_tls``, ...) as keyword arguments; ``sslmode`` in the URL works too.
-    - ``serde`` / ``encryption_key`` / ``close_timeout`` / ``read_limits``: as for every saver of this library.
+    - ``serde`` / ``encryption_key`` / ``close_timeout`` / ``read_limits`` / ``ttl`` /
+      ``refresh_on_read`` / ``clock`` / ``sweep_interval``: as for every saver of this
+      library (a thread's times and expiry live in the ``threads`` table).
 
     Built from an existing ``asyncpg.Pool`` instead, the saver uses only that pool, which
     stays yours to close, with the pool's own timeouts. A pool belongs to the event loop
@@ -84,6 +88,10 @@ class PostgresSaver(UnifiedCheckpointSaver):
         encryption_key: bytes | str | None = None,
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         read_limits: ReadLimits | None = None,
+        ttl: float | timedelta | None = None,
+        refresh_on_read: bool = False,
+        clock: Clock | None = None,
+        sweep_interval: float | None = None,
         **connect_options: Any,
     ) -> None:
         if asyncpg is None:
@@ -131,6 +139,10 @@ class PostgresSaver(UnifiedCheckpointSaver):
             encryption_key=encryption_key,
             close_timeout=close_timeout,
             read_limits=read_limits,
+            ttl=ttl,
+            refresh_on_read=refresh_on_read,
+            clock=clock,
+            sweep_interval=sweep_interval,
         )
 
     @classmethod

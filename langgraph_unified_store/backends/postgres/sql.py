@@ -23,6 +23,15 @@ inline wherever a statement needs them (``c.key`` standing for the key column):
   generate_series(0, length(refs) / 16 - 1) AS n)) AS ref)``. unnest() of an array makes
   the planner expect a few rows, where generate_series() alone would make it expect a
   thousand per row and cost generic plans high enough to be JIT-compiled (seconds).
+Every thread also has a row in ``threads`` (``migrations.MIGRATION_3``): every write
+upserts it in its own statement, stamped with ``$now`` (``ThreadClock.now()``, bound by
+the caller: one clock for every backend) and an expiry computed here from the row's
+own_ttl and the saver's ttl, ``$now + nullif(coalesce(own_ttl, $ttl), 0)`` (NULL, and 0
+which is ``lifecycle.PINNED``, mean never). Every read skips threads whose expiry is at
+or before ``$now`` (THREAD_LIVE_CLAUSE). A write that finds its thread expired writes
+nothing and says so (a row of NULLs), and the backend removes the thread before it
+writes again (``PostgresBackend._purge_expired``), so nothing expired comes back.
+
 A damaged channel_versions that is not a JSON object names no blobs (``CASE WHEN
 json_typeof(...) = 'object' ... ELSE '{}'::json END``), so the row still reaches Python,
 where load_channel_versions reports it as CorruptDataError.
@@ -82,9 +91,15 @@ GENERIC_PLANS: Final = "SET plan_cache_mode = force_generic_plan"
 # nested loop, and tests/reliability/test_gc_races.py checks the plan keeps it so.
 # $1 lock key, $2 thread, $3 checkpoint key, $4-$7 rows (key, type, data, refs) of items
 # and blobs, $8-$10 the rows relied on (channel, version, key), $11 parent, $12 type,
-# $13 data, $14 channel_versions, $15 metadata, $16 run_id.
+# $13 data, $14 channel_versions, $15 metadata, $16 run_id, $17 now, $18 the saver's ttl
+# (NULL: none). A thread that has expired gets nothing written and a (NULL, NULL) row
+# back; the thread row is stamped in the same statement (``stamp``).
 PUT_CHECKPOINT: Final = """
 WITH thread_lock AS (SELECT pg_advisory_xact_lock_shared($1::bigint){commit_mode}),
+expired AS (
+    SELECT 1 FROM thread_lock, {schema}.threads t
+    WHERE t.thread_id = $2::text AND t.expires_at <= $17::float8
+),
 missing AS (
     SELECT b.channel, b.base
     FROM thread_lock, unnest($8::text[], $9::text[], $10::bytea[]) AS b(channel, base, key)
@@ -98,7 +113,7 @@ new_data AS (
     SELECT $2::text, d.key, d.type, d.data, d.refs
     FROM thread_lock, unnest($4::bytea[], $5::text[], $6::bytea[], $7::bytea[])
         AS d(key, type, data, refs)
-    WHERE NOT EXISTS (SELECT 1 FROM missing)
+    WHERE NOT EXISTS (SELECT 1 FROM missing) AND NOT EXISTS (SELECT 1 FROM expired)
     ON CONFLICT DO NOTHING
 ),
 new_checkpoint AS (
@@ -107,7 +122,7 @@ new_checkpoint AS (
     SELECT $2::text, $3::bytea, $12::text, $13::bytea, $11::bytea, $14::json, $15::jsonb,
         $16::text
     FROM thread_lock
-    WHERE NOT EXISTS (SELECT 1 FROM missing)
+    WHERE NOT EXISTS (SELECT 1 FROM missing) AND NOT EXISTS (SELECT 1 FROM expired)
     ON CONFLICT (thread_id, key) DO UPDATE SET
         type = EXCLUDED.type,
         data = EXCLUDED.data,
@@ -115,34 +130,65 @@ new_checkpoint AS (
         channel_versions = EXCLUDED.channel_versions,
         metadata = EXCLUDED.metadata,
         run_id = EXCLUDED.run_id
+),
+stamp AS (
+    INSERT INTO {schema}.threads AS t (thread_id, first_write, last_write, expires_at)
+    SELECT $2::text, $17::float8, $17::float8, $17::float8 + nullif($18::float8, 0)
+    FROM thread_lock
+    WHERE NOT EXISTS (SELECT 1 FROM missing) AND NOT EXISTS (SELECT 1 FROM expired)
+    ON CONFLICT (thread_id) DO UPDATE SET
+        last_write = EXCLUDED.last_write,
+        expires_at = EXCLUDED.last_write + nullif(coalesce(t.own_ttl, $18::float8), 0)
 )
-SELECT channel, base FROM missing"""
+SELECT channel, base FROM missing
+UNION ALL
+SELECT NULL, NULL FROM expired"""
 
 # $1 lock key, $2 thread, $3-$6 items (key, type, data, refs), $7-$10 writes rows (key,
 # type, data, refs), $11-$13 each row's condition (``rows.write_rows``): ``WriteMode``
 # 0 always, 1 only if the task's key range [$12, $13] holds no row yet; $14 true
 # overwrites a stored row (``replace``), false keeps it (a conflicting row that is not
-# updated is not returned, as with DO NOTHING). Returns the keys it stored.
+# updated is not returned, as with DO NOTHING). Returns the keys it stored. $15 now, $16
+# the saver's ttl: as PUT_CHECKPOINT, an expired thread gets nothing and a NULL key back.
 PUT_WRITES: Final = """
 WITH thread_lock AS (SELECT pg_advisory_xact_lock_shared($1::bigint){commit_mode}),
+expired AS (
+    SELECT 1 FROM thread_lock, {schema}.threads t
+    WHERE t.thread_id = $2::text AND t.expires_at <= $15::float8
+),
 new_items AS (
     INSERT INTO {schema}.lus_store (thread_id, key, type, data, refs)
     SELECT $2::text, i.key, i.type, i.data, i.refs
     FROM thread_lock, unnest($3::bytea[], $4::text[], $5::bytea[], $6::bytea[])
         AS i(key, type, data, refs)
+    WHERE NOT EXISTS (SELECT 1 FROM expired)
     ON CONFLICT DO NOTHING
+),
+new_writes AS (
+    INSERT INTO {schema}.lus_store (thread_id, key, type, data, refs)
+    SELECT $2::text, w.key, w.type, w.data, w.refs
+    FROM thread_lock, unnest($7::bytea[], $8::text[], $9::bytea[], $10::bytea[], $11::int[],
+        $12::bytea[], $13::bytea[]) AS w(key, type, data, refs, mode, low, high)
+    WHERE NOT EXISTS (SELECT 1 FROM expired) AND (w.mode = 0 OR NOT EXISTS (
+        SELECT 1 FROM {schema}.lus_store x
+        WHERE x.thread_id = $2::text AND x.key >= w.low AND x.key <= w.high))
+    ON CONFLICT (thread_id, key) DO UPDATE SET
+        type = EXCLUDED.type, data = EXCLUDED.data, refs = EXCLUDED.refs
+        WHERE $14::boolean
+    RETURNING key
+),
+stamp AS (
+    INSERT INTO {schema}.threads AS t (thread_id, first_write, last_write, expires_at)
+    SELECT $2::text, $15::float8, $15::float8, $15::float8 + nullif($16::float8, 0)
+    FROM thread_lock
+    WHERE NOT EXISTS (SELECT 1 FROM expired)
+    ON CONFLICT (thread_id) DO UPDATE SET
+        last_write = EXCLUDED.last_write,
+        expires_at = EXCLUDED.last_write + nullif(coalesce(t.own_ttl, $16::float8), 0)
 )
-INSERT INTO {schema}.lus_store (thread_id, key, type, data, refs)
-SELECT $2::text, w.key, w.type, w.data, w.refs
-FROM thread_lock, unnest($7::bytea[], $8::text[], $9::bytea[], $10::bytea[], $11::int[],
-    $12::bytea[], $13::bytea[]) AS w(key, type, data, refs, mode, low, high)
-WHERE w.mode = 0 OR NOT EXISTS (
-    SELECT 1 FROM {schema}.lus_store x
-    WHERE x.thread_id = $2::text AND x.key >= w.low AND x.key <= w.high)
-ON CONFLICT (thread_id, key) DO UPDATE SET
-    type = EXCLUDED.type, data = EXCLUDED.data, refs = EXCLUDED.refs
-    WHERE $14::boolean
-RETURNING key"""
+SELECT key FROM new_writes
+UNION ALL
+SELECT NULL FROM expired"""
 
 # -- reading --------------------------------------------------------------------------------
 
@@ -239,10 +285,32 @@ LEFT JOIN blob_lists bl ON bl.position = p.position
 LEFT JOIN write_lists wl ON wl.position = p.position
 ORDER BY p.position"""
 
+# Reads skip a thread that has expired ($? now), whether or not it has been swept yet:
+# one primary key probe of ``threads`` per thread.
+THREAD_LIVE_CLAUSE: Final = """NOT EXISTS (
+        SELECT 1 FROM {schema}.threads t
+        WHERE t.thread_id = c.thread_id AND t.expires_at <= $?::float8)"""
+# list's (and thread_page's) metadata filter: jsonb containment of the filter as JSON,
+# so values match type-exactly (a bound parameter, never spliced).
+METADATA_FILTER_CLAUSE: Final = "c.metadata @> $?::jsonb"
+
 # The shapes of READ_CHECKPOINTS for one checkpoint: the latest of a namespace ($1
-# thread, [$2, $3) the namespace's key range) and one by key ($2).
-LATEST_CLAUSES: Final = ("c.thread_id = $1", "c.key >= $2", "c.key < $3")
-BY_KEY_CLAUSES: Final = ("c.thread_id = $1", "c.key = $2")
+# thread, [$2, $3) the namespace's key range, $4 now) and one by key ($2, $3 now).
+LATEST_CLAUSES: Final = (
+    "c.thread_id = $1",
+    "c.key >= $2",
+    "c.key < $3",
+    """NOT EXISTS (
+        SELECT 1 FROM {schema}.threads t
+        WHERE t.thread_id = c.thread_id AND t.expires_at <= $4::float8)""",
+)
+BY_KEY_CLAUSES: Final = (
+    "c.thread_id = $1",
+    "c.key = $2",
+    """NOT EXISTS (
+        SELECT 1 FROM {schema}.threads t
+        WHERE t.thread_id = c.thread_id AND t.expires_at <= $3::float8)""",
+)
 BY_KEY_ORDER: Final = ("c.key",)
 # Listing's sort keys (expressions of ``c``) when the namespace is not pinned.
 ORDER_BY_ID: Final = r"substring(c.key FROM position('\x00'::bytea IN c.key) + 1)"
@@ -253,10 +321,24 @@ SELECT DISTINCT ON (substring(c.key FROM 2 FOR position('\x00'::bytea IN c.key) 
     c.thread_id, c.key, c.refs, c.type, c.data, c.channel_versions, c.metadata, c.run_id
 FROM {schema}.lus_store c
 WHERE c.thread_id = $1 AND c.key >= '\x63'::bytea AND c.key < '\x64'::bytea
+    AND NOT EXISTS (
+        SELECT 1 FROM {schema}.threads t
+        WHERE t.thread_id = $1 AND t.expires_at <= $2::float8)
 ORDER BY substring(c.key FROM 2 FOR position('\x00'::bytea IN c.key) - 1), c.key DESC"""
 SELECT_THREAD_IDS: Final = r"""
 SELECT DISTINCT thread_id FROM {schema}.lus_store c
-WHERE c.key >= '\x63'::bytea AND c.key < '\x64'::bytea ORDER BY thread_id"""
+WHERE c.key >= '\x63'::bytea AND c.key < '\x64'::bytea
+    AND NOT EXISTS (
+        SELECT 1 FROM {schema}.threads t
+        WHERE t.thread_id = c.thread_id AND t.expires_at <= $1::float8)
+ORDER BY thread_id"""
+# With ``refresh_on_read``: a read of these threads ($1) moves the expiry of each that
+# has one and has not expired to $2 now + its ttl (own, else the saver's $3), as a
+# write would; not its last write.
+REFRESH_EXPIRY: Final = """
+UPDATE {schema}.threads t
+SET expires_at = $2::float8 + nullif(coalesce(t.own_ttl, $3::float8), 0)
+WHERE t.thread_id = ANY($1::text[]) AND t.expires_at > $2::float8"""
 SELECT_THREADS_OF_RUNS: Final = (
     "SELECT DISTINCT thread_id FROM {schema}.lus_store WHERE run_id = ANY($1::text[])"
 )
@@ -278,6 +360,8 @@ LOCK_THREADS: Final = (
 #   every kept one of its namespace is spared (core.rules.retained), so a key of the same
 #   namespace that sorts after it must be kept;
 # - delete_for_runs: $2 NULL, $3 the run ids.
+# A thread left with no checkpoint has nothing left at all (its orphaned writes go too),
+# so its ``threads`` row goes with it (``emptied``).
 COLLECT: Final = r"""
 WITH doomed AS (
     SELECT c.thread_id, c.key FROM {schema}.lus_store c
@@ -347,24 +431,171 @@ gone AS (
     WHERE x.thread_id = ANY($1::text[]) AND NOT EXISTS (
         SELECT 1 FROM live_keys l WHERE l.thread_id = x.thread_id AND l.key = x.key)
     RETURNING x.key
+),
+emptied AS (
+    DELETE FROM {schema}.threads t
+    WHERE t.thread_id = ANY($1::text[]) AND NOT EXISTS (
+        SELECT 1 FROM survivors s WHERE s.thread_id = t.thread_id)
 )
 SELECT count(*) FROM gone WHERE get_byte(key, 0) = 99"""
 
-DELETE_THREAD: Final = "DELETE FROM {schema}.lus_store WHERE thread_id = $1"
+DELETE_THREAD: Final = """
+WITH thread_row AS (DELETE FROM {schema}.threads WHERE thread_id = $1)
+DELETE FROM {schema}.lus_store WHERE thread_id = $1"""
 
-# $1 source, $2 target, $3 target's lock key. Target checkpoints and writes are
-# overwritten like a put; blobs and items are insert-if-absent (a key names one content).
+# $1 source, $2 target, $3 target's lock key, $4 now, $5 the saver's ttl. Target
+# checkpoints and writes are overwritten like a put; blobs and items are insert-if-absent
+# (a key names one content). Nothing comes from a source that has expired; a target that
+# has expired gets nothing and a row back (``expired``), as a put.
 COPY_THREAD: Final = """
-WITH thread_lock AS (SELECT pg_advisory_xact_lock_shared($3::bigint){commit_mode})
-INSERT INTO {schema}.lus_store (thread_id, key, type, data, refs, channel_versions,
-    metadata, run_id)
-SELECT $2::text, x.key, x.type, x.data, x.refs, x.channel_versions, x.metadata, x.run_id
-FROM thread_lock, {schema}.lus_store x WHERE x.thread_id = $1::text
-ON CONFLICT (thread_id, key) DO UPDATE SET
-    type = EXCLUDED.type, data = EXCLUDED.data, refs = EXCLUDED.refs,
-    channel_versions = EXCLUDED.channel_versions, metadata = EXCLUDED.metadata,
-    run_id = EXCLUDED.run_id
-    WHERE get_byte(EXCLUDED.key, 0) IN (99, 119)"""
+WITH thread_lock AS (SELECT pg_advisory_xact_lock_shared($3::bigint){commit_mode}),
+expired AS (
+    SELECT 1 FROM thread_lock, {schema}.threads t
+    WHERE t.thread_id = $2::text AND t.expires_at <= $4::float8
+),
+source AS (
+    SELECT 1 FROM thread_lock
+    WHERE NOT EXISTS (SELECT 1 FROM expired)
+        AND EXISTS (SELECT 1 FROM {schema}.lus_store x WHERE x.thread_id = $1::text)
+        AND NOT EXISTS (
+            SELECT 1 FROM {schema}.threads t
+            WHERE t.thread_id = $1::text AND t.expires_at <= $4::float8)
+),
+copied AS (
+    INSERT INTO {schema}.lus_store (thread_id, key, type, data, refs, channel_versions,
+        metadata, run_id)
+    SELECT $2::text, x.key, x.type, x.data, x.refs, x.channel_versions, x.metadata, x.run_id
+    FROM source, {schema}.lus_store x WHERE x.thread_id = $1::text
+    ON CONFLICT (thread_id, key) DO UPDATE SET
+        type = EXCLUDED.type, data = EXCLUDED.data, refs = EXCLUDED.refs,
+        channel_versions = EXCLUDED.channel_versions, metadata = EXCLUDED.metadata,
+        run_id = EXCLUDED.run_id
+        WHERE get_byte(EXCLUDED.key, 0) IN (99, 119)
+),
+stamp AS (
+    INSERT INTO {schema}.threads AS t (thread_id, first_write, last_write, expires_at)
+    SELECT $2::text, $4::float8, $4::float8, $4::float8 + nullif($5::float8, 0)
+    FROM source
+    ON CONFLICT (thread_id) DO UPDATE SET
+        last_write = EXCLUDED.last_write,
+        expires_at = EXCLUDED.last_write + nullif(coalesce(t.own_ttl, $5::float8), 0)
+)
+SELECT count(*) FROM expired"""
+
+# -- the lifecycle ----------------------------------------------------------------------------
+
+# ``thread_page``: a page of ``threads`` rows, ``{where}`` all of the THREAD_* clauses the
+# query needs (numbered by ``Statements.thread_page``), ``{order}`` the index it walks:
+# the primary key for a listing (thread id order, from ``after``), or for a removal
+# (``ThreadQuery.ordered=False``) threads_by_expiry for a sweep, threads_by_last_write
+# for an age cutoff, and none (the planner's choice: the metadata GIN index) for a
+# filter alone. $1 is the limit; it bounds every shape.
+THREAD_PAGE: Final = """
+SELECT t.thread_id, t.first_write, t.last_write, t.expires_at
+FROM {schema}.threads t
+WHERE {where}
+{order}
+LIMIT $1"""
+# The same with the stats of each thread of the page: its namespaces (key parts, each
+# with its 0x00), checkpoint count and stored bytes: the stored (possibly compressed)
+# size of every value of its lus_store rows and of its threads row, without row headers
+# and index entries. One range scan of the thread's rows per thread of the page.
+THREAD_PAGE_STATS: Final = r"""
+SELECT t.thread_id, t.first_write, t.last_write, t.expires_at, s.namespaces, s.checkpoints,
+    s.stored_bytes + pg_column_size(t.thread_id) + pg_column_size(t.first_write)
+        + pg_column_size(t.last_write) + coalesce(pg_column_size(t.own_ttl), 0)
+        + coalesce(pg_column_size(t.expires_at), 0) AS stored_bytes
+FROM (
+    SELECT t.thread_id, t.first_write, t.last_write, t.expires_at, t.own_ttl
+    FROM {schema}.threads t
+    WHERE {where}
+    {order}
+    LIMIT $1
+) t
+CROSS JOIN LATERAL (
+    SELECT
+        array_agg(DISTINCT substring(x.key FROM 2 FOR position('\x00'::bytea IN x.key) - 1))
+            FILTER (WHERE x.key >= '\x63'::bytea AND x.key < '\x64'::bytea) AS namespaces,
+        count(*) FILTER (WHERE x.key >= '\x63'::bytea AND x.key < '\x64'::bytea) AS checkpoints,
+        coalesce(sum(pg_column_size(x.thread_id) + pg_column_size(x.key)
+            + pg_column_size(x.type) + pg_column_size(x.data)
+            + coalesce(pg_column_size(x.refs), 0)
+            + coalesce(pg_column_size(x.channel_versions), 0)
+            + coalesce(pg_column_size(x.metadata), 0)
+            + coalesce(pg_column_size(x.run_id), 0)), 0) AS stored_bytes
+    FROM {schema}.lus_store x
+    WHERE x.thread_id = t.thread_id
+) s
+{order}"""
+# The clauses of THREAD_PAGE ($? numbered by the caller).
+THREAD_AFTER_CLAUSE: Final = "t.thread_id > $?::text"
+THREAD_UPDATED_AFTER_CLAUSE: Final = "t.last_write > $?::float8"
+THREAD_UPDATED_BEFORE_CLAUSE: Final = "t.last_write < $?::float8"
+THREAD_EXPIRED_CLAUSE: Final = "t.expires_at <= $?::float8"
+# Without ``everything``: threads that have not expired ($? now) and hold a checkpoint.
+THREAD_SHOWN_CLAUSE: Final = r"""(t.expires_at IS NULL OR t.expires_at > $?::float8)
+    AND EXISTS (
+        SELECT 1 FROM {schema}.lus_store c
+        WHERE c.thread_id = t.thread_id AND c.key >= '\x63'::bytea AND c.key < '\x64'::bytea)"""
+# A checkpoint of the thread whose metadata match the filter (METADATA_FILTER_CLAUSE).
+THREAD_MATCHES_CLAUSE: Final = r"""EXISTS (
+        SELECT 1 FROM {schema}.lus_store c
+        WHERE c.thread_id = t.thread_id AND c.key >= '\x63'::bytea AND c.key < '\x64'::bytea
+            AND c.metadata @> $?::jsonb)"""
+THREAD_ORDER_BY_ID: Final = "ORDER BY t.thread_id"
+THREAD_ORDER_BY_EXPIRY: Final = "ORDER BY t.expires_at"
+THREAD_ORDER_BY_LAST_WRITE: Final = "ORDER BY t.last_write"
+
+# ``remove_threads``, after LOCK_THREADS took every named thread's exclusive lock (so
+# this statement's snapshot follows every put of them that got in first): of the threads
+# $1, those that still pass the guard ($2 last written before, $3 expired at; NULL: no
+# such condition; a thread with rows but no ``threads`` row passes only no condition),
+# deleted whole, set-based. Returns (thread, row kind (first key byte; NULL for the
+# threads row), rows) for each kind removed.
+REMOVE_THREADS: Final = """
+WITH chosen AS (
+    SELECT ARRAY(
+        SELECT i.id FROM unnest($1::text[]) AS i(id)
+        LEFT JOIN {schema}.threads t ON t.thread_id = i.id
+        WHERE ($2::float8 IS NULL OR t.last_write < $2::float8)
+            AND ($3::float8 IS NULL OR t.expires_at <= $3::float8)
+    ) AS ids
+),
+gone_rows AS (
+    DELETE FROM {schema}.lus_store x USING chosen
+    WHERE x.thread_id = ANY(chosen.ids)
+    RETURNING x.thread_id, get_byte(x.key, 0) AS kind
+),
+gone_threads AS (
+    DELETE FROM {schema}.threads t USING chosen
+    WHERE t.thread_id = ANY(chosen.ids)
+    RETURNING t.thread_id
+)
+SELECT g.thread_id, g.kind, count(*) AS rows FROM (
+    SELECT thread_id, kind FROM gone_rows
+    UNION ALL
+    SELECT thread_id, NULL FROM gone_threads
+) g
+GROUP BY g.thread_id, g.kind"""
+
+# ``set_thread_ttl``: $1 thread, $2 its own ttl (0: pinned), $3 now. Only a thread with a
+# checkpoint that has not expired; its expiry moves to its last write + the ttl.
+SET_THREAD_TTL: Final = r"""
+UPDATE {schema}.threads t
+SET own_ttl = $2::float8, expires_at = t.last_write + nullif($2::float8, 0)
+WHERE t.thread_id = $1::text
+    AND (t.expires_at IS NULL OR t.expires_at > $3::float8)
+    AND EXISTS (
+        SELECT 1 FROM {schema}.lus_store c
+        WHERE c.thread_id = $1::text AND c.key >= '\x63'::bytea AND c.key < '\x64'::bytea)
+RETURNING 1"""
+
+# ``thread_residue``: those of $1 with any row left, in either table.
+THREAD_RESIDUE: Final = """
+SELECT i.id FROM unnest($1::text[]) WITH ORDINALITY AS i(id, n)
+WHERE EXISTS (SELECT 1 FROM {schema}.lus_store x WHERE x.thread_id = i.id)
+    OR EXISTS (SELECT 1 FROM {schema}.threads t WHERE t.thread_id = i.id)
+ORDER BY i.n"""
 
 
 def bind(statement: str, quoted_schema: str, *, synchronous_commit: bool = True) -> str:
@@ -390,8 +621,14 @@ class Statements:
         self.delete_thread = bound(DELETE_THREAD)
         self.copy_thread = bound(COPY_THREAD)
         self.lock_threads = bound(LOCK_THREADS)
+        self.refresh_expiry = bound(REFRESH_EXPIRY)
+        self.remove_threads = bound(REMOVE_THREADS)
+        self.set_thread_ttl = bound(SET_THREAD_TTL)
+        self.thread_residue = bound(THREAD_RESIDUE)
+        self._bound = bound
         self._read_checkpoints = bound(READ_CHECKPOINTS)
         self._pages: dict[tuple[tuple[str, ...], tuple[str, ...], str], str] = {}
+        self._thread_pages: dict[tuple[tuple[str, ...], str, bool], str] = {}
         self.get_latest = self.page(LATEST_CLAUSES, BY_KEY_ORDER, "1")
         self.get_by_id = self.page(BY_KEY_CLAUSES, BY_KEY_ORDER, "1")
 
@@ -404,9 +641,27 @@ class Statements:
         if statement is None:
             order = ", ".join(f"{column} DESC" for column in order_columns)
             statement = (
-                self._read_checkpoints.replace("{where}", " AND ".join(clauses) or "true")
+                self._read_checkpoints.replace(
+                    "{where}", self._bound(" AND ".join(clauses) or "true")
+                )
                 .replace("{order}", order)
                 .replace("{limit}", limit)
             )
             self._pages[shape] = statement
+        return statement
+
+    def thread_page(self, clauses: Sequence[str], order: str, *, stats: bool) -> str:
+        """THREAD_PAGE (THREAD_PAGE_STATS with ``stats``) for one shape of query: the
+        THREAD_* ``clauses`` (numbered parameters from $2; $1 is the limit) all hold,
+        ``order`` one of THREAD_ORDER_BY_* or empty. Built once per shape."""
+        shape = (tuple(clauses), order, stats)
+        statement = self._thread_pages.get(shape)
+        if statement is None:
+            template = THREAD_PAGE_STATS if stats else THREAD_PAGE
+            statement = self._bound(
+                template.replace("{where}", " AND ".join(clauses) or "true").replace(
+                    "{order}", order
+                )
+            )
+            self._thread_pages[shape] = statement
         return statement
