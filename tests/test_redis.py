@@ -98,8 +98,8 @@ async def test_every_key_of_a_thread_shares_one_slot(rsaver: RedisSaver) -> None
         by_thread.setdefault(base, set()).add(key_slot(key))
     assert set(by_thread) == set(bases)
     assert all(len(slots) == 1 for slots in by_thread.values())
-    # Eight keys per thread whatever its size or number of namespaces.
-    assert len(keys) == 8 * len(STRANGE_THREAD_IDS) + 2  # + thread index + one run set
+    # Nine keys per thread whatever its size or number of namespaces.
+    assert len(keys) == 9 * len(STRANGE_THREAD_IDS) + 4  # + three thread indexes + a run set
 
 
 async def test_strange_thread_ids_read_back_exactly_and_never_widen(rsaver: RedisSaver) -> None:
@@ -460,7 +460,7 @@ async def test_ttl_covers_every_key_of_a_thread_with_one_expiry_time() -> None:
         await saver.aput_writes(stored, [("m", ["c" * 100])], "task")
         await put_values(saver, "t", {"a": 1}, ns="child:1")
         first = await _expire_times(saver, "t")
-        assert len(first) == 8
+        assert len(first) == 9
         assert len(set(first.values())) == 1 and next(iter(first.values())) > 0
         await asyncio.sleep(0.01)
         await saver.aput_writes(stored, [("a", 2)], "task-2")  # a write refreshes every key
@@ -476,6 +476,7 @@ async def test_ttl_covers_every_key_of_a_thread_with_one_expiry_time() -> None:
 
 async def test_refresh_ttl_on_read() -> None:
     saver = RedisSaver(REDIS_URL, prefix=unique("lus_test"), ttl=30, refresh_ttl_on_read=True)
+    assert saver.backend.lifecycle.refresh_on_read
     try:
         await put_values(saver, "t", {"a": 1})
         first = await _expire_times(saver, "t")
@@ -696,7 +697,7 @@ async def test_a_decoding_client_is_refused() -> None:
 
 async def test_factory_and_from_conn_string_pass_options() -> None:
     saver = create_saver(REDIS_URL, prefix=unique("lus_test"), ttl=5)
-    assert isinstance(saver, RedisSaver) and saver.backend.ttl == 5
+    assert isinstance(saver, RedisSaver) and saver.backend.lifecycle.ttl == 5
     await saver.aclose()
     async with RedisSaver.from_conn_string(REDIS_URL, prefix=unique("lus_test")) as saver:
         await put_values(saver, "t", {"a": 1})

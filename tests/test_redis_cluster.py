@@ -124,7 +124,7 @@ async def test_ttl_on_cluster(cluster_url: str) -> None:
         stored = await put_values(saver, "t", {"m": ["a" * 100]}, run_id="r")
         await saver.aput_writes(stored, [("m", ["b" * 100])], "task")
         keys = [k for k in await _cluster_keys(saver, cluster_url) if b"{" in k]
-        assert len(keys) == 7  # no B:a: every checkpoint is in the root namespace
+        assert len(keys) == 8  # no B:a: every checkpoint is in the root namespace
         assert len({await client.pexpiretime(key) for key in keys}) == 1
     finally:
         await client.aclose()

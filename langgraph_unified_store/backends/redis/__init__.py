@@ -47,7 +47,6 @@ from __future__ import annotations
 
 from ...registry import DEFAULT_PREFIX, DEFAULT_SOCKET_TIMEOUT, MAX_TTL_SECONDS
 from .backend import (
-    INDEX_PURGE_GRACE_MS,
     LIST_PAGE,
     LIST_SCAN_BUDGET,
     LUA_EXACT_INT,
@@ -62,7 +61,6 @@ __all__ = [
     "DEFAULT_PREFIX",
     "DEFAULT_SOCKET_TIMEOUT",
     "DEFLATED_RECORD_PREFIX",
-    "INDEX_PURGE_GRACE_MS",
     "LIST_PAGE",
     "LIST_SCAN_BUDGET",
     "LUA_EXACT_INT",

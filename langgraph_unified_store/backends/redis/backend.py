@@ -3,8 +3,9 @@ docstring describes, one Lua script per operation on a thread."""
 
 from __future__ import annotations
 
-import time
+import math
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 import orjson
@@ -12,6 +13,7 @@ import orjson
 from ...core import rules
 from ...core.backend import Backend
 from ...core.codec import Codec
+from ...core.lifecycle import PINNED, RemovalGuard, Removed, ThreadInfo, ThreadQuery
 from ...core.records import (
     BlobRecord,
     CheckpointRecord,
@@ -22,7 +24,12 @@ from ...core.records import (
     WriteRecord,
 )
 from ...errors import BlobsMissingError, ItemsMissingError
-from ...registry import DEFAULT_PREFIX, DEFAULT_SOCKET_TIMEOUT, check_backend_options
+from ...registry import (
+    DEFAULT_PREFIX,
+    DEFAULT_SOCKET_TIMEOUT,
+    MAX_TTL_SECONDS,
+    check_backend_options,
+)
 from .client import Call, RedisConn, RedisConnection, plain
 from .keys import (
     RUN_COUNTER_FIELD,
@@ -32,28 +39,36 @@ from .keys import (
     checkpoint_key,
     escape,
     hex_of,
+    names_index_key,
     run_index_key,
     split_index_member,
     text_of,
     thread_base_key,
     thread_key,
     threads_index_key,
+    unhex,
     utf8,
+    written_index_key,
 )
 from .scripts import (
     FetchBy,
     ListIndex,
     PutOutcome,
+    ReadClock,
+    RemoveStatus,
     RetainMode,
     ThreadIndexEntry,
     delete_thread_call,
     fetch_call,
     heads_call,
     list_call,
+    namespaces_call,
     put_checkpoint_call,
     put_writes_call,
+    remove_thread_call,
     restore_call,
     retain_call,
+    set_ttl_call,
     snapshot_call,
 )
 from .values import (
@@ -72,9 +87,6 @@ LIST_PAGE: Final = 16
 LIST_SCAN_BUDGET: Final = 2000
 # Threads (or checkpoints) per pipeline when a call spans many threads.
 PIPELINE_CHUNK: Final = 128
-# Expired threads stay in the global index this long before readers purge them
-# (scores use the client's clock; the keys expire on the server's).
-INDEX_PURGE_GRACE_MS: Final = 60_000
 # Lua numbers are doubles: beyond this a filter value may compare equal to a neighbour,
 # so such filters are re-checked here and the script gets no limit.
 LUA_EXACT_INT: Final = 2**53
@@ -100,45 +112,70 @@ def metadata_matches(metadata: bytes, flt: dict[str, FilterScalar], where: str) 
     return rules.metadata_matches(Codec.load_metadata(metadata, where), flt)
 
 
+
+def _ms(value: Any) -> int | None:
+    """A time in ms as a script or HMGET returns it (None when absent)."""
+    if value is None or value == b"":
+        return None
+    return int(float(value))
+
+
+def _seconds(ms: int | None) -> float:
+    return 0.0 if ms is None else ms / 1000
+
+
+@dataclass(slots=True)
+class _Probe:
+    """What one pipelined look at a thread found: its B:h fields, its checkpoint count,
+    and its score in the global expiry index."""
+
+    thread_id: str
+    first: int | None
+    last: int | None
+    expires: int | None
+    checkpoints: int
+    score: float | None
+
+    @property
+    def gone(self) -> bool:
+        """Nothing of the thread is left (Redis expired it, or it was removed)."""
+        return self.checkpoints == 0 and self.first is None and self.last is None
+
+
 class RedisBackend(Backend):
     """Checkpoint records in plain Redis; see the package docstring for the key layout."""
 
     name: ClassVar[str] = "redis"
+    max_ttl: ClassVar[float] = float(MAX_TTL_SECONDS)
 
     def __init__(
         self,
         conn: RedisConn,
         *,
         prefix: str = DEFAULT_PREFIX,
-        ttl: float | None = None,
-        refresh_ttl_on_read: bool = False,
         cluster: bool = False,
         socket_timeout: float | None = DEFAULT_SOCKET_TIMEOUT,
     ) -> None:
         checked = check_backend_options(
-            "redis",
-            {
-                "prefix": prefix,
-                "ttl": ttl,
-                "refresh_ttl_on_read": refresh_ttl_on_read,
-                "cluster": cluster,
-                "socket_timeout": socket_timeout,
-            },
+            "redis", {"prefix": prefix, "cluster": cluster, "socket_timeout": socket_timeout}
         )
-        self.ttl: float | None = checked["ttl"]
         socket_timeout = checked["socket_timeout"]
         self.prefix = prefix
-        self._ttl_ms = 0 if self.ttl is None else max(1, int(self.ttl * 1000))
-        self.refresh_ttl_on_read = bool(refresh_ttl_on_read)
-        self._read_ttl_ms = self._ttl_ms if refresh_ttl_on_read else 0
         self._connection = RedisConnection(conn, cluster=cluster, socket_timeout=socket_timeout)
         self.cluster = self._connection.cluster
         self._threads_key = threads_index_key(prefix)
+        self._names_key = names_index_key(prefix)
+        self._written_key = written_index_key(prefix)
 
     @property
     def _url(self) -> str | None:
         """The URL the backend was made from (tests open raw clients on it)."""
         return self._connection.url
+
+    @property
+    def ttl(self) -> float | None:
+        """The saver's ttl (``lifecycle.ttl``), in seconds."""
+        return self.lifecycle.ttl
 
     def __repr__(self) -> str:
         return (
@@ -146,26 +183,47 @@ class RedisBackend(Backend):
             f"ttl={self.ttl!r}, cluster={self.cluster!r})"
         )
 
-
     async def _execute(self, operation: str, calls: Sequence[Call]) -> list[Any]:
         return await self._connection.execute(operation, calls)
 
     async def _execute_one(self, operation: str, call: Call) -> Any:
         return await self._connection.execute_one(operation, call)
 
+    # -- the clock -------------------------------------------------------------------------
+
+    @property
+    def _ttl_ms(self) -> int:
+        """The saver's ttl in ms, 0 for none."""
+        ttl = self.lifecycle.ttl
+        return 0 if ttl is None else max(1, round(ttl * 1000))
+
+    def _now_ms(self) -> int:
+        return math.floor(self.lifecycle.now() * 1000)
+
+    def _read_clock(self) -> ReadClock:
+        return ReadClock(self._now_ms(), self.lifecycle.refresh_on_read, self._ttl_ms)
+
     # -- keys and the global indexes --------------------------------------------------------
 
     def _base(self, thread_id: str) -> str:
         return thread_base_key(self.prefix, thread_id)
 
-    def _index_score(self) -> float:
-        if not self._ttl_ms:
-            return float("inf")
-        return time.time() * 1000 + self._ttl_ms
+    def _index_entry(self, thread_id: str, run_key: str | None = None) -> ThreadIndexEntry:
+        return ThreadIndexEntry(
+            self._threads_key, self._names_key, self._written_key, utf8(thread_id), run_key
+        )
 
-    def _index_thread(self, thread_id: str, run_ids: Iterable[str] = ()) -> list[Call]:
+    def _index_thread(self, thread_id: str, now_ms: int, run_ids: Iterable[str] = ()) -> list[Call]:
+        """The global index entries of a write the caller sends itself (a cluster, or a
+        copy): the expiry score is a guess from the saver's ttl, which ``_fix_score``
+        corrects once the script has said the thread's own."""
         member = utf8(thread_id)
-        calls = [plain("ZADD", self._threads_key, "GT", self._index_score(), member)]
+        score = now_ms + self._ttl_ms if self._ttl_ms else math.inf
+        calls = [
+            plain("ZADD", self._threads_key, score, member),
+            plain("ZADD", self._names_key, 0, member),
+            plain("ZADD", self._written_key, now_ms, member),
+        ]
         if not self._ttl_ms:
             # With a TTL, runs are found by walking the thread index instead: a run set
             # cannot expire together with every thread it names.
@@ -173,38 +231,95 @@ class RedisBackend(Backend):
                 calls.append(plain("SADD", run_index_key(self.prefix, run_id), member))
         return calls
 
-    def _refresh_index_on_read(self, thread_id: str) -> list[Call]:
-        if not self._read_ttl_ms:
+    def _fix_score(self, thread_id: str, now_ms: int, expiry: Any) -> list[Call]:
+        """The expiry index entry, when the script's expiry differs from ``_index_thread``'s guess."""
+        expires = _ms(expiry)
+        guess = now_ms + self._ttl_ms if self._ttl_ms else None
+        if expires == guess:
             return []
-        score = self._index_score()
+        score = math.inf if expires is None else expires
+        return [plain("ZADD", self._threads_key, "XX", score, utf8(thread_id))]
+
+    def _refresh_index_on_read(self, thread_id: str) -> list[Call]:
+        """A read that moved the thread's expiry moves its index score too (a guess from
+        the saver's ttl, never lower: a removal corrects what it finds wrong)."""
+        if not (self.lifecycle.refresh_on_read and self._ttl_ms):
+            return []
+        score = self._now_ms() + self._ttl_ms
         return [plain("ZADD", self._threads_key, "XX", "GT", score, utf8(thread_id))]
 
     def _unindex(self, thread_id: str, run_ids: Iterable[str], *, thread_gone: bool) -> list[Call]:
         member = utf8(thread_id)
         calls: list[Call] = []
         if thread_gone:
-            calls.append(plain("ZREM", self._threads_key, member))
+            for key in (self._threads_key, self._names_key, self._written_key):
+                calls.append(plain("ZREM", key, member))
         for run_id in dict.fromkeys(run_ids):
             calls.append(plain("SREM", run_index_key(self.prefix, run_id), member))
         return calls
 
     async def _indexed_threads(self, operation: str) -> list[str]:
         """Every thread id in the global index (a hint: some may have expired or gone)."""
-        purge_below = time.time() * 1000 - INDEX_PURGE_GRACE_MS
-        _, members = await self._execute(
-            operation,
-            [
-                plain("ZREMRANGEBYSCORE", self._threads_key, "-inf", f"({purge_below}"),
-                plain("ZRANGE", self._threads_key, 0, -1),
-            ],
-        )
+        members = await self._execute_one(operation, plain("ZRANGE", self._threads_key, 0, -1))
         return [text_of(member) for member in members]
+
+    async def _probe(self, operation: str, thread_ids: Sequence[str]) -> list[_Probe]:
+        """Each thread's lifecycle fields, checkpoint count and expiry score, pipelined."""
+        if not thread_ids:
+            return []
+        calls: list[Call] = []
+        for thread_id in thread_ids:
+            base = self._base(thread_id)
+            calls.append(plain("HMGET", thread_key(base, ThreadKey.LIFECYCLE), "f", "l", "e"))
+            calls.append(plain("ZCARD", thread_key(base, ThreadKey.INDEX)))
+        calls.append(plain("ZMSCORE", self._threads_key, *[utf8(t) for t in thread_ids]))
+        *answers, scores = await self._execute(operation, calls)
+        probes: list[_Probe] = []
+        for i, thread_id in enumerate(thread_ids):
+            first, last, expires = answers[2 * i]
+            score = scores[i]
+            probes.append(
+                _Probe(
+                    thread_id, _ms(first), _ms(last), _ms(expires), int(answers[2 * i + 1]),
+                    None if score is None else float(score),
+                )
+            )
+        return probes
+
+    def _stale(self, probe: _Probe, now_ms: int) -> bool:
+        """Whether a thread found gone is to leave the global indexes. On a cluster a put
+        indexes a thread before its script stores it: only a thread whose expiry score
+        has passed (Redis expired it) is dropped there."""
+        if not probe.gone:
+            return False
+        return not self.cluster or (probe.score is not None and probe.score <= now_ms)
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def setup(self) -> None:
-        """Nothing to create in Redis; checks the server answers."""
-        await self._execute_one("setup", plain("PING"))
+        """Checks the server answers, and indexes by id and by last write the threads an
+        earlier release indexed only by expiry (idempotent; their last write is unknown,
+        scored 0)."""
+        _, threads, names = await self._execute(
+            "setup",
+            [plain("PING"), plain("ZCARD", self._threads_key), plain("ZCARD", self._names_key)],
+        )
+        if names >= threads:
+            return
+        for start in range(0, int(threads), PIPELINE_CHUNK):
+            members = await self._execute_one(
+                "setup", plain("ZRANGE", self._threads_key, start, start + PIPELINE_CHUNK - 1)
+            )
+            if not members:
+                break
+            pairs = [part for member in members for part in (0, member)]
+            await self._execute(
+                "setup",
+                [
+                    plain("ZADD", self._names_key, "NX", *pairs),
+                    plain("ZADD", self._written_key, "NX", *pairs),
+                ],
+            )
 
     async def aclose(self) -> None:
         await self._connection.aclose()
@@ -225,20 +340,19 @@ class RedisBackend(Backend):
     ) -> None:
         base = self._base(record.thread_id)
         ns_hex = hex_of(record.checkpoint_ns)
+        now_ms = self._now_ms()
         runs = () if record.run_id is None else (record.run_id,)
         index_calls: list[Call] = []
         index_entry: ThreadIndexEntry | None = None
         if self.cluster:
-            index_calls = self._index_thread(record.thread_id, runs)
+            index_calls = self._index_thread(record.thread_id, now_ms, runs)
         else:
             run_key = (
                 run_index_key(self.prefix, record.run_id)
                 if record.run_id is not None and not self._ttl_ms
                 else None
             )
-            index_entry = ThreadIndexEntry(
-                self._threads_key, self._index_score(), utf8(record.thread_id), run_key
-            )
+            index_entry = self._index_entry(record.thread_id, run_key)
         inherited_fields = {
             blob_field(ns_hex, c, record.channel_versions[c]): c for c in inherited
         }
@@ -250,6 +364,7 @@ class RedisBackend(Backend):
             metadata=record.metadata,
             run_id=None if record.run_id is None else utf8(record.run_id),
             ttl_ms=self._ttl_ms,
+            now_ms=now_ms,
             index_entry=index_entry,
             inherited_fields=list(inherited_fields),
             blobs=[(blob_field(ns_hex, b.channel, b.version), blob_value(b)) for b in blobs],
@@ -257,7 +372,11 @@ class RedisBackend(Backend):
         )
         # The index goes first: a reader may see a thread it then finds empty, never the reverse.
         *_, stored = await self._execute("put", [*index_calls, put])
-        if stored == PutOutcome.STORED:
+        if stored[0] == PutOutcome.STORED:
+            if self.cluster:
+                fix = self._fix_score(record.thread_id, now_ms, stored[1])
+                if fix:
+                    await self._execute("put", fix)
             return
         if stored[0] == PutOutcome.BLOBS_MISSING:
             raise BlobsMissingError(
@@ -282,15 +401,26 @@ class RedisBackend(Backend):
         *,
         replace: bool,
     ) -> None:
+        now_ms = self._now_ms()
         call = put_writes_call(
             base=self._base(thread_id),
             replace=replace,
             ttl_ms=self._ttl_ms,
+            now_ms=now_ms,
+            index_entry=None if self.cluster else self._index_entry(thread_id),
             checkpoint_key=checkpoint_key(checkpoint_ns, checkpoint_id),
             writes=[(write_match_key(w), write_value(w)) for w in writes],
             items=[(item.ref, item_value(item)) for item in items],
         )
-        await self._execute_one("put_writes", call)
+        if not self.cluster:
+            await self._execute_one("put_writes", call)
+            return
+        *_, expiry = await self._execute(
+            "put_writes", [*self._index_thread(thread_id, now_ms), call]
+        )
+        fix = self._fix_score(thread_id, now_ms, expiry)
+        if fix:
+            await self._execute("put_writes", fix)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -303,14 +433,14 @@ class RedisBackend(Backend):
         base = self._base(thread_id)
         if checkpoint_id is None:
             fetch = fetch_call(
-                base=base, by=FetchBy.LATEST, target=hex_of(checkpoint_ns), ttl_ms=self._read_ttl_ms
+                base=base, by=FetchBy.LATEST, target=hex_of(checkpoint_ns), clock=self._read_clock()
             )
         else:
             fetch = fetch_call(
                 base=base,
                 by=FetchBy.ID,
                 target=checkpoint_key(checkpoint_ns, checkpoint_id),
-                ttl_ms=self._read_ttl_ms,
+                clock=self._read_clock(),
             )
         found = (await self._execute("get_tuple", [fetch, *self._refresh_index_on_read(thread_id)]))[0]
         return None if found is None else self._stored(thread_id, found)
@@ -378,7 +508,7 @@ class RedisBackend(Backend):
                 scan_budget=LIST_SCAN_BUDGET,
                 filter_json=filter_json,
                 with_data=True,
-                ttl_ms=self._read_ttl_ms,
+                clock=self._read_clock(),
             )
             calls = [walk, *self._refresh_index_on_read(thread_id)]
             cursor, found = (await self._execute("list", calls))[0]
@@ -400,6 +530,7 @@ class RedisBackend(Backend):
         # (checkpoint id, thread id, namespace, B:i member): sorted, newest id first.
         found: list[tuple[str, str, str, bytes]] = []
         threads = await self._indexed_threads("list")
+        clock = ReadClock(self._now_ms())
         for start in range(0, len(threads), PIPELINE_CHUNK):
             chunk = threads[start : start + PIPELINE_CHUNK]
             calls = [
@@ -412,7 +543,7 @@ class RedisBackend(Backend):
                     scan_budget=0,
                     filter_json=filter_json,
                     with_data=False,
-                    ttl_ms=0,
+                    clock=clock,
                 )
                 for thread_id in chunk
             ]
@@ -427,7 +558,10 @@ class RedisBackend(Backend):
             page = found[start : start + LIST_PAGE]
             fetches = [
                 fetch_call(
-                    base=self._base(thread_id), by=FetchBy.MEMBER, target=member, ttl_ms=self._read_ttl_ms
+                    base=self._base(thread_id),
+                    by=FetchBy.MEMBER,
+                    target=member,
+                    clock=self._read_clock(),
                 )
                 for _, thread_id, _, member in page
             ]
@@ -442,7 +576,9 @@ class RedisBackend(Backend):
                     yield self._stored(thread_id, assembled)
 
     async def checkpoint_heads(self, thread_id: str) -> list[CheckpointRecord]:
-        heads = await self._execute_one("prune", heads_call(base=self._base(thread_id)))
+        heads = await self._execute_one(
+            "prune", heads_call(base=self._base(thread_id), clock=self._read_clock())
+        )
         return [
             decode_record(thread_id, member, stored_record, metadata, run_id, self.read_limits)
             for member, stored_record, metadata, run_id in heads
@@ -451,13 +587,24 @@ class RedisBackend(Backend):
 
     async def list_thread_ids(self) -> list[str]:
         threads = await self._indexed_threads("list_workflows")
+        now_ms = self._now_ms()
         alive: list[str] = []
         for start in range(0, len(threads), PIPELINE_CHUNK):
-            chunk = threads[start : start + PIPELINE_CHUNK]
-            calls = [plain("EXISTS", thread_key(self._base(t), ThreadKey.INDEX)) for t in chunk]
-            exists = await self._execute("list_workflows", calls)
-            alive.extend(t for t, present in zip(chunk, exists, strict=True) if present)
+            probes = await self._probe("list_workflows", threads[start : start + PIPELINE_CHUNK])
+            alive.extend(
+                p.thread_id
+                for p in probes
+                if p.checkpoints and (p.expires is None or p.expires > now_ms)
+            )
+            await self._drop_stale("list_workflows", [p for p in probes if self._stale(p, now_ms)])
         return sorted(alive)
+
+    async def _drop_stale(self, operation: str, probes: Sequence[_Probe]) -> None:
+        """Take threads found gone out of the global indexes (their run sets, unknown
+        now, keep them until a delete_for_runs finds them gone)."""
+        calls = [c for p in probes for c in self._unindex(p.thread_id, (), thread_gone=True)]
+        if calls:
+            await self._execute(operation, calls)
 
     # -- deleting and copying --------------------------------------------------------------
 
@@ -477,9 +624,10 @@ class RedisBackend(Backend):
             for thread_id, (gone, _deleted, *runs) in zip(
                 chunk, await self._execute(operation, calls), strict=True
             ):
-                cleanup.extend(
-                    self._unindex(thread_id, [text_of(r) for r in runs], thread_gone=bool(gone))
-                )
+                names = [text_of(r) for r in runs]
+                if gone and mode == RetainMode.RUNS:
+                    names.extend(text_of(v) for v in values)  # a gone thread leaves its run sets
+                cleanup.extend(self._unindex(thread_id, names, thread_gone=bool(gone)))
             if cleanup:
                 await self._execute(operation, cleanup)
 
@@ -498,12 +646,21 @@ class RedisBackend(Backend):
         await self._retain("prune", [thread_id], RetainMode.KEEP, keys)
 
     async def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        now_ms = self._now_ms()
         snapshot = await self._execute_one(
-            "copy_thread", snapshot_call(base=self._base(source_thread_id))
+            "copy_thread", snapshot_call(base=self._base(source_thread_id), now_ms=now_ms)
         )
         if not any(snapshot):
             return
-        calls = [restore_call(base=self._base(target_thread_id), ttl_ms=self._ttl_ms, sections=snapshot)]
+        calls = [
+            restore_call(
+                base=self._base(target_thread_id),
+                ttl_ms=self._ttl_ms,
+                now_ms=now_ms,
+                sections=snapshot,
+            )
+        ]
+        runs: list[str] = []
         if snapshot[0]:
             # Run ids are the values of the copied B:r hash, but for its counter of
             # checkpoint numbers.
@@ -513,5 +670,212 @@ class RedisBackend(Backend):
                 for field, run in zip(stored_runs[::2], stored_runs[1::2], strict=True)
                 if field != RUN_COUNTER_FIELD
             ]
-            calls = [*self._index_thread(target_thread_id, runs), *calls]
-        await self._execute("copy_thread", calls)
+        calls = [*self._index_thread(target_thread_id, now_ms, runs), *calls]
+        *_, expiry = await self._execute("copy_thread", calls)
+        fix = self._fix_score(target_thread_id, now_ms, expiry)
+        if fix:
+            await self._execute("copy_thread", fix)
+
+    # -- the lifecycle primitives ----------------------------------------------------------
+
+    async def _candidates(self, query: ThreadQuery) -> AsyncIterator[list[str]]:
+        """Thread ids that may match, a chunk at a time, from the index that narrows them
+        most: a removal by age or expiry walks the score index (any order), anything
+        else the ids in order after ``query.after``."""
+        if not query.ordered and (query.expired_at is not None or query.updated_before is not None):
+            if query.expired_at is not None:
+                key, top = self._threads_key, repr(query.expired_at * 1000)
+            else:
+                assert query.updated_before is not None
+                key, top = self._written_key, f"({query.updated_before * 1000!r}"
+            offset = 0
+            while True:
+                members = await self._execute_one(
+                    "list_threads",
+                    plain("ZRANGEBYSCORE", key, "-inf", top, "LIMIT", offset, PIPELINE_CHUNK),
+                )
+                if not members:
+                    return
+                yield [text_of(m) for m in members]
+                if len(members) < PIPELINE_CHUNK:
+                    return
+                offset += len(members)
+        low: bytes | str = "-" if query.after is None else b"(" + utf8(query.after)
+        while True:
+            members = await self._execute_one(
+                "list_threads",
+                plain("ZRANGEBYLEX", self._names_key, low, "+", "LIMIT", 0, PIPELINE_CHUNK),
+            )
+            if not members:
+                return
+            yield [text_of(m) for m in members]
+            if len(members) < PIPELINE_CHUNK:
+                return
+            low = b"(" + bytes(members[-1])
+
+    def _passes_times(self, probe: _Probe, query: ThreadQuery, now_ms: int) -> bool:
+        """The query's conditions on a thread's times and state (not its metadata). A
+        thread found gone passes the conditions on its (unknown) times when the query
+        wants everything: removing it drops its index entries."""
+        if probe.gone:
+            return query.everything and not query.filter
+        expired = probe.expires is not None and probe.expires <= now_ms
+        if not query.everything and (expired or not probe.checkpoints):
+            return False
+        if query.expired_at is not None and not (
+            probe.expires is not None and probe.expires <= query.expired_at * 1000
+        ):
+            return False
+        last = probe.last or 0
+        if query.updated_after is not None and not last > query.updated_after * 1000:
+            return False
+        return query.updated_before is None or last < query.updated_before * 1000
+
+    async def _matching(self, probes: Sequence[_Probe], query: ThreadQuery, now_ms: int) -> list[_Probe]:
+        """Those of ``probes`` with a checkpoint whose metadata match the filter: list.lua
+        with the filter, one match each (every match when Lua's doubles cannot compare a
+        value exactly, then checked here)."""
+        if not query.filter or not probes:
+            return list(probes)
+        exact = filter_is_exact_in_lua(query.filter)
+        # now 0: a removal (everything) also looks into threads that have expired
+        clock = ReadClock(0 if query.everything else now_ms)
+        calls = [
+            list_call(
+                base=self._base(p.thread_id),
+                index=ListIndex.ALL_NAMESPACES,
+                max_bound="+",
+                min_bound="-",
+                want=1 if exact else 0,
+                scan_budget=0,
+                filter_json=orjson.dumps(query.filter),
+                with_data=False,
+                clock=clock,
+            )
+            for p in probes
+        ]
+        found = await self._execute("list_threads", calls)
+        if exact:
+            return [p for p, (_, members) in zip(probes, found, strict=True) if members]
+        matched: list[_Probe] = []
+        for probe, (_, members) in zip(probes, found, strict=True):
+            seqs = [bytes(m).split(b"\x00", 1)[-1] for m in members]
+            if not seqs:
+                continue
+            metadata_key = thread_key(self._base(probe.thread_id), ThreadKey.METADATA)
+            raws = await self._execute_one("list_threads", plain("HMGET", metadata_key, *seqs))
+            where = f"thread {probe.thread_id!r}"
+            if any(raw is not None and metadata_matches(raw, query.filter, where) for raw in raws):
+                matched.append(probe)
+        return matched
+
+    async def _stats(self, probes: Sequence[_Probe]) -> list[ThreadInfo]:
+        """Namespaces and stored bytes (MEMORY USAGE of every key), pipelined."""
+        calls: list[Call] = []
+        for probe in probes:
+            base = self._base(probe.thread_id)
+            calls.append(namespaces_call(base=base))
+            calls.extend(plain("MEMORY", "USAGE", thread_key(base, key)) for key in ThreadKey)
+        answers = await self._execute("list_threads", calls) if calls else []
+        per = 1 + len(ThreadKey)
+        infos: list[ThreadInfo] = []
+        for i, probe in enumerate(probes):
+            namespaces, *usage = answers[i * per : (i + 1) * per]
+            info = self._info(probe)
+            info.namespaces = tuple(sorted(unhex(bytes(ns)) for ns in namespaces))
+            info.checkpoints = probe.checkpoints
+            info.stored_bytes = sum(int(u) for u in usage if u is not None)
+            infos.append(info)
+        return infos
+
+    @staticmethod
+    def _info(probe: _Probe) -> ThreadInfo:
+        return ThreadInfo(
+            probe.thread_id,
+            first_write=_seconds(probe.first),
+            last_write=_seconds(probe.last),
+            expires_at=None if probe.expires is None else probe.expires / 1000,
+        )
+
+    async def thread_page(self, query: ThreadQuery) -> list[ThreadInfo]:
+        now_ms = self._now_ms()
+        found: list[_Probe] = []
+        stale: list[_Probe] = []
+        async for chunk in self._candidates(query):
+            probes = await self._probe("list_threads", chunk)
+            stale.extend(p for p in probes if self._stale(p, now_ms))
+            passing = [p for p in probes if self._passes_times(p, query, now_ms)]
+            found.extend(await self._matching(passing, query, now_ms))
+            if len(found) >= query.limit:
+                break
+        found = found[: query.limit]
+        if not query.everything:
+            # a removal drops what it finds gone itself (and counts it)
+            await self._drop_stale("list_threads", stale)
+        if query.with_stats:
+            return await self._stats(found)
+        return [self._info(p) for p in found]
+
+    async def remove_threads(self, thread_ids: Sequence[str], guard: RemovalGuard) -> Removed:
+        removed = Removed()
+        wanted = list(dict.fromkeys(thread_ids))
+        written_before = None if guard.written_before is None else guard.written_before * 1000
+        expired_at = None if guard.expired_at is None else guard.expired_at * 1000
+        for start in range(0, len(wanted), PIPELINE_CHUNK):
+            chunk = wanted[start : start + PIPELINE_CHUNK]
+            calls = [
+                remove_thread_call(
+                    base=self._base(t), written_before_ms=written_before, expired_at_ms=expired_at
+                )
+                for t in chunk
+            ]
+            cleanup: list[Call] = []
+            for thread_id, answer in zip(chunk, await self._execute("remove_threads", calls), strict=True):
+                status, checkpoints, writes, blobs, items, expires, last, *runs = answer
+                member = utf8(thread_id)
+                if status == RemoveStatus.KEPT:
+                    # what the guard saw is newer than the index scores that found it
+                    expiry = _ms(expires)
+                    score = math.inf if expiry is None else expiry
+                    cleanup.append(plain("ZADD", self._threads_key, "XX", "GT", score, member))
+                    if _ms(last) is not None:
+                        cleanup.append(plain("ZADD", self._written_key, "XX", "GT", _ms(last), member))
+                    continue
+                cleanup.extend(self._unindex(thread_id, [text_of(r) for r in runs], thread_gone=True))
+                removed.add(
+                    Removed([thread_id], int(checkpoints), int(writes), int(blobs), int(items))
+                )
+            if cleanup:
+                await self._execute("remove_threads", cleanup)
+        return removed
+
+    async def set_thread_ttl(self, thread_id: str, ttl: float) -> bool:
+        now_ms = self._now_ms()
+        ttl_ms = 0 if ttl == PINNED else max(1, round(ttl * 1000))
+        expiry = await self._execute_one(
+            "set_ttl", set_ttl_call(base=self._base(thread_id), now_ms=now_ms, ttl_ms=ttl_ms)
+        )
+        if expiry is None:
+            return False
+        expires = _ms(expiry)
+        score = math.inf if expires is None else expires
+        await self._execute("set_ttl", [plain("ZADD", self._threads_key, score, utf8(thread_id))])
+        return True
+
+    async def thread_residue(self, thread_ids: Sequence[str]) -> list[str]:
+        calls: list[Call] = []
+        for thread_id in thread_ids:
+            base = self._base(thread_id)
+            member = utf8(thread_id)
+            calls.append(plain("EXISTS", *[thread_key(base, key) for key in ThreadKey]))
+            calls.extend(
+                plain("ZSCORE", key, member)
+                for key in (self._threads_key, self._names_key, self._written_key)
+            )
+        answers = await self._execute("forget", calls) if calls else []
+        residue: list[str] = []
+        for i, thread_id in enumerate(thread_ids):
+            exists, *scores = answers[4 * i : 4 * i + 4]
+            if exists or any(score is not None for score in scores):
+                residue.append(thread_id)
+        return residue

@@ -34,6 +34,8 @@ class ThreadKey(StrEnum):
     """hash: ``n NUL k`` (or ``P NUL k`` while waiting) -> frame(item refs, head, bytes)."""
     ITEMS = "t"
     """hash: item ref -> frame(item refs, type, bytes)."""
+    LIFECYCLE = "h"
+    """hash: f (first write), l (last write), t (own ttl, 0 pinned), e (expiry), in ms."""
 
 
 def utf8(text: str) -> bytes:
@@ -79,8 +81,18 @@ def thread_key(base: str, key: ThreadKey) -> str:
 
 
 def threads_index_key(prefix: str) -> str:
-    """The global zset of thread ids, scored by expiry time (or +inf without a TTL)."""
+    """The global zset of thread ids, scored by expiry time in ms (or +inf: never)."""
     return f"{prefix}:threads"
+
+
+def names_index_key(prefix: str) -> str:
+    """The global zset of thread ids, all scored 0: paged by id (ZRANGEBYLEX)."""
+    return f"{prefix}:threads:names"
+
+
+def written_index_key(prefix: str) -> str:
+    """The global zset of thread ids, scored by last write time in ms."""
+    return f"{prefix}:threads:written"
 
 
 def run_index_key(prefix: str, run_id: str) -> str:

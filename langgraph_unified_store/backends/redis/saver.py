@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...core.saver import UnifiedCheckpointSaver
-from ...registry import DEFAULT_PREFIX, DEFAULT_SOCKET_TIMEOUT
+from ...registry import DEFAULT_PREFIX, DEFAULT_SOCKET_TIMEOUT, check_backend_options
 from .backend import RedisBackend
 from .client import RedisConn
 
@@ -14,8 +14,9 @@ class RedisSaver(UnifiedCheckpointSaver):
     """A LangGraph checkpointer on plain Redis (no modules): Redis 6.2+, Valkey, clusters.
 
     ``RedisSaver("redis://localhost:6379/0")`` works with sync and async graphs alike.
-    ``ttl`` (seconds) makes a thread expire that long after its last write (or read, with
-    ``refresh_ttl_on_read``); all its keys expire together. ``cluster=True`` (or passing a
+    ``ttl`` (seconds, a saver option) makes a thread expire that long after its last write
+    (or read, with ``refresh_on_read``, here also by its earlier name
+    ``refresh_ttl_on_read``); all its keys expire together, natively. ``cluster=True`` (or passing a
     ``redis.asyncio.RedisCluster``) talks to Redis Cluster. A call that cannot reach the
     server raises ``BackendUnavailableError`` after about ``socket_timeout`` per attempt.
     """
@@ -27,19 +28,16 @@ class RedisSaver(UnifiedCheckpointSaver):
         conn: RedisConn,
         *,
         prefix: str = DEFAULT_PREFIX,
-        ttl: float | None = None,
         refresh_ttl_on_read: bool = False,
         cluster: bool = False,
         socket_timeout: float | None = DEFAULT_SOCKET_TIMEOUT,
         **options: Any,
     ) -> None:
+        earlier = check_backend_options("redis", {"refresh_ttl_on_read": refresh_ttl_on_read})
+        if earlier["refresh_ttl_on_read"]:
+            options["refresh_on_read"] = True
         backend = RedisBackend(
-            conn,
-            prefix=prefix,
-            ttl=ttl,
-            refresh_ttl_on_read=refresh_ttl_on_read,
-            cluster=cluster,
-            socket_timeout=socket_timeout,
+            conn, prefix=prefix, cluster=cluster, socket_timeout=socket_timeout
         )
         super().__init__(backend, **options)
 

@@ -69,6 +69,9 @@ DELETE_THREAD: Final = LuaScript.load("delete_thread")
 RETAIN: Final = LuaScript.load("retain")
 SNAPSHOT: Final = LuaScript.load("snapshot")
 RESTORE: Final = LuaScript.load("restore")
+REMOVE_THREAD: Final = LuaScript.load("remove_thread")
+SET_TTL: Final = LuaScript.load("set_ttl")
+NAMESPACES: Final = LuaScript.load("namespaces")
 
 
 class PutOutcome(IntEnum):
@@ -97,6 +100,14 @@ class ListIndex(StrEnum):
     ALL_NAMESPACES = ThreadKey.BY_ID.value
 
 
+class RemoveStatus(IntEnum):
+    """What remove_thread.lua answers first."""
+
+    KEPT = 0
+    REMOVED = 1
+    ABSENT = 2
+
+
 class RetainMode(StrEnum):
     """What retain.lua's values are."""
 
@@ -108,12 +119,20 @@ class RetainMode(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ThreadIndexEntry:
-    """The global index entries a put adds (put_checkpoint.lua ARGV[10..13])."""
+    """The global index entries a write adds on a single server (put_checkpoint.lua
+    ARGV[11..15], put_writes.lua ARGV[7..10]); the script computes the scores."""
 
     threads_key: str
-    score: float
+    names_key: str
+    written_key: str
     thread_member: bytes
-    run_key: str | None
+    run_key: str | None = None
+
+    def args(self) -> list[ScriptArg]:
+        return [self.threads_key, self.names_key, self.written_key, self.thread_member]
+
+
+NO_INDEX_ENTRY: Final[list[ScriptArg]] = ["", "", "", ""]
 
 
 def _flag(value: bool) -> str:
@@ -133,6 +152,7 @@ def put_checkpoint_call(
     metadata: bytes,
     run_id: bytes | None,
     ttl_ms: int,
+    now_ms: int,
     index_entry: ThreadIndexEntry | None,
     inherited_fields: Sequence[bytes],
     blobs: Sequence[tuple[bytes, bytes]],
@@ -149,17 +169,13 @@ def put_checkpoint_call(
         _flag(run_id is not None),
         run_id or b"",
         ttl_ms,
+        now_ms,
         len(blobs),
     ]
     if index_entry is None:
-        args += ["", "", "", ""]
+        args += [*NO_INDEX_ENTRY, ""]
     else:
-        args += [
-            index_entry.threads_key,
-            index_entry.score,
-            index_entry.thread_member,
-            index_entry.run_key or "",
-        ]
+        args += [*index_entry.args(), index_entry.run_key or ""]
     args.append(len(inherited_fields))
     args.extend(inherited_fields)
     args.extend(_pairs(blobs))
@@ -172,20 +188,38 @@ def put_writes_call(
     base: str,
     replace: bool,
     ttl_ms: int,
+    now_ms: int,
+    index_entry: ThreadIndexEntry | None,
     checkpoint_key: bytes,
     writes: Sequence[tuple[bytes, bytes]],
     items: Sequence[tuple[bytes, bytes]],
 ) -> Call:
     """put_writes.lua; ``writes`` are (match key, value) pairs."""
-    args: list[ScriptArg] = [base, _flag(replace), ttl_ms, checkpoint_key, len(writes)]
+    args: list[ScriptArg] = [base, _flag(replace), ttl_ms, checkpoint_key, len(writes), now_ms]
+    args.extend(NO_INDEX_ENTRY if index_entry is None else index_entry.args())
     args.extend(_pairs(writes))
     args.extend(_pairs(items))
     return Call(PUT_WRITES, (thread_key(base, ThreadKey.WRITES),), args)
 
 
-def fetch_call(*, base: str, by: FetchBy, target: bytes | str, ttl_ms: int) -> Call:
+@dataclass(frozen=True, slots=True)
+class ReadClock:
+    """What a read script needs of the lifecycle: now, and whether and by how much a
+    read moves the thread's expiry (refresh_on_read, the saver's ttl)."""
+
+    now_ms: int
+    refresh: bool = False
+    ttl_ms: int = 0
+
+    def args(self) -> list[ScriptArg]:
+        return [self.now_ms, _flag(self.refresh), self.ttl_ms]
+
+
+def fetch_call(*, base: str, by: FetchBy, target: bytes | str, clock: ReadClock) -> Call:
     """fetch.lua."""
-    return Call(FETCH, (thread_key(base, ThreadKey.INDEX),), [base, by.value, target, ttl_ms])
+    return Call(
+        FETCH, (thread_key(base, ThreadKey.INDEX),), [base, by.value, target, *clock.args()]
+    )
 
 
 def list_call(
@@ -198,19 +232,19 @@ def list_call(
     scan_budget: int,
     filter_json: bytes,
     with_data: bool,
-    ttl_ms: int,
+    clock: ReadClock,
 ) -> Call:
     """list.lua; ``want`` and ``scan_budget`` 0 mean no limit."""
     args: list[ScriptArg] = [
         base, index.value, max_bound, min_bound, want, scan_budget, filter_json,
-        _flag(with_data), ttl_ms,
+        _flag(with_data), *clock.args(),
     ]
     return Call(LIST, (thread_key(base, ThreadKey(index.value)),), args)
 
 
-def heads_call(*, base: str) -> Call:
+def heads_call(*, base: str, clock: ReadClock) -> Call:
     """heads.lua."""
-    return Call(HEADS, (thread_key(base, ThreadKey.INDEX),), [base])
+    return Call(HEADS, (thread_key(base, ThreadKey.INDEX),), [base, *clock.args()])
 
 
 def delete_thread_call(*, base: str) -> Call:
@@ -223,15 +257,39 @@ def retain_call(*, base: str, mode: RetainMode, values: Sequence[bytes]) -> Call
     return Call(RETAIN, (thread_key(base, ThreadKey.INDEX),), [base, mode.value, *values])
 
 
-def snapshot_call(*, base: str) -> Call:
+def snapshot_call(*, base: str, now_ms: int) -> Call:
     """snapshot.lua."""
-    return Call(SNAPSHOT, (thread_key(base, ThreadKey.INDEX),), [base])
+    return Call(SNAPSHOT, (thread_key(base, ThreadKey.INDEX),), [base, now_ms])
 
 
-def restore_call(*, base: str, ttl_ms: int, sections: Sequence[Sequence[bytes]]) -> Call:
+def restore_call(
+    *, base: str, ttl_ms: int, now_ms: int, sections: Sequence[Sequence[bytes]]
+) -> Call:
     """restore.lua; ``sections`` as snapshot.lua returned them."""
-    args: list[ScriptArg] = [base, ttl_ms]
+    args: list[ScriptArg] = [base, ttl_ms, now_ms]
     for section in sections:
         args.append(len(section))
         args.extend(section)
     return Call(RESTORE, (thread_key(base, ThreadKey.INDEX),), args)
+
+
+def remove_thread_call(
+    *, base: str, written_before_ms: float | None, expired_at_ms: float | None
+) -> Call:
+    """remove_thread.lua; a bound None is no guard."""
+    args: list[ScriptArg] = [
+        base,
+        "" if written_before_ms is None else repr(float(written_before_ms)),
+        "" if expired_at_ms is None else repr(float(expired_at_ms)),
+    ]
+    return Call(REMOVE_THREAD, (thread_key(base, ThreadKey.INDEX),), args)
+
+
+def set_ttl_call(*, base: str, now_ms: int, ttl_ms: int) -> Call:
+    """set_ttl.lua; ``ttl_ms`` 0 pins the thread."""
+    return Call(SET_TTL, (thread_key(base, ThreadKey.INDEX),), [base, now_ms, ttl_ms])
+
+
+def namespaces_call(*, base: str) -> Call:
+    """namespaces.lua."""
+    return Call(NAMESPACES, (thread_key(base, ThreadKey.INDEX),), [base])

@@ -17,7 +17,5 @@ for i = 1, #stored_runs, 2 do
     runs[#runs + 1] = run
   end
 end
-local keys = {}
-for i, suffix in ipairs(THREAD_KEY_SUFFIXES) do keys[i] = B .. suffix end
-redis.call('UNLINK', unpack(keys))
+unlink_thread(B)
 return runs

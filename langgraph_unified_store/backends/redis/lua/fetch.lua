@@ -6,7 +6,9 @@
 --                     if its number has no record now); 'latest': a hex namespace, whose
 --                     newest checkpoint is wanted
 -- ARGV[3]  target     the P, member or hex namespace
--- ARGV[4]  ttl_ms     expiry to refresh the thread's keys to when found, 0 for none
+-- ARGV[4]  now        the client's time in ms: a thread expired at now is absent
+-- ARGV[5]  refresh    '1': a found checkpoint moves the thread's expiry (refresh_on_read)
+-- ARGV[6]  ttl_ms     the saver's ttl in ms, 0 for none
 
 --! include lib/assemble.lua
 --! include lib/expiry.lua
@@ -16,7 +18,9 @@ local index_key = KEYS[1]
 local B = ARGV[1]
 local by = ARGV[2]
 local target = ARGV[3]
-local ttl_ms = tonumber(ARGV[4])
+local now = tonumber(ARGV[4])
+local life = readable(B, now)
+if not life then return false end
 
 local m
 if by == 'latest' then
@@ -29,5 +33,5 @@ else
 end
 if not m then return false end
 local found = assemble(B, m)
-if found then refresh(B, deadline(ttl_ms)) end
+if found then refresh_on_read(B, life, now, ARGV[5], tonumber(ARGV[6])) end
 return found

@@ -14,7 +14,9 @@
 -- ARGV[6]  scan_budget    stop after examining this many entries, 0 for no limit
 -- ARGV[7]  filter         metadata filter JSON, or '' for none
 -- ARGV[8]  with_data      '1': matches are assembled checkpoints; '0': their members
--- ARGV[9]  ttl_ms         expiry to refresh the thread's keys to when any match, 0 for none
+-- ARGV[9]  now            the client's time in ms: a thread expired at now has nothing
+-- ARGV[10] refresh        '1': any match moves the thread's expiry (refresh_on_read)
+-- ARGV[11] ttl_ms         the saver's ttl in ms, 0 for none
 
 --! include lib/assemble.lua
 --! include lib/byte_order.lua
@@ -31,7 +33,9 @@ local scan_budget = tonumber(ARGV[6])
 local flt = nil
 if ARGV[7] ~= '' then flt = cjson.decode(ARGV[7]) end
 local with_data = ARGV[8] == '1'
-local ttl_ms = tonumber(ARGV[9])
+local now = tonumber(ARGV[9])
+local life = readable(B, now)
+if not life then return {'', {}} end
 
 -- Redis's default hash-max-listpack-entries: smaller hashes are usually one listpack.
 local LISTPACK_ENTRIES = 512
@@ -132,5 +136,5 @@ while true do
     break
   end
 end
-if #out > 0 then refresh(B, deadline(ttl_ms)) end
+if #out > 0 then refresh_on_read(B, life, now, ARGV[10], tonumber(ARGV[11])) end
 return {cursor, out}

@@ -9,19 +9,22 @@
 -- ARGV[5]  metadata         metadata JSON
 -- ARGV[6]  has_run          '1' when the checkpoint has a run id, else '0'
 -- ARGV[7]  run_id           the run id ('' without one)
--- ARGV[8]  ttl_ms           thread expiry in ms, 0 for none
--- ARGV[9]  blob_count       how many (field, value) blob pairs follow the inherited fields
--- ARGV[10] threads_key      the global thread index, or '' when the caller indexes
--- ARGV[11] thread_score     the thread's score there (its expiry time, or +inf)
--- ARGV[12] thread_member    the thread id, its member there
--- ARGV[13] run_key          the run's thread set, or '' (no run, a ttl, or caller indexes)
--- ARGV[14] inherited_count  how many inherited blob fields follow
--- ARGV[15...]               the inherited blob fields, then blob_count (field, value)
+-- ARGV[8]  ttl_ms           the saver's ttl in ms, 0 for none (a thread's own t wins)
+-- ARGV[9]  now              the client's time in ms (lifecycle.now())
+-- ARGV[10] blob_count       how many (field, value) blob pairs follow the inherited fields
+-- ARGV[11] threads_key      the global thread index (score: expiry), or '' when the
+--                           caller indexes
+-- ARGV[12] names_key        the global index of thread ids (score 0, for paging by id)
+-- ARGV[13] written_key      the global index scored by last write
+-- ARGV[14] thread_member    the thread id, its member there
+-- ARGV[15] run_key          the run's thread set, or '' (no run, a ttl, or caller indexes)
+-- ARGV[16] inherited_count  how many inherited blob fields follow
+-- ARGV[17...]               the inherited blob fields, then blob_count (field, value)
 --                           pairs, then (item ref, value) pairs to the end
 --
 -- The global index step names keys of other slots: on a single server it runs here, in
 -- the same round trip; on a cluster the caller sends it.
--- Returns 1 (STORED), or, without writing anything, {0, ref} (ITEM_MISSING) when an item
+-- Returns {1, expiry ms or ''} (STORED), or, without writing anything, {0, ref} (ITEM_MISSING) when an item
 -- the new values name is neither sent nor stored (the saver encoded against a list this
 -- thread no longer has), or {2, field...} (BLOBS_MISSING) when blobs the checkpoint
 -- inherits without sending are gone (pruned, deleted or expired since the saver read its
@@ -43,17 +46,19 @@ local metadata = ARGV[5]
 local has_run = ARGV[6] == '1'
 local run_id = ARGV[7]
 local ttl_ms = tonumber(ARGV[8])
-local blob_count = tonumber(ARGV[9])
-local threads_key = ARGV[10]
-local thread_score = ARGV[11]
-local thread_member = ARGV[12]
-local run_key = ARGV[13]
-local inherited_count = tonumber(ARGV[14])
-local first_inherited = 15
+local now = tonumber(ARGV[9])
+local blob_count = tonumber(ARGV[10])
+local threads_key = ARGV[11]
+local names_key = ARGV[12]
+local written_key = ARGV[13]
+local thread_member = ARGV[14]
+local run_key = ARGV[15]
+local inherited_count = tonumber(ARGV[16])
+local first_inherited = 17
 local first_blob = first_inherited + inherited_count
 local first_item = first_blob + 2 * blob_count
 
-local at = deadline(ttl_ms)
+local w = begin_write(B, now, ttl_ms)
 local gone = {2}
 for p = first_inherited, first_blob - 1 do
   if redis.call('HEXISTS', B .. ':b', ARGV[p]) == 0 then gone[#gone + 1] = ARGV[p] end
@@ -67,7 +72,9 @@ for _, ref in ipairs(needed) do
   if redis.call('HEXISTS', B .. ':t', ref) == 0 then return {0, ref} end
 end
 if threads_key ~= '' then
-  redis.call('ZADD', threads_key, 'GT', thread_score, thread_member)
+  redis.call('ZADD', threads_key, w.e and ms(w.e) or '+inf', thread_member)
+  redis.call('ZADD', names_key, 0, thread_member)
+  redis.call('ZADD', written_key, ms(now), thread_member)
   if run_key ~= '' then redis.call('SADD', run_key, thread_member) end
 end
 for p = first_blob, first_item - 1, 2 do redis.call('HSETNX', B .. ':b', ARGV[p], ARGV[p + 1]) end
@@ -94,5 +101,4 @@ if has_run then
 else
   redis.call('HDEL', B .. ':r', s)
 end
-refresh(B, at)
-return 1
+return {1, finish_write(B, now, w)}

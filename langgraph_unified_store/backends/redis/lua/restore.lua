@@ -5,8 +5,9 @@
 --
 -- KEYS[1]  index_key  B:i of the target
 -- ARGV[1]  B          the target thread's base key
--- ARGV[2]  ttl_ms     thread expiry in ms, 0 for none
--- ARGV[3...]          eight sections in snapshot.lua's order (B:i, B:c, B:m, B:r, B:b,
+-- ARGV[2]  ttl_ms     the saver's ttl in ms, 0 for none (the target's own t wins)
+-- ARGV[3]  now        the client's time in ms (lifecycle.now())
+-- ARGV[4...]          eight sections in snapshot.lua's order (B:i, B:c, B:m, B:r, B:b,
 --                     B:w, B:t, B:a), each a count and that many values
 
 --! include lib/expiry.lua
@@ -17,9 +18,10 @@
 local index_key = KEYS[1]
 local B = ARGV[1]
 local ttl_ms = tonumber(ARGV[2])
-local first_section = 3
+local now = tonumber(ARGV[3])
+local first_section = 4
 
-local at = deadline(ttl_ms)
+local w = begin_write(B, now, ttl_ms)
 local p = first_section
 local function section()
   local n = tonumber(ARGV[p])
@@ -91,5 +93,5 @@ first, n = section()
 for i = first, first + n - 1, 2 do redis.call('HSETNX', B .. ':t', ARGV[i], ARGV[i + 1]) end
 first, n = section()
 for i = first, first + n - 1 do redis.call('ZADD', B .. ':a', 0, ARGV[i]) end
-refresh(B, at)
-return 1
+-- Returns the target's expiry in ms, or '' for none.
+return finish_write(B, now, w)

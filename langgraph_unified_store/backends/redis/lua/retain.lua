@@ -142,9 +142,7 @@ for i = 1, #run_pairs, 2 do
 end
 local gone = 0
 if redis.call('ZCARD', index_key) == 0 then
-  local keys = {}
-  for i, suffix in ipairs(THREAD_KEY_SUFFIXES) do keys[i] = B .. suffix end
-  redis.call('UNLINK', unpack(keys))
+  unlink_thread(B)
   gone = 1
 end
 local out = {gone, #dead}

@@ -3,9 +3,13 @@
 --
 -- KEYS[1]  index_key  B:i
 -- ARGV[1]  B          the thread's base key
+-- ARGV[2]  now        the client's time in ms: a thread expired at now is empty
+
+--! include lib/expiry.lua
 
 local index_key = KEYS[1]
 local B = ARGV[1]
+if not readable(B, tonumber(ARGV[2])) then return {{}, {}, {}, {}, {}, {}, {}, {}} end
 
 local out = {redis.call('ZRANGE', index_key, 0, -1)}
 for _, suffix in ipairs({':c', ':m', ':r', ':b', ':w', ':t'}) do

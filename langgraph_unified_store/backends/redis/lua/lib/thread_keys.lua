@@ -1,3 +1,14 @@
 -- The keys of one thread are its base key B (ARGV[1] of every script) plus these
--- suffixes; they share B's hash tag, so one cluster slot.
-local THREAD_KEY_SUFFIXES = {':i', ':a', ':c', ':m', ':r', ':b', ':w', ':t'}
+-- suffixes; they share B's hash tag, so one cluster slot.  ':h' is the thread's
+-- lifecycle hash (lib/expiry.lua): it expires and is unlinked with the rest.
+local THREAD_KEY_SUFFIXES = {':i', ':a', ':c', ':m', ':r', ':b', ':w', ':t', ':h'}
+
+local function thread_keys(B)
+  local keys = {}
+  for i, suffix in ipairs(THREAD_KEY_SUFFIXES) do keys[i] = B .. suffix end
+  return keys
+end
+
+local function unlink_thread(B)
+  redis.call('UNLINK', unpack(thread_keys(B)))
+end
