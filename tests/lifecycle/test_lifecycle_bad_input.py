@@ -3,6 +3,7 @@ InvalidConfigError naming the argument, and storage is byte for byte as before."
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -35,46 +36,44 @@ async def seeded(open_lc: Open, fake_clock: FakeClock) -> UnifiedCheckpointSaver
 
 
 async def _refused(
-    saver: UnifiedCheckpointSaver, call: Callable[[], Awaitable[Any]], naming: str
+    saver: UnifiedCheckpointSaver, cases: list[tuple[Callable[[], Awaitable[Any]], str]]
 ) -> None:
+    """Each call raises InvalidConfigError naming its argument; storage stays as it was.
+    (One saver for all the cases of a kind: the checks run before any storage call.)"""
     before = await raw.lifecycle_state(saver)
-    with pytest.raises(InvalidConfigError, match=naming):
-        await call()
-    assert await raw.lifecycle_state(saver) == before, "a refused call changes nothing"
+    for number, (call, naming) in enumerate(cases):
+        with pytest.raises(InvalidConfigError, match=naming):
+            await call()
+        assert await raw.lifecycle_state(saver) == before, f"case {number} changed storage"
 
 
-@pytest.mark.parametrize("bad", [*BAD_TTLS, "beyond"], ids=repr)
-async def test_a_bad_ttl_option(open_lc: Open, lc_backend: str, bad: Any) -> None:
+def _beyond(backend: str) -> float:
     from langgraph_unified_store.registry import backend_named
 
-    if bad == "beyond":
-        backend_class = getattr(
-            __import__(backend_named(lc_backend).module, fromlist=["x"]),
-            backend_named(lc_backend).backend,
-        )
-        bad = backend_class.max_ttl * 2
-    with pytest.raises(InvalidConfigError, match="ttl"):
-        await open_lc(ttl=bad)
+    entry = backend_named(backend)
+    backend_class = getattr(importlib.import_module(entry.module), entry.backend)
+    return float(backend_class.max_ttl) * 2
 
 
-@pytest.mark.parametrize(
-    ("option", "bad"),
-    [("refresh_on_read", "yes"), ("clock", 5), ("sweep_interval", 0), ("sweep_interval", -1),
-     ("sweep_interval", math.nan)],
-)
-async def test_other_bad_options(open_lc: Open, option: str, bad: Any) -> None:
-    with pytest.raises(InvalidConfigError, match=option):
-        await open_lc(**{option: bad})
+async def test_bad_ttl_and_lifecycle_options(open_lc: Open, lc_backend: str) -> None:
+    cases: list[tuple[str, Any]] = [("ttl", bad) for bad in [*BAD_TTLS, _beyond(lc_backend)]]
+    cases += [("refresh_on_read", "yes"), ("clock", 5), ("sweep_interval", 0),
+              ("sweep_interval", -1), ("sweep_interval", math.nan)]
+    for option, bad in cases:
+        with pytest.raises(InvalidConfigError, match=option):
+            await open_lc(**{option: bad})
 
 
-@pytest.mark.parametrize("bad", [*BAD_TTLS, "beyond"], ids=repr)
-async def test_a_bad_set_ttl(
-    seeded: UnifiedCheckpointSaver, calls: Callable[[UnifiedCheckpointSaver], Calls], bad: Any
+async def test_bad_set_ttl(
+    seeded: UnifiedCheckpointSaver, calls: Callable[[UnifiedCheckpointSaver], Calls]
 ) -> None:
-    if bad == "beyond":
-        bad = seeded.backend.max_ttl * 2
     c = calls(seeded)
-    await _refused(seeded, lambda: c.set_ttl("a", bad), "ttl")
+    bad_ttls = [*BAD_TTLS, seeded.backend.max_ttl * 2, seeded.backend.max_ttl + 1e6]
+    await _refused(
+        seeded,
+        [(lambda bad=bad: c.set_ttl("a", bad), "ttl") for bad in bad_ttls]
+        + [(lambda bad=bad: c.set_ttl(bad, 10), "thread") for bad in ["", None, 1.5, "nul\x00"]],
+    )
 
 
 async def test_set_ttl_at_the_backends_max_is_taken(
@@ -84,20 +83,16 @@ async def test_set_ttl_at_the_backends_max_is_taken(
     await c.set_ttl("a", seeded.backend.max_ttl)
     infos = {t.thread_id: t for t in (await c.list_threads()).threads}
     assert infos["a"].expires_at is not None
-    assert infos["a"].expires_at == pytest.approx(infos["a"].last_write + seeded.backend.max_ttl, rel=1e-9)
+    assert infos["a"].expires_at == pytest.approx(
+        infos["a"].last_write + seeded.backend.max_ttl, rel=1e-9
+    )
 
 
-@pytest.mark.parametrize("bad_thread", ["", None, 1.5, "nul\x00"], ids=repr)
-async def test_set_ttl_bad_thread_id(
-    seeded: UnifiedCheckpointSaver, calls: Callable[[UnifiedCheckpointSaver], Calls], bad_thread: Any
+async def test_bad_prune(
+    seeded: UnifiedCheckpointSaver, calls: Callable[[UnifiedCheckpointSaver], Calls]
 ) -> None:
     c = calls(seeded)
-    await _refused(seeded, lambda: c.set_ttl(bad_thread, 10), "thread")
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "naming"),
-    [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"strategy": "keep_last", "keep": 0}, "keep"),
         ({"strategy": "keep_last", "keep": -1}, "keep"),
         ({"strategy": "keep_last", "keep": 1.5}, "keep"),
@@ -106,24 +101,22 @@ async def test_set_ttl_bad_thread_id(
         ({"strategy": "keep_latest", "keep": 2}, "keep"),
         ({"strategy": "delete", "keep": 1}, "keep"),
         ({"strategy": "keep_first"}, "strategy"),
-    ],
-)
-async def test_bad_prune(
+    ]
+    await _refused(
+        seeded, [(lambda kw=kw: c.prune(["a", "b"], **kw), naming) for kw, naming in cases]
+    )
+
+
+async def test_bad_delete_threads(
     seeded: UnifiedCheckpointSaver,
     calls: Callable[[UnifiedCheckpointSaver], Calls],
-    kwargs: dict[str, Any],
-    naming: str,
+    fake_clock: FakeClock,
 ) -> None:
     c = calls(seeded)
-    await _refused(seeded, lambda: c.prune(["a", "b"], **kwargs), naming)
-
-
-@pytest.mark.parametrize(
-    ("args", "kwargs", "naming"),
-    [
+    cases: list[tuple[tuple[Any, ...], dict[str, Any], str]] = [
         ((timedelta(seconds=-10),), {}, "older_than"),
         ((-5,), {}, "older_than"),
-        (("future",), {}, "older_than"),
+        ((datetime.fromtimestamp(fake_clock.now + 60, UTC),), {}, "older_than"),  # the future
         ((datetime(2020, 1, 1),), {}, "older_than"),  # naive
         ((math.nan,), {}, "older_than"),
         ((math.inf,), {}, "older_than"),
@@ -139,62 +132,45 @@ async def test_bad_prune(
         ((5,), {"limit": 0}, "limit"),
         ((5,), {"limit": -1}, "limit"),
         ((5,), {"limit": "1"}, "limit"),
-    ],
-)
-async def test_bad_delete_threads(
-    seeded: UnifiedCheckpointSaver,
-    calls: Callable[[UnifiedCheckpointSaver], Calls],
-    fake_clock: FakeClock,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    naming: str,
-) -> None:
-    if args == ("future",):
-        args = (datetime.fromtimestamp(fake_clock.now + 60, UTC),)
-    c = calls(seeded)
-    await _refused(seeded, lambda: c.delete_threads(*args, **kwargs), naming)
+    ]
+    await _refused(
+        seeded,
+        [(lambda a=a, kw=kw: c.delete_threads(*a, **kw), naming) for a, kw, naming in cases],
+    )
 
 
-@pytest.mark.parametrize(
-    "bad", [{}, None, "user", ["user"], {1: "a"}, {"user": None}, {"user": ["a"]},
-            {"user": {"x": 1}}, {"user": math.inf}, {"\x00": "a"}, {"user": "a\x00"}],
-    ids=repr,
-)
 async def test_bad_forget(
-    seeded: UnifiedCheckpointSaver, calls: Callable[[UnifiedCheckpointSaver], Calls], bad: Any
+    seeded: UnifiedCheckpointSaver, calls: Callable[[UnifiedCheckpointSaver], Calls]
 ) -> None:
     c = calls(seeded)
-    await _refused(seeded, lambda: c.forget(bad), "filter")
+    bad_filters: list[Any] = [
+        {}, None, "user", ["user"], {1: "a"}, {"user": None}, {"user": ["a"]},
+        {"user": {"x": 1}}, {"user": math.inf}, {"\x00": "a"}, {"user": "a\x00"},
+    ]
+    await _refused(seeded, [(lambda bad=bad: c.forget(bad), "filter") for bad in bad_filters])
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "naming"),
-    [
+async def test_bad_list_threads(
+    seeded: UnifiedCheckpointSaver, calls: Callable[[UnifiedCheckpointSaver], Calls]
+) -> None:
+    c = calls(seeded)
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"limit": 0}, "limit"),
         ({"limit": 10_001}, "limit"),
         ({"filter": {2: "x"}}, "filter"),
         ({"updated_after": datetime(2020, 1, 1)}, "updated_after"),
         ({"updated_before": 5}, "updated_before"),
         ({"cursor": "nope"}, "cursor"),
-    ],
-)
-async def test_bad_list_threads(
-    seeded: UnifiedCheckpointSaver,
-    calls: Callable[[UnifiedCheckpointSaver], Calls],
-    kwargs: dict[str, Any],
-    naming: str,
-) -> None:
-    c = calls(seeded)
-    await _refused(seeded, lambda: c.list_threads(**kwargs), naming)
+    ]
+    await _refused(seeded, [(lambda kw=kw: c.list_threads(**kw), naming) for kw, naming in cases])
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, "2"], ids=repr)
 async def test_bad_sweep_limit(
     seeded: UnifiedCheckpointSaver,
     calls: Callable[[UnifiedCheckpointSaver], Calls],
     fake_clock: FakeClock,
-    bad: Any,
 ) -> None:
     fake_clock.advance(2000)  # "a" has expired: a sweep would remove it
     c = calls(seeded)
-    await _refused(seeded, lambda: c.sweep(limit=bad), "limit")
+    await _refused(seeded, [(lambda bad=bad: c.sweep(limit=bad), "limit") for bad in [0, -1, 1.5, "2"]])
+    assert (await c.sweep()).thread_ids == ["a"]

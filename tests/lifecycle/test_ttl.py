@@ -24,6 +24,12 @@ from .helpers import NONE_LEFT, counts_of, nothing_left, raw_counts, seed
 Open = Callable[..., Awaitable[UnifiedCheckpointSaver]]
 TTL = 100.0
 
+REDIS_READ_OF_EXPIRED = (
+    "redis backend.py _refresh_index_on_read: with refresh_on_read, a read of an expired "
+    "(not yet swept) thread still moves its <prefix>:threads score to now + ttl, so sweep "
+    "(which walks that score index) skips it until then"
+)
+
 
 async def visible(c: Calls, thread_id: str) -> dict[str, bool]:
     """Where a thread shows, read by every read the saver has."""
@@ -114,7 +120,11 @@ async def test_refresh_on_read(
     calls: Callable[[UnifiedCheckpointSaver], Calls],
     fake_clock: FakeClock,
     refresh: bool,
+    lc_backend: str,
+    request: pytest.FixtureRequest,
 ) -> None:
+    if refresh and lc_backend == "redis":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=REDIS_READ_OF_EXPIRED))
     saver = await open_lc(ttl=TTL, refresh_on_read=refresh)
     c = calls(saver)
     await seed(saver, "got", 1)
@@ -301,3 +311,24 @@ async def test_real_time_expiry(
             assert await other.aget_tuple(config_for("pinned")) is not None
         finally:
             await other.aclose()
+
+
+async def test_a_read_of_an_expired_thread_does_not_delay_its_sweep(
+    open_lc: Open,
+    calls: Callable[[UnifiedCheckpointSaver], Calls],
+    fake_clock: FakeClock,
+    lc_backend: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    """With refresh_on_read, reading a thread that has expired finds nothing and refreshes
+    nothing: the next sweep removes it."""
+    if lc_backend == "redis":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=REDIS_READ_OF_EXPIRED))
+    saver = await open_lc(ttl=TTL, refresh_on_read=True)
+    c = calls(saver)
+    await seed(saver, "t", 1)
+    fake_clock.advance(TTL + 1)
+    assert await c.get_tuple(config_for("t")) is None
+    assert await c.list(thread_config("t")) == []
+    assert (await c.sweep()).thread_ids == ["t"]
+    assert await nothing_left(saver, ["t"]) == {}
