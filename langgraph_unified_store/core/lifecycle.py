@@ -23,7 +23,7 @@ import orjson
 
 from ..errors import InvalidConfigError
 from .records import FilterScalar
-from .validate import check_text, show
+from .validate import check_text, show, text_problem
 
 Clock = Callable[[], float]
 """Seconds since the epoch, as ``time.time`` gives them."""
@@ -316,7 +316,9 @@ def decode_cursor(cursor: Any) -> str | None:
         return None
     try:
         kind, thread_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-        if kind == "t" and isinstance(thread_id, str):
+        # An id no backend can store (a NUL, a lone surrogate) names no thread: refused
+        # here, before a database driver would fail on it.
+        if kind == "t" and isinstance(thread_id, str) and text_problem(thread_id) is None:
             return thread_id
     except Exception:
         pass

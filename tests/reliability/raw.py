@@ -565,3 +565,114 @@ async def orphans(saver: UnifiedCheckpointSaver, thread_ids: Iterable[str]) -> d
         for kind, count in orphans_of(await stored_thread(saver, thread_id)).items():
             total[kind] += count
     return total
+
+
+# -- what is left of a thread, lifecycle storage included ------------------------------------
+
+
+def _sqlite_left(saver: UnifiedCheckpointSaver, thread_id: str) -> list[str]:
+    db = _sqlite(saver)
+    try:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        left: list[str] = []
+        for table in tables:
+            columns = [r[1] for r in db.execute(f'PRAGMA table_info("{table}")')]
+            if "thread_id" not in columns:
+                continue
+            count = db.execute(f'SELECT count(*) FROM "{table}" WHERE thread_id = ?', [thread_id])
+            rows = int(count.fetchone()[0])
+            if rows:
+                left.append(f"{rows} row(s) in table {table}")
+        return left
+    finally:
+        db.close()
+
+
+async def thread_left(saver: UnifiedCheckpointSaver, thread_id: str) -> list[str]:
+    """Whatever storage still holds of one thread, lifecycle storage included, read
+    without the saver: empty when nothing is left. SQLite and PostgreSQL: a row with this
+    thread_id in any table of the saver (checkpoints, blobs, writes, items, threads);
+    Redis: any key under the thread's base key, and its membership in the global thread
+    indexes and run sets; Memory: its entry in ``backend._threads``."""
+    name = saver.backend.name
+    if name == "memory":
+        return ["memory thread entry"] if thread_id in saver.backend._threads else []  # type: ignore[attr-defined]
+    if name == "sqlite":
+        return _sqlite_left(saver, thread_id)
+    if name == "postgres":
+        return await _postgres_left(saver, thread_id)
+    if name == "redis":
+        return await _redis_left(saver, thread_id)
+    raise ValueError(name)
+
+
+async def _postgres_left(saver: UnifiedCheckpointSaver, thread_id: str) -> list[str]:
+    """A row with this thread_id in any table of the saver's schema (lus_store, threads...)."""
+    from .raw_postgres import _connect, _schema
+
+    db = await _connect(saver)
+    left: list[str] = []
+    try:
+        tables = await db.fetch(
+            "SELECT table_name FROM information_schema.columns"
+            " WHERE table_schema = $1 AND column_name = 'thread_id'",
+            saver.backend.schema,  # type: ignore[attr-defined]
+        )
+        for (table,) in tables:
+            quoted = '"' + table.replace('"', '""') + '"'
+            rows = await db.fetchval(
+                f"SELECT count(*) FROM {_schema(saver)}.{quoted} WHERE thread_id = $1", thread_id
+            )
+            if rows:
+                left.append(f"{rows} row(s) in table {table}")
+    finally:
+        await db.close()
+    return left
+
+
+REDIS_THREAD_INDEXES = ("threads", "threads:written", "threads:names")
+"""The global zsets (under the prefix) whose members are thread ids (UTF-8)."""
+
+
+def _glob(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+async def _redis_left(saver: UnifiedCheckpointSaver, thread_id: str) -> list[str]:
+    """Any key under the thread's base key (``<prefix>:{t<tag>}:*``, and the base itself),
+    and the thread's membership in the global thread indexes and run sets."""
+    from .raw_redis import _base, _client
+
+    client = _client(saver)
+    base = _base(saver, thread_id)
+    prefix: str = saver.backend.prefix  # type: ignore[attr-defined]
+    member = thread_id.encode("utf-8", "surrogatepass")
+    left: list[str] = []
+    try:
+        if await client.exists(base):
+            left.append(f"key {base}")
+        async for key in client.scan_iter(match=_glob(base) + ":*", count=500):
+            left.append(f"key {key!r}")
+        for index in REDIS_THREAD_INDEXES:
+            key = f"{prefix}:{index}"
+            if await client.type(key) == b"zset" and await client.zscore(key, member) is not None:
+                left.append(f"member of {key}")
+        async for key in client.scan_iter(match=_glob(prefix) + ":run:*", count=500):
+            if await client.type(key) == b"set" and await client.sismember(key, member):
+                left.append(f"member of {key!r}")
+    finally:
+        await client.aclose()
+    return left
+
+
+async def lifecycle_state(saver: UnifiedCheckpointSaver) -> bytes:
+    """Everything the saver stores, for comparing before and after a call that must
+    change nothing (``dump``; Memory: each thread's stamps and expiry too)."""
+    data = await dump(saver)
+    if saver.backend.name == "memory":
+        stamps = [
+            repr((t, th.first_write, th.last_write, th.own_ttl, th.expires_at)).encode()
+            for t, th in saver.backend._threads.items()  # type: ignore[attr-defined]
+        ]
+        data += b"\n" + b"\n".join(stamps)
+    return data
