@@ -261,12 +261,15 @@ def check_thread_filter(value: Any, operation: str, *, required: bool = False) -
     return checked
 
 
-def check_count(name: str, value: Any, minimum: int, *, optional: bool = False) -> int | None:
-    if value is None and optional:
-        return None
+def check_count(name: str, value: Any, minimum: int) -> int:
     if not (isinstance(value, int) and not isinstance(value, bool) and value >= minimum):
         raise InvalidConfigError(f"{name} must be an integer >= {minimum}, not {show(value)}")
     return value
+
+
+def check_limit(name: str, value: Any) -> int | None:
+    """A positive count, or None for no limit."""
+    return None if value is None else check_count(name, value, 1)
 
 
 def timestamp(name: str, value: Any) -> float | None:

@@ -30,6 +30,7 @@ from .lifecycle import (
     ThreadPage,
     ThreadQuery,
     check_count,
+    check_limit,
     check_thread_filter,
     check_ttl,
     decode_cursor,
@@ -61,7 +62,7 @@ class LifecycleMethods(BlockingTwins):
         """Remove from storage every thread whose TTL has run out (reads already miss
         them), at most ``limit``; returns what was removed. Redis removes expired keys
         itself: there the sweep takes the expired threads out of the global indexes."""
-        limit = check_count("sweep: limit", limit, 1, optional=True)
+        limit = check_limit("sweep: limit", limit)
         now = self.backend.lifecycle.now()
         query = ThreadQuery(expired_at=now, everything=True, with_stats=False)
         return await self._remove_found(query, RemovalGuard(expired_at=now), limit)
@@ -132,7 +133,7 @@ class LifecycleMethods(BlockingTwins):
         now = self.backend.lifecycle.now()
         cutoff = point_in_time("delete_threads: older_than", older_than, now, age_allowed=True)
         matching = check_thread_filter(filter, "delete_threads")
-        limit = check_count("delete_threads: limit", limit, 1, optional=True)
+        limit = check_limit("delete_threads: limit", limit)
         if cutoff is None and not matching:
             raise InvalidConfigError(
                 "delete_threads: give older_than, a filter, or both (with neither, every "
@@ -207,7 +208,6 @@ class LifecycleMethods(BlockingTwins):
         first and last write, stored bytes (where the backend can tell) and expiry.
         Pass the page's ``next_cursor`` back for the next page."""
         size = check_count("list_threads: limit", limit, 1)
-        assert size is not None
         if size > LIST_THREADS_MAX:
             raise InvalidConfigError(f"list_threads: limit must be at most {LIST_THREADS_MAX}, not {size}")
         query = ThreadQuery(
