@@ -24,11 +24,6 @@ from .helpers import NONE_LEFT, counts_of, nothing_left, raw_counts, seed
 Open = Callable[..., Awaitable[UnifiedCheckpointSaver]]
 TTL = 100.0
 
-REDIS_READ_OF_EXPIRED = (
-    "redis backend.py _refresh_index_on_read: with refresh_on_read, a read of an expired "
-    "(not yet swept) thread still moves its <prefix>:threads score to now + ttl, so sweep "
-    "(which walks that score index) skips it until then"
-)
 
 
 async def visible(c: Calls, thread_id: str) -> dict[str, bool]:
@@ -123,8 +118,6 @@ async def test_refresh_on_read(
     lc_backend: str,
     request: pytest.FixtureRequest,
 ) -> None:
-    if refresh and lc_backend == "redis":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=REDIS_READ_OF_EXPIRED))
     saver = await open_lc(ttl=TTL, refresh_on_read=refresh)
     c = calls(saver)
     await seed(saver, "got", 1)
@@ -322,8 +315,6 @@ async def test_a_read_of_an_expired_thread_does_not_delay_its_sweep(
 ) -> None:
     """With refresh_on_read, reading a thread that has expired finds nothing and refreshes
     nothing: the next sweep removes it."""
-    if lc_backend == "redis":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=REDIS_READ_OF_EXPIRED))
     saver = await open_lc(ttl=TTL, refresh_on_read=True)
     c = calls(saver)
     await seed(saver, "t", 1)

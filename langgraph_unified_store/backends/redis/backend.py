@@ -240,13 +240,17 @@ class RedisBackend(Backend):
         score = math.inf if expires is None else expires
         return [plain("ZADD", self._threads_key, "XX", score, utf8(thread_id))]
 
-    def _refresh_index_on_read(self, thread_id: str) -> list[Call]:
-        """A read that moved the thread's expiry moves its index score too (a guess from
-        the saver's ttl, never lower: a removal corrects what it finds wrong)."""
+    async def _refresh_index_on_read(self, operation: str, thread_ids: Iterable[str]) -> None:
+        """A read that found these threads live moved their expiry: move their index
+        scores too (a guess from the saver's ttl, never lower: a removal corrects what it
+        finds wrong). Only after the read found them, so a thread read after it expired
+        keeps its score and the next sweep finds it."""
         if not (self.lifecycle.refresh_on_read and self._ttl_ms):
-            return []
+            return
         score = self._now_ms() + self._ttl_ms
-        return [plain("ZADD", self._threads_key, "XX", "GT", score, utf8(thread_id))]
+        calls = [plain("ZADD", self._threads_key, "XX", "GT", score, utf8(t)) for t in dict.fromkeys(thread_ids)]
+        if calls:
+            await self._execute(operation, calls)
 
     def _unindex(self, thread_id: str, run_ids: Iterable[str], *, thread_gone: bool) -> list[Call]:
         member = utf8(thread_id)
@@ -442,8 +446,11 @@ class RedisBackend(Backend):
                 target=checkpoint_key(checkpoint_ns, checkpoint_id),
                 clock=self._read_clock(),
             )
-        found = (await self._execute("get_tuple", [fetch, *self._refresh_index_on_read(thread_id)]))[0]
-        return None if found is None else self._stored(thread_id, found)
+        found = await self._execute_one("get_tuple", fetch)
+        if found is None:
+            return None
+        await self._refresh_index_on_read("get_tuple", [thread_id])
+        return self._stored(thread_id, found)
 
     @staticmethod
     def _bounds(query: ListQuery) -> tuple[ListIndex, bytes | str, bytes | str]:
@@ -497,6 +504,7 @@ class RedisBackend(Backend):
         base = self._base(thread_id)
         index, top, bottom = self._bounds(query)
         wanted = query.limit if exact else None
+        refreshed = False
         while True:
             page = LIST_PAGE if wanted is None else min(LIST_PAGE, wanted)
             walk = list_call(
@@ -510,8 +518,10 @@ class RedisBackend(Backend):
                 with_data=True,
                 clock=self._read_clock(),
             )
-            calls = [walk, *self._refresh_index_on_read(thread_id)]
-            cursor, found = (await self._execute("list", calls))[0]
+            cursor, found = await self._execute_one("list", walk)
+            if found and not refreshed:
+                refreshed = True
+                await self._refresh_index_on_read("list", [thread_id])
             for assembled in found:
                 yield self._stored(thread_id, assembled)
             if wanted is not None:
@@ -565,13 +575,11 @@ class RedisBackend(Backend):
                 )
                 for _, thread_id, _, member in page
             ]
-            refreshes = [
-                call
-                for thread_id in dict.fromkeys(t for _, t, _, _ in page)
-                for call in self._refresh_index_on_read(thread_id)
-            ]
-            results = await self._execute("list", [*fetches, *refreshes])
-            for (_, thread_id, _, _), assembled in zip(page, results[: len(fetches)], strict=True):
+            results = await self._execute("list", fetches)
+            await self._refresh_index_on_read(
+                "list", (t for (_, t, _, _), found in zip(page, results, strict=True) if found is not None)
+            )
+            for (_, thread_id, _, _), assembled in zip(page, results, strict=True):
                 if assembled is not None:
                     yield self._stored(thread_id, assembled)
 
