@@ -326,11 +326,16 @@ async def test_threads_of_the_earlier_release_are_listed_after_setup() -> None:
         await saver.asetup()  # idempotent
         listed = (await saver.alist_threads()).threads
         assert sorted(t.thread_id for t in listed) == sorted(await saver.alist_workflows())
-        assert listed and all(t.expires_at is None and t.last_write == 0 for t in listed)
+        # Stamped as written at the upgrade, as the SQL migrations stamp theirs: an age
+        # cutoff counts from there, not from 1970.
+        upgraded = time.time()
+        assert listed and all(t.expires_at is None for t in listed)
+        assert all(t.first_write == t.last_write == pytest.approx(upgraded, abs=60) for t in listed)
+        assert (await saver.adelete_threads(timedelta(hours=1))).thread_ids == []
         thread_id = listed[0].thread_id
         await put_values(saver, thread_id, {"x": 1})
         (info,) = [t for t in (await saver.alist_threads()).threads if t.thread_id == thread_id]
-        assert info.last_write > 0
+        assert info.last_write >= listed[0].last_write
         receipt = await saver.adelete_threads(timedelta(0))
         assert sorted(receipt.thread_ids) == sorted(t.thread_id for t in listed)
         assert [k for k in await raw_keys(saver) if b"{" in k] == []

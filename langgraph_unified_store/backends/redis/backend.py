@@ -58,6 +58,7 @@ from .scripts import (
     RemoveStatus,
     RetainMode,
     ThreadIndexEntry,
+    adopt_call,
     delete_thread_call,
     fetch_call,
     heads_call,
@@ -301,27 +302,30 @@ class RedisBackend(Backend):
     # -- lifecycle -------------------------------------------------------------------------
 
     async def setup(self) -> None:
-        """Checks the server answers, and indexes by id and by last write the threads an
-        earlier release indexed only by expiry (idempotent; their last write is unknown,
-        scored 0)."""
+        """Checks the server answers, and adopts the threads an earlier release indexed
+        only by expiry: indexed by id and by last write, and stamped as written now, the
+        upgrade (idempotent; skipped once every thread is indexed by id)."""
         _, threads, names = await self._execute(
             "setup",
             [plain("PING"), plain("ZCARD", self._threads_key), plain("ZCARD", self._names_key)],
         )
         if names >= threads:
             return
+        now = self._now_ms()
         for start in range(0, int(threads), PIPELINE_CHUNK):
             members = await self._execute_one(
                 "setup", plain("ZRANGE", self._threads_key, start, start + PIPELINE_CHUNK - 1)
             )
             if not members:
                 break
-            pairs = [part for member in members for part in (0, member)]
+            await self._execute(
+                "setup", [adopt_call(base=self._base(text_of(m)), now_ms=now) for m in members]
+            )
             await self._execute(
                 "setup",
                 [
-                    plain("ZADD", self._names_key, "NX", *pairs),
-                    plain("ZADD", self._written_key, "NX", *pairs),
+                    plain("ZADD", self._names_key, "NX", *[p for m in members for p in (0, m)]),
+                    plain("ZADD", self._written_key, "NX", *[p for m in members for p in (now, m)]),
                 ],
             )
 

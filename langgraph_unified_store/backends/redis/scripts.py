@@ -71,6 +71,7 @@ SNAPSHOT: Final = LuaScript.load("snapshot")
 RESTORE: Final = LuaScript.load("restore")
 REMOVE_THREAD: Final = LuaScript.load("remove_thread")
 SET_TTL: Final = LuaScript.load("set_ttl")
+ADOPT: Final = LuaScript.load("adopt")
 NAMESPACES: Final = LuaScript.load("namespaces")
 
 
@@ -288,6 +289,11 @@ def remove_thread_call(
 def set_ttl_call(*, base: str, now_ms: int, ttl_ms: int) -> Call:
     """set_ttl.lua; ``ttl_ms`` 0 pins the thread."""
     return Call(SET_TTL, (thread_key(base, ThreadKey.INDEX),), [base, now_ms, ttl_ms])
+
+
+def adopt_call(*, base: str, now_ms: int) -> Call:
+    """adopt.lua: stamp a thread of the earlier release as written at the upgrade."""
+    return Call(ADOPT, (thread_key(base, ThreadKey.INDEX),), [base, now_ms])
 
 
 def namespaces_call(*, base: str) -> Call:

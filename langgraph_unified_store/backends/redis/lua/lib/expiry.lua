@@ -6,7 +6,7 @@
 -- passed to every script as 'now', so an injected clock works): a thread whose e <= now
 -- is gone to every read, and a write to it first unlinks it, whether or not Redis has
 -- expired its keys yet.  A thread without B:h (written by the earlier release) never
--- expires and has unknown times until its next write.
+-- expires and has unknown times until setup adopts it (adopt.lua) or its next write.
 --
 -- A script computes the expiry (expiry_at) before it writes anything, and refuses a time
 -- PEXPIREAT would not take (the saver validates ttl, so this is a second guard); the
