@@ -148,11 +148,11 @@ async def test_schema_layout_and_indexes(pg: PostgresSaver, admin: Any) -> None:
         ("lus_store", "run_id"): "text",
         ("lus_migrations", "version"): "integer",
         ("lus_migrations", "applied_at"): "timestamp with time zone",
-        ("threads", "thread_id"): "text",
-        ("threads", "first_write"): "double precision",
-        ("threads", "last_write"): "double precision",
-        ("threads", "own_ttl"): "double precision",
-        ("threads", "expires_at"): "double precision",
+        ("lus_threads", "thread_id"): "text",
+        ("lus_threads", "first_write"): "double precision",
+        ("lus_threads", "last_write"): "double precision",
+        ("lus_threads", "own_ttl"): "double precision",
+        ("lus_threads", "expires_at"): "double precision",
     }
     # Eight columns at most: the null bitmap then fits the 24-byte row header.
     storage = await admin.fetchval(
@@ -167,11 +167,11 @@ async def test_schema_layout_and_indexes(pg: PostgresSaver, admin: Any) -> None:
     assert "jsonb_path_ops" in indexes["lus_store_metadata_idx"]
     assert "WHERE (metadata IS NOT NULL)" in indexes["lus_store_metadata_idx"]
     assert "(run_id)" in indexes["lus_store_run_id_idx"]
-    assert "WHERE (expires_at IS NOT NULL)" in indexes["threads_by_expiry"]
-    assert "(last_write)" in indexes["threads_by_last_write"]
+    assert "WHERE (expires_at IS NOT NULL)" in indexes["lus_threads_by_expiry"]
+    assert "(last_write)" in indexes["lus_threads_by_last_write"]
     assert set(indexes) == {
         "lus_store_pkey", "lus_store_metadata_idx", "lus_store_run_id_idx",
-        "threads_pkey", "threads_by_expiry", "threads_by_last_write",
+        "lus_threads_pkey", "lus_threads_by_expiry", "lus_threads_by_last_write",
     }
     versions = await admin.fetch(f'SELECT version FROM "{schema}".lus_migrations')
     assert [r["version"] for r in versions] == list(range(1, SCHEMA_VERSION + 1))

@@ -101,7 +101,8 @@ async def test_the_raw_check_sees_lifecycle_storage(open_lc: Open, lc_backend: s
     await seed(saver, "t", 1)
     left = await raw.thread_left(saver, "t")
     if lc_backend in ("sqlite", "postgres"):
-        assert any(entry.endswith("in table threads") for entry in left), left
+        table = "threads" if lc_backend == "sqlite" else "lus_threads"
+        assert any(entry.endswith(f"in table {table}") for entry in left), left
     elif lc_backend == "redis":
         assert any(entry.startswith("member of") for entry in left), left
         assert any(entry.startswith("key") for entry in left), left

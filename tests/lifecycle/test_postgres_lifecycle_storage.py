@@ -72,13 +72,13 @@ async def rows_of(admin: Any, saver: UnifiedCheckpointSaver, thread_ids: list[st
         table: await admin.fetchval(
             f"SELECT count(*) FROM {s}.{table} WHERE thread_id = ANY($1::text[])", thread_ids
         )
-        for table in ("lus_store", "threads")
+        for table in ("lus_store", "lus_threads")
     }
 
 
 async def thread_row(admin: Any, saver: UnifiedCheckpointSaver, thread_id: str) -> Any:
     return await admin.fetchrow(
-        f"SELECT first_write, last_write, own_ttl, expires_at FROM {schema_of(saver)}.threads "
+        f"SELECT first_write, last_write, own_ttl, expires_at FROM {schema_of(saver)}.lus_threads "
         "WHERE thread_id = $1",
         thread_id,
     )
@@ -107,7 +107,7 @@ async def test_a_version_2_database_gets_a_thread_row_per_thread(name: str, admi
         await restore_postgres(admin, store, schema)
         async with PostgresSaver(POSTGRES_DSN, schema=schema, ttl=3600, **saver_options(store)) as saver:
             stored = {r[0] for r in await admin.fetch(f'SELECT DISTINCT thread_id FROM "{schema}".lus_store')}
-            rows = await admin.fetch(f'SELECT * FROM "{schema}".threads')
+            rows = await admin.fetch(f'SELECT * FROM "{schema}".lus_threads')
             assert {r["thread_id"] for r in rows} == stored and stored
             # Stamped with the migration's time, no expiry until the next write.
             assert all(r["expires_at"] is None and r["own_ttl"] is None for r in rows)
@@ -125,7 +125,7 @@ async def test_a_version_2_database_gets_a_thread_row_per_thread(name: str, admi
             thread = sorted(with_checkpoints)[0]
             await put_values(saver, thread, {"late": 1}, ns="lifecycle-ns")
             after = await admin.fetchrow(
-                f'SELECT last_write, expires_at FROM "{schema}".threads WHERE thread_id = $1', thread
+                f'SELECT last_write, expires_at FROM "{schema}".lus_threads WHERE thread_id = $1', thread
             )
             assert after["expires_at"] == pytest.approx(after["last_write"] + 3600)
     finally:
@@ -227,7 +227,7 @@ async def test_copying_into_an_expired_thread_removes_it_first(tmp_path: Path, a
         ) == 1
         now[0] += 100  # the source has expired: nothing to copy
         await saver.acopy_thread("source", "other")
-        assert await rows_of(admin, saver, ["other"]) == {"lus_store": 0, "threads": 0}
+        assert await rows_of(admin, saver, ["other"]) == {"lus_store": 0, "lus_threads": 0}
 
 
 async def test_refresh_on_read_moves_the_expiry_not_the_last_write(tmp_path: Path, admin: Any) -> None:
@@ -284,17 +284,17 @@ async def test_sweep_delete_and_forget_leave_no_row(api: str, tmp_path: Path, ad
         swept = await call(api, saver, "sweep")
         assert sorted(swept.thread_ids) == ["old-1", "old-2"]
         assert swept.checkpoints == 2 and swept.blobs >= 2 and swept.writes >= 2
-        assert await rows_of(admin, saver, ["old-1", "old-2"]) == {"lus_store": 0, "threads": 0}
+        assert await rows_of(admin, saver, ["old-1", "old-2"]) == {"lus_store": 0, "lus_threads": 0}
         assert (await call(api, saver, "sweep")).thread_ids == []
 
         now[0] += 10
         removed = await call(api, saver, "delete_threads", older_than=timedelta(seconds=30), filter={"user": "y"})
         assert removed.thread_ids == ["young"]
-        assert await rows_of(admin, saver, ["young"]) == {"lus_store": 0, "threads": 0}
+        assert await rows_of(admin, saver, ["young"]) == {"lus_store": 0, "lus_threads": 0}
 
         receipt = await call(api, saver, "forget", {"user": "subject"})
         assert receipt.thread_ids == ["erase-me"] and receipt.verified and receipt.checkpoints == 2
-        assert await rows_of(admin, saver, ["erase-me"]) == {"lus_store": 0, "threads": 0}
+        assert await rows_of(admin, saver, ["erase-me"]) == {"lus_store": 0, "lus_threads": 0}
         assert await saver.backend.thread_residue(["old-1", "young", "erase-me"]) == []
 
 
@@ -302,14 +302,14 @@ async def test_delete_thread_and_a_gc_that_empties_a_thread_remove_its_row(tmp_p
     async with clocked(tmp_path) as (saver, _):
         await put_values(saver, "a", {"x": 1})
         await saver.adelete_thread("a")
-        assert await rows_of(admin, saver, ["a"]) == {"lus_store": 0, "threads": 0}
+        assert await rows_of(admin, saver, ["a"]) == {"lus_store": 0, "lus_threads": 0}
         await put_values(saver, "b", {"x": 1}, run_id="run-b")
         await saver.adelete_for_runs(["run-b"])
-        assert await rows_of(admin, saver, ["b"]) == {"lus_store": 0, "threads": 0}
+        assert await rows_of(admin, saver, ["b"]) == {"lus_store": 0, "lus_threads": 0}
         await put_values(saver, "c", {"x": 1}, run_id="run-c")
         await put_values(saver, "c", {"x": 1}, run_id="run-keep")
         await saver.adelete_for_runs(["run-c"])
-        assert (await rows_of(admin, saver, ["c"]))["threads"] == 1
+        assert (await rows_of(admin, saver, ["c"]))["lus_threads"] == 1
 
 
 async def test_remove_threads_counts_and_guards(tmp_path: Path, admin: Any) -> None:
@@ -326,12 +326,12 @@ async def test_remove_threads_counts_and_guards(tmp_path: Path, admin: Any) -> N
         # Not expired yet: kept.
         assert (await backend.remove_threads(["a"], RemovalGuard(expired_at=now[0]))).thread_ids == []
         # Rows with no threads row pass only the empty guard.
-        await admin.execute(f"DELETE FROM {schema_of(saver)}.threads WHERE thread_id = 'b'")
+        await admin.execute(f"DELETE FROM {schema_of(saver)}.lus_threads WHERE thread_id = 'b'")
         assert (await backend.remove_threads(["b"], RemovalGuard(written_before=now[0] + 1))).thread_ids == []
         gone = await backend.remove_threads(["a", "b", "a"], RemovalGuard())
         assert gone.thread_ids == ["a", "b"]
         assert (gone.checkpoints, gone.blobs) == (2, 2)
-        assert await rows_of(admin, saver, ["a", "b"]) == {"lus_store": 0, "threads": 0}
+        assert await rows_of(admin, saver, ["a", "b"]) == {"lus_store": 0, "lus_threads": 0}
 
 
 # -- thread pages -----------------------------------------------------------------------------
@@ -371,7 +371,7 @@ async def test_thread_pages_filter_and_page_by_id(tmp_path: Path) -> None:
 
 INJECTIONS = [
     "x' OR '1'='1",
-    "'; DROP TABLE threads; --",
+    "'; DROP TABLE lus_threads; --",
     '"}, "user": "a',
     "$1",
     "\\",
@@ -395,7 +395,7 @@ async def test_metadata_filters_are_bound_parameters(tmp_path: Path, admin: Any)
         assert (await saver.adelete_threads(filter={"user": "' OR 1=1 --"})).thread_ids == []
         left = await ids_listed(saver, limit=100)
         assert left == sorted(["plain", *(f"t{n}" for n in range(2, len(INJECTIONS)))])
-        assert await admin.fetchval(f"SELECT to_regclass('{schema_of(saver)}.threads') IS NOT NULL")
+        assert await admin.fetchval(f"SELECT to_regclass('{schema_of(saver)}.lus_threads') IS NOT NULL")
 
 
 def literal(value: Any) -> str:
@@ -406,12 +406,12 @@ def literal(value: Any) -> str:
 
 
 async def test_thread_page_queries_use_an_index(tmp_path: Path, admin: Any) -> None:
-    """Each shape walks an index of ``threads`` on a table of thousands of threads, with
+    """Each shape walks an index of ``lus_threads`` on a table of thousands of threads, with
     generic plans (what the saver's pools use) and custom ones."""
     async with clocked(tmp_path, ttl=100) as (saver, _):
         s = schema_of(saver)
         await admin.execute(
-            f"INSERT INTO {s}.threads (thread_id, first_write, last_write, own_ttl, expires_at) "
+            f"INSERT INTO {s}.lus_threads (thread_id, first_write, last_write, own_ttl, expires_at) "
             "SELECT 'x' || lpad(n::text, 6, '0'), n, n, NULL, "
             "CASE WHEN n % 10 = 0 THEN n + 100 END FROM generate_series(1, 5000) AS n"
         )
@@ -420,7 +420,7 @@ async def test_thread_page_queries_use_an_index(tmp_path: Path, admin: Any) -> N
             "SELECT 'x' || lpad(n::text, 6, '0'), '\\x63'::bytea || int4send(n), 'x', '\\x00'::bytea, "
             "jsonb_build_object('n', n) FROM generate_series(1, 5000) AS n"
         )
-        await admin.execute(f"ANALYZE {s}.threads")
+        await admin.execute(f"ANALYZE {s}.lus_threads")
         await admin.execute(f"ANALYZE {s}.lus_store")
         captured: list[tuple[str, tuple[Any, ...]]] = []
 
@@ -459,12 +459,12 @@ async def test_thread_page_queries_use_an_index(tmp_path: Path, admin: Any) -> N
                     await admin.execute("DEALLOCATE page")
                     await admin.execute("RESET plan_cache_mode")
                 wanted = {
-                    "updated_before": "threads_by_last_write",
-                    "expired_at": "threads_by_expiry",
-                    "after": "threads_pkey",
-                    "listing": "threads_pkey",
+                    "updated_before": "lus_threads_by_last_write",
+                    "expired_at": "lus_threads_by_expiry",
+                    "after": "lus_threads_pkey",
+                    "listing": "lus_threads_pkey",
                 }[name]
-                assert wanted in plan and "Seq Scan on threads" not in plan, f"{name} {mode}\n{plan}"
+                assert wanted in plan and "Seq Scan on lus_threads" not in plan, f"{name} {mode}\n{plan}"
                 assert "Limit" in plan, plan
 
 
@@ -521,4 +521,4 @@ async def test_set_ttl_prune_and_list_threads(api: str, tmp_path: Path, admin: A
         now[0] += 10_000
         assert await saver.aget_tuple(thread_config("t")) is not None  # pinned
         assert (await call(api, saver, "delete_threads", older_than=60, limit=1)).thread_ids == ["t"]
-        assert await rows_of(admin, saver, ["t"]) == {"lus_store": 0, "threads": 0}
+        assert await rows_of(admin, saver, ["t"]) == {"lus_store": 0, "lus_threads": 0}

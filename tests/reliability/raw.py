@@ -607,7 +607,7 @@ async def thread_left(saver: UnifiedCheckpointSaver, thread_id: str) -> list[str
 
 
 async def _postgres_left(saver: UnifiedCheckpointSaver, thread_id: str) -> list[str]:
-    """A row with this thread_id in any table of the saver's schema (lus_store, threads...)."""
+    """A row with this thread_id in any table of the saver's schema (lus_store, lus_threads...)."""
     from .raw_postgres import _connect, _schema
 
     db = await _connect(saver)

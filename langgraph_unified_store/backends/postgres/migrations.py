@@ -138,28 +138,28 @@ MIGRATION_BATCH: Final = 1000
 # first and last written (``ThreadClock.now()``, epoch seconds), its own ttl (NULL: the
 # saver's; 0, ``lifecycle.PINNED``: never expires) and when it expires (NULL: never).
 # Every write upserts the row in its own statement (``sql.PUT_CHECKPOINT``); sweeps find
-# expired threads through threads_by_expiry, age-based deletes through
-# threads_by_last_write, listings through the primary key (thread id order, byte-wise as
+# expired threads through lus_threads_by_expiry, age-based deletes through
+# lus_threads_by_last_write, listings through the primary key (thread id order, byte-wise as
 # lus_store's). Threads stored before this version get a row stamped with the migration's
 # time and no expiry: they get one at their next write.
 MIGRATION_3: Final = """
-CREATE TABLE {schema}.threads (
+CREATE TABLE {schema}.lus_threads (
     thread_id text COLLATE "C" PRIMARY KEY,
     first_write double precision NOT NULL,
     last_write double precision NOT NULL,
     own_ttl double precision,
     expires_at double precision
 );
-CREATE INDEX threads_by_last_write ON {schema}.threads (last_write);
-CREATE INDEX threads_by_expiry ON {schema}.threads (expires_at) WHERE expires_at IS NOT NULL;
-INSERT INTO {schema}.threads (thread_id, first_write, last_write)
+CREATE INDEX lus_threads_by_last_write ON {schema}.lus_threads (last_write);
+CREATE INDEX lus_threads_by_expiry ON {schema}.lus_threads (expires_at) WHERE expires_at IS NOT NULL;
+INSERT INTO {schema}.lus_threads (thread_id, first_write, last_write)
     SELECT DISTINCT s.thread_id, extract(epoch FROM now()), extract(epoch FROM now())
     FROM {schema}.lus_store s;
 """
 
 DROP_SCHEMA: Final = "DROP SCHEMA IF EXISTS {schema} CASCADE"
 DROP_TABLES: Final = """
-DROP TABLE IF EXISTS {schema}.lus_store, {schema}.threads, {schema}.lus_checkpoints,
+DROP TABLE IF EXISTS {schema}.lus_store, {schema}.lus_threads, {schema}.lus_checkpoints,
     {schema}.lus_data, {schema}.lus_migrations"""
 
 

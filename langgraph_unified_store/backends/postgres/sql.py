@@ -97,7 +97,7 @@ GENERIC_PLANS: Final = "SET plan_cache_mode = force_generic_plan"
 PUT_CHECKPOINT: Final = """
 WITH thread_lock AS (SELECT pg_advisory_xact_lock_shared($1::bigint){commit_mode}),
 expired AS (
-    SELECT 1 FROM thread_lock, {schema}.threads t
+    SELECT 1 FROM thread_lock, {schema}.lus_threads t
     WHERE t.thread_id = $2::text AND t.expires_at <= $17::float8
 ),
 missing AS (
@@ -132,7 +132,7 @@ new_checkpoint AS (
         run_id = EXCLUDED.run_id
 ),
 stamp AS (
-    INSERT INTO {schema}.threads AS t (thread_id, first_write, last_write, expires_at)
+    INSERT INTO {schema}.lus_threads AS t (thread_id, first_write, last_write, expires_at)
     SELECT $2::text, $17::float8, $17::float8, $17::float8 + nullif($18::float8, 0)
     FROM thread_lock
     WHERE NOT EXISTS (SELECT 1 FROM missing) AND NOT EXISTS (SELECT 1 FROM expired)
@@ -153,7 +153,7 @@ SELECT NULL, NULL FROM expired"""
 PUT_WRITES: Final = """
 WITH thread_lock AS (SELECT pg_advisory_xact_lock_shared($1::bigint){commit_mode}),
 expired AS (
-    SELECT 1 FROM thread_lock, {schema}.threads t
+    SELECT 1 FROM thread_lock, {schema}.lus_threads t
     WHERE t.thread_id = $2::text AND t.expires_at <= $15::float8
 ),
 new_items AS (
@@ -178,7 +178,7 @@ new_writes AS (
     RETURNING key
 ),
 stamp AS (
-    INSERT INTO {schema}.threads AS t (thread_id, first_write, last_write, expires_at)
+    INSERT INTO {schema}.lus_threads AS t (thread_id, first_write, last_write, expires_at)
     SELECT $2::text, $15::float8, $15::float8, $15::float8 + nullif($16::float8, 0)
     FROM thread_lock
     WHERE NOT EXISTS (SELECT 1 FROM expired)
@@ -288,7 +288,7 @@ ORDER BY p.position"""
 # Reads skip a thread that has expired ($? now), whether or not it has been swept yet:
 # one primary key probe of ``threads`` per thread.
 THREAD_LIVE_CLAUSE: Final = """NOT EXISTS (
-        SELECT 1 FROM {schema}.threads t
+        SELECT 1 FROM {schema}.lus_threads t
         WHERE t.thread_id = c.thread_id AND t.expires_at <= $?::float8)"""
 # list's (and thread_page's) metadata filter: jsonb containment of the filter as JSON,
 # so values match type-exactly (a bound parameter, never spliced).
@@ -301,14 +301,14 @@ LATEST_CLAUSES: Final = (
     "c.key >= $2",
     "c.key < $3",
     """NOT EXISTS (
-        SELECT 1 FROM {schema}.threads t
+        SELECT 1 FROM {schema}.lus_threads t
         WHERE t.thread_id = c.thread_id AND t.expires_at <= $4::float8)""",
 )
 BY_KEY_CLAUSES: Final = (
     "c.thread_id = $1",
     "c.key = $2",
     """NOT EXISTS (
-        SELECT 1 FROM {schema}.threads t
+        SELECT 1 FROM {schema}.lus_threads t
         WHERE t.thread_id = c.thread_id AND t.expires_at <= $3::float8)""",
 )
 BY_KEY_ORDER: Final = ("c.key",)
@@ -322,21 +322,21 @@ SELECT DISTINCT ON (substring(c.key FROM 2 FOR position('\x00'::bytea IN c.key) 
 FROM {schema}.lus_store c
 WHERE c.thread_id = $1 AND c.key >= '\x63'::bytea AND c.key < '\x64'::bytea
     AND NOT EXISTS (
-        SELECT 1 FROM {schema}.threads t
+        SELECT 1 FROM {schema}.lus_threads t
         WHERE t.thread_id = $1 AND t.expires_at <= $2::float8)
 ORDER BY substring(c.key FROM 2 FOR position('\x00'::bytea IN c.key) - 1), c.key DESC"""
 SELECT_THREAD_IDS: Final = r"""
 SELECT DISTINCT thread_id FROM {schema}.lus_store c
 WHERE c.key >= '\x63'::bytea AND c.key < '\x64'::bytea
     AND NOT EXISTS (
-        SELECT 1 FROM {schema}.threads t
+        SELECT 1 FROM {schema}.lus_threads t
         WHERE t.thread_id = c.thread_id AND t.expires_at <= $1::float8)
 ORDER BY thread_id"""
 # With ``refresh_on_read``: a read of these threads ($1) moves the expiry of each that
 # has one and has not expired to $2 now + its ttl (own, else the saver's $3), as a
 # write would; not its last write.
 REFRESH_EXPIRY: Final = """
-UPDATE {schema}.threads t
+UPDATE {schema}.lus_threads t
 SET expires_at = $2::float8 + nullif(coalesce(t.own_ttl, $3::float8), 0)
 WHERE t.thread_id = ANY($1::text[]) AND t.expires_at > $2::float8"""
 SELECT_THREADS_OF_RUNS: Final = (
@@ -433,14 +433,14 @@ gone AS (
     RETURNING x.key
 ),
 emptied AS (
-    DELETE FROM {schema}.threads t
+    DELETE FROM {schema}.lus_threads t
     WHERE t.thread_id = ANY($1::text[]) AND NOT EXISTS (
         SELECT 1 FROM survivors s WHERE s.thread_id = t.thread_id)
 )
 SELECT count(*) FROM gone WHERE get_byte(key, 0) = 99"""
 
 DELETE_THREAD: Final = """
-WITH thread_row AS (DELETE FROM {schema}.threads WHERE thread_id = $1)
+WITH thread_row AS (DELETE FROM {schema}.lus_threads WHERE thread_id = $1)
 DELETE FROM {schema}.lus_store WHERE thread_id = $1"""
 
 # $1 source, $2 target, $3 target's lock key, $4 now, $5 the saver's ttl. Target
@@ -450,7 +450,7 @@ DELETE FROM {schema}.lus_store WHERE thread_id = $1"""
 COPY_THREAD: Final = """
 WITH thread_lock AS (SELECT pg_advisory_xact_lock_shared($3::bigint){commit_mode}),
 expired AS (
-    SELECT 1 FROM thread_lock, {schema}.threads t
+    SELECT 1 FROM thread_lock, {schema}.lus_threads t
     WHERE t.thread_id = $2::text AND t.expires_at <= $4::float8
 ),
 source AS (
@@ -458,7 +458,7 @@ source AS (
     WHERE NOT EXISTS (SELECT 1 FROM expired)
         AND EXISTS (SELECT 1 FROM {schema}.lus_store x WHERE x.thread_id = $1::text)
         AND NOT EXISTS (
-            SELECT 1 FROM {schema}.threads t
+            SELECT 1 FROM {schema}.lus_threads t
             WHERE t.thread_id = $1::text AND t.expires_at <= $4::float8)
 ),
 copied AS (
@@ -473,7 +473,7 @@ copied AS (
         WHERE get_byte(EXCLUDED.key, 0) IN (99, 119)
 ),
 stamp AS (
-    INSERT INTO {schema}.threads AS t (thread_id, first_write, last_write, expires_at)
+    INSERT INTO {schema}.lus_threads AS t (thread_id, first_write, last_write, expires_at)
     SELECT $2::text, $4::float8, $4::float8, $4::float8 + nullif($5::float8, 0)
     FROM source
     ON CONFLICT (thread_id) DO UPDATE SET
@@ -487,12 +487,12 @@ SELECT count(*) FROM expired"""
 # ``thread_page``: a page of ``threads`` rows, ``{where}`` all of the THREAD_* clauses the
 # query needs (numbered by ``Statements.thread_page``), ``{order}`` the index it walks:
 # the primary key for a listing (thread id order, from ``after``), or for a removal
-# (``ThreadQuery.ordered=False``) threads_by_expiry for a sweep, threads_by_last_write
+# (``ThreadQuery.ordered=False``) lus_threads_by_expiry for a sweep, lus_threads_by_last_write
 # for an age cutoff, and none (the planner's choice: the metadata GIN index) for a
 # filter alone. $1 is the limit; it bounds every shape.
 THREAD_PAGE: Final = """
 SELECT t.thread_id, t.first_write, t.last_write, t.expires_at
-FROM {schema}.threads t
+FROM {schema}.lus_threads t
 WHERE {where}
 {order}
 LIMIT $1"""
@@ -507,7 +507,7 @@ SELECT t.thread_id, t.first_write, t.last_write, t.expires_at, s.namespaces, s.c
         + coalesce(pg_column_size(t.expires_at), 0) AS stored_bytes
 FROM (
     SELECT t.thread_id, t.first_write, t.last_write, t.expires_at, t.own_ttl
-    FROM {schema}.threads t
+    FROM {schema}.lus_threads t
     WHERE {where}
     {order}
     LIMIT $1
@@ -556,7 +556,7 @@ REMOVE_THREADS: Final = """
 WITH chosen AS (
     SELECT ARRAY(
         SELECT i.id FROM unnest($1::text[]) AS i(id)
-        LEFT JOIN {schema}.threads t ON t.thread_id = i.id
+        LEFT JOIN {schema}.lus_threads t ON t.thread_id = i.id
         WHERE ($2::float8 IS NULL OR t.last_write < $2::float8)
             AND ($3::float8 IS NULL OR t.expires_at <= $3::float8)
     ) AS ids
@@ -567,7 +567,7 @@ gone_rows AS (
     RETURNING x.thread_id, get_byte(x.key, 0) AS kind
 ),
 gone_threads AS (
-    DELETE FROM {schema}.threads t USING chosen
+    DELETE FROM {schema}.lus_threads t USING chosen
     WHERE t.thread_id = ANY(chosen.ids)
     RETURNING t.thread_id
 )
@@ -581,7 +581,7 @@ GROUP BY g.thread_id, g.kind"""
 # ``set_thread_ttl``: $1 thread, $2 its own ttl (0: pinned), $3 now. Only a thread with a
 # checkpoint that has not expired; its expiry moves to its last write + the ttl.
 SET_THREAD_TTL: Final = r"""
-UPDATE {schema}.threads t
+UPDATE {schema}.lus_threads t
 SET own_ttl = $2::float8, expires_at = t.last_write + nullif($2::float8, 0)
 WHERE t.thread_id = $1::text
     AND (t.expires_at IS NULL OR t.expires_at > $3::float8)
@@ -594,7 +594,7 @@ RETURNING 1"""
 THREAD_RESIDUE: Final = """
 SELECT i.id FROM unnest($1::text[]) WITH ORDINALITY AS i(id, n)
 WHERE EXISTS (SELECT 1 FROM {schema}.lus_store x WHERE x.thread_id = i.id)
-    OR EXISTS (SELECT 1 FROM {schema}.threads t WHERE t.thread_id = i.id)
+    OR EXISTS (SELECT 1 FROM {schema}.lus_threads t WHERE t.thread_id = i.id)
 ORDER BY i.n"""
 
 
