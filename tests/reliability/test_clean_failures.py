@@ -11,6 +11,7 @@ backend; and a refused call writes nothing (raw rows and keys compared before an
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import contextlib
 import math
 import os
@@ -612,7 +613,7 @@ async def test_redis_longest_ttl_works_and_a_bad_expiry_writes_nothing(api: str)
         assert ttls and all(MAX_TTL_SECONDS * 1000 - 600_000 < t <= MAX_TTL_SECONDS * 1000 for t in ttls)
         # A ttl that got past validation (set behind the saver's back) must fail before
         # the script writes anything: no key of a new thread, nothing added to an old one.
-        saver.backend._ttl_ms = 10**18  # type: ignore[attr-defined]
+        saver.backend.lifecycle = dataclasses.replace(saver.backend.lifecycle, ttl=10**15)
         before = await raw_state(saver)
         attempts: list[Callable[[], Awaitable[Any]]] = [
             lambda: _put(use, "never"),
@@ -633,7 +634,7 @@ async def test_redis_longest_ttl_works_and_a_bad_expiry_writes_nothing(api: str)
         assert await _pttls(saver, "never") == [] and await _pttls(saver, "copy") == []
         assert await saver.alist_workflows() == ["longest"]
     finally:
-        saver.backend._ttl_ms = 1000  # type: ignore[attr-defined]
+        saver.backend.lifecycle = dataclasses.replace(saver.backend.lifecycle, ttl=1)
         await drop_saver(saver)
 
 
