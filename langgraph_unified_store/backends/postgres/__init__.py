@@ -2,6 +2,7 @@
 
 - ``saver.py``: PostgresSaver, the public saver, and its options;
 - ``backend.py``: PostgresBackend, the storage contract of ``core.backend`` on lus_store;
+- ``threads.py``: its base class, the data lifecycle (lus_threads) and its primitives;
 - ``sql.py``: every statement it runs, written out in full;
 - ``migrations.py``: the DDL and the versioned migrations;
 - ``connection.py``: pools per event loop, retries, error translation;

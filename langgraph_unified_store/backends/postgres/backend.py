@@ -23,7 +23,7 @@ Why it is shaped this way:
   every read as one primary key probe that hides an expired thread. A write that finds
   its thread expired writes nothing; the thread is then removed (under its exclusive
   lock, if it is still expired) and the write runs again, so an expired thread's rows
-  never come back, and the core re-sends any value the write relied on.
+  never come back, and the core re-sends any value the write relied on (``threads.py``).
 - PostgreSQL text cannot hold NUL characters: ``core.validate`` refuses ids, channel
   names, filters and metadata holding one before any backend is called (bytea is fine).
 """
@@ -31,13 +31,11 @@ Why it is shaped this way:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any, ClassVar, Final, TypeVar
 
 import orjson
 
-from ...core.backend import Backend
-from ...core.lifecycle import RemovalGuard, Removed, ThreadInfo, ThreadQuery
 from ...core.records import (
     BlobRecord,
     CheckpointRecord,
@@ -86,18 +84,10 @@ from .sql import (
     METADATA_FILTER_CLAUSE,
     ORDER_BY_ID,
     ORDER_BY_NS,
-    THREAD_AFTER_CLAUSE,
-    THREAD_EXPIRED_CLAUSE,
     THREAD_LIVE_CLAUSE,
-    THREAD_MATCHES_CLAUSE,
-    THREAD_ORDER_BY_EXPIRY,
-    THREAD_ORDER_BY_ID,
-    THREAD_ORDER_BY_LAST_WRITE,
-    THREAD_SHOWN_CLAUSE,
-    THREAD_UPDATED_AFTER_CLAUSE,
-    THREAD_UPDATED_BEFORE_CLAUSE,
     Statements,
 )
+from .threads import WRITE_ATTEMPTS, ThreadLifecycle
 
 try:
     import asyncpg
@@ -107,17 +97,9 @@ except ImportError:  # pragma: no cover - exercised only without the extra
 T = TypeVar("T")
 
 LIST_PAGE_SIZE: Final = 50
-# Times a write tries again after removing its expired thread (only a clock that goes
-# backwards can make a second try find it expired again).
-WRITE_ATTEMPTS: Final = 3
-# Row kinds (first key byte) of lus_store, as REMOVE_THREADS reports them.
-CHECKPOINT_ROWS: Final = ord("c")
-WRITES_ROWS: Final = ord("w")
-BLOB_ROWS: Final = ord("b")
-ITEM_ROWS: Final = ord("i")
 
 
-class PostgresBackend(Backend):
+class PostgresBackend(ThreadLifecycle):
     name: ClassVar[str] = "postgres"
 
     def __init__(
@@ -450,42 +432,6 @@ class PostgresBackend(Backend):
 
         return await self._run(fetch)
 
-    # -- the lifecycle of a thread ------------------------------------------------------------
-
-    async def _write_live(
-        self,
-        conn: Connection,
-        thread_id: str,
-        now: float,
-        write: Callable[[], Awaitable[Sequence[Any]]],
-    ) -> list[Any]:
-        """Run a write statement that writes nothing to an expired thread and returns a
-        row of NULLs instead (PUT_CHECKPOINT, PUT_WRITES); then remove the thread and run
-        it again. Returns the statement's other rows."""
-        for _ in range(WRITE_ATTEMPTS):
-            rows = list(await write())
-            if not any(row[0] is None for row in rows):
-                return rows
-            await self._purge_expired(conn, thread_id, now)
-        raise BackendUnavailableError(
-            f"thread {thread_id!r} kept expiring while it was written (is the clock going backwards?)"
-        )
-
-    async def _purge_expired(self, conn: Connection, thread_id: str, now: float) -> None:
-        """Remove a thread that has expired by ``now``, whole, under its exclusive lock
-        (nothing if it was written again meanwhile)."""
-        async with conn.transaction():
-            await self._locked(conn, [thread_id])
-            await conn.fetch(self._statements.remove_threads, [thread_id], None, now)
-
-    async def _refresh(self, conn: Connection, thread_ids: Collection[str], now: float) -> None:
-        """With ``refresh_on_read``, restart the ttl of the threads a read found (one
-        statement, only then)."""
-        if self.lifecycle.refresh_on_read and thread_ids:
-            await conn.execute(
-                self._statements.refresh_expiry, list(thread_ids), now, self.lifecycle.ttl
-            )
-
     # -- deleting and copying ---------------------------------------------------------------
 
     async def _locked(self, conn: Connection, thread_ids: Sequence[str]) -> None:
@@ -547,102 +493,3 @@ class PostgresBackend(Backend):
             await self._run(copy)
         except asyncpg.ProgramLimitExceededError as exc:
             raise too_long("copy_thread", exc, [("target thread id", target_thread_id)]) from None
-
-    # -- the lifecycle primitives -------------------------------------------------------------
-
-    async def thread_page(self, query: ThreadQuery) -> list[ThreadInfo]:
-        args: list[Any] = [query.limit]
-        clauses: list[str] = []
-
-        def pin(clause: str, value: Any) -> None:
-            args.append(value)
-            clauses.append(clause.replace("$?", f"${len(args)}"))
-
-        if query.after is not None:
-            pin(THREAD_AFTER_CLAUSE, query.after)
-        if query.updated_after is not None:
-            pin(THREAD_UPDATED_AFTER_CLAUSE, query.updated_after)
-        if query.updated_before is not None:
-            pin(THREAD_UPDATED_BEFORE_CLAUSE, query.updated_before)
-        if query.expired_at is not None:
-            pin(THREAD_EXPIRED_CLAUSE, query.expired_at)
-        if not query.everything:
-            pin(THREAD_SHOWN_CLAUSE, self.lifecycle.now())
-        if query.filter:
-            # core.lifecycle.check_thread_filter let through only what JSON can hold.
-            pin(THREAD_MATCHES_CLAUSE, orjson.dumps(query.filter).decode())
-        # A listing walks the primary key; a removal, the index of what it looks for.
-        if query.ordered:
-            order = THREAD_ORDER_BY_ID
-        elif query.expired_at is not None:
-            order = THREAD_ORDER_BY_EXPIRY
-        elif query.updated_before is not None:
-            order = THREAD_ORDER_BY_LAST_WRITE
-        elif query.filter:
-            order = ""
-        else:
-            order = THREAD_ORDER_BY_ID
-        statement = self._statements.thread_page(clauses, order, stats=query.with_stats)
-
-        async def fetch(conn: Connection) -> list[Any]:
-            return list(await conn.fetch(statement, *args))
-
-        found = []
-        for row in await self._run(fetch):
-            info = ThreadInfo(
-                row["thread_id"],
-                first_write=row["first_write"],
-                last_write=row["last_write"],
-                expires_at=row["expires_at"],
-            )
-            if query.with_stats:
-                info.namespaces = tuple(sorted(bytes(p)[:-1].decode() for p in row["namespaces"] or ()))
-                info.checkpoints = row["checkpoints"]
-                info.stored_bytes = row["stored_bytes"]
-            found.append(info)
-        return found
-
-    async def remove_threads(self, thread_ids: Sequence[str], guard: RemovalGuard) -> Removed:
-        ids = list(dict.fromkeys(thread_ids))
-        removed = Removed()
-        if not ids:
-            return removed
-        statement = self._statements.remove_threads
-        args = (ids, guard.written_before, guard.expired_at)
-
-        async def remove(conn: Connection) -> list[Any]:
-            async with conn.transaction():
-                await self._locked(conn, ids)
-                return list(await conn.fetch(statement, *args))
-
-        gone: set[str] = set()
-        for thread_id, kind, rows in await self._run(remove):
-            gone.add(thread_id)
-            if kind == CHECKPOINT_ROWS:
-                removed.checkpoints += rows
-            elif kind == WRITES_ROWS:
-                removed.writes += rows
-            elif kind == BLOB_ROWS:
-                removed.blobs += rows
-            elif kind == ITEM_ROWS:
-                removed.items += rows
-        removed.thread_ids = [t for t in ids if t in gone]
-        return removed
-
-    async def set_thread_ttl(self, thread_id: str, ttl: float) -> bool:
-        statement = self._statements.set_thread_ttl
-        args = (thread_id, ttl, self.lifecycle.now())
-
-        async def update(conn: Connection) -> bool:
-            return bool(await conn.fetch(statement, *args))
-
-        return await self._run(update)
-
-    async def thread_residue(self, thread_ids: Sequence[str]) -> list[str]:
-        statement = self._statements.thread_residue
-        ids = list(thread_ids)
-
-        async def fetch(conn: Connection) -> list[str]:
-            return [row[0] for row in await conn.fetch(statement, ids)]
-
-        return await self._run(fetch)

@@ -43,22 +43,18 @@ index, which is what a second write of the same key is matched on.
 Where things are: ``keys.py`` (keys, fields, members), ``values.py`` (stored values and
 reading what scripts return), ``lua/`` (one script per operation, helpers in
 ``lua/lib/``), ``scripts.py`` (loading them, and one wrapper per script naming its
-arguments), ``client.py`` (clients, retries, errors), ``backend.py`` and ``saver.py``.
+arguments), ``client.py`` (clients, retries, errors), ``threads.py`` (the global thread
+indexes and the lifecycle primitives), ``backend.py`` and ``saver.py``.
 """
 
 from __future__ import annotations
 
 from ...registry import DEFAULT_PREFIX, DEFAULT_SOCKET_TIMEOUT, MAX_TTL_SECONDS
-from .backend import (
-    LIST_PAGE,
-    LIST_SCAN_BUDGET,
-    LUA_EXACT_INT,
-    PIPELINE_CHUNK,
-    RedisBackend,
-)
+from .backend import LIST_PAGE, LIST_SCAN_BUDGET, RedisBackend
 from .client import SCRIPT_REFUSAL, RedisClient
 from .saver import RedisSaver
-from .values import DEFLATED_RECORD_PREFIX, deflate_record, inflate_record
+from .threads import PIPELINE_CHUNK
+from .values import DEFLATED_RECORD_PREFIX, LUA_EXACT_INT, deflate_record, inflate_record
 
 __all__ = [
     "DEFAULT_PREFIX",

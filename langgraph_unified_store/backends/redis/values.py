@@ -1,5 +1,6 @@
 """The stored value codec: hash values are frames (length-prefixed parts), and what the
-scripts hand back (``lua/lib/assemble.lua``) decodes here into ``core.records``.
+scripts hand back (``lua/lib/assemble.lua``) decodes here into ``core.records``, where a
+list filter Lua's doubles cannot compare exactly is checked again.
 
 Checkpoint records were once stored deflated a second time, against a fixed dictionary,
 under the type prefix ``lus.zr1:``. Core's ``zc1:`` already compresses them, so that layer
@@ -16,10 +17,13 @@ from typing import Any, Final
 
 import orjson
 
+from ...core import rules
+from ...core.codec import Codec
 from ...core.limits import DEFAULT_READ_LIMITS, ReadLimits
 from ...core.records import (
     BlobRecord,
     CheckpointRecord,
+    FilterScalar,
     ItemRecord,
     StoredCheckpoint,
     WriteRecord,
@@ -48,6 +52,9 @@ RECORD_INFLATE_MAX: Final = 1 << 24
 
 # What garbled stored bytes raise while being decoded (JSON and UTF-8 errors are ValueErrors).
 UNREADABLE: Final = (ValueError, TypeError, KeyError, IndexError, struct.error)
+# Lua numbers are doubles: beyond this a filter value may compare equal to a neighbour,
+# so such filters are re-checked here and the script gets no limit.
+LUA_EXACT_INT: Final = 2**53
 
 
 def frame(*parts: bytes) -> bytes:
@@ -280,3 +287,21 @@ def decode_assembled(thread_id: str, assembled: Sequence[Any], limits: ReadLimit
             f"{describe(thread_id, member)}: stored {what} cannot be read ({exc})"
         ) from exc
     return stored
+
+
+def filter_is_exact_in_lua(flt: dict[str, FilterScalar]) -> bool:
+    """Whether Lua's double comparison agrees with Python's for every value."""
+    for value in flt.values():
+        if isinstance(value, (bool, str)):
+            continue
+        if isinstance(value, float) and (value != value or abs(value) == float("inf")):
+            return False
+        if abs(value) >= LUA_EXACT_INT:
+            return False
+    return True
+
+
+def metadata_matches(metadata: bytes, flt: dict[str, FilterScalar], where: str) -> bool:
+    """What list.lua checks, in Python (``core.rules.metadata_matches``), for filters
+    Lua's doubles cannot compare exactly and for records the script could not parse."""
+    return rules.metadata_matches(Codec.load_metadata(metadata, where), flt)
