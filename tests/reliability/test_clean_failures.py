@@ -11,8 +11,8 @@ backend; and a refused call writes nothing (raw rows and keys compared before an
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import contextlib
+import dataclasses
 import math
 import os
 import random
