@@ -12,7 +12,7 @@ server says so with ``pytestmark``; the few others carry the marker themselves. 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import pytest
 
 from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 
+from .redis_servers import start_cluster
 from .support import ALL_BACKENDS, POSTGRES_DSN, SERVER_BACKENDS, saver_for
 
 # Fixtures that reach a server (shared or private), and the marker a test using one gets.
@@ -71,6 +72,17 @@ def backend_name(request: pytest.FixtureRequest) -> str:
 async def saver(backend_name: str, tmp_path: Path) -> AsyncIterator[UnifiedCheckpointSaver]:
     async with saver_for(backend_name, tmp_path) as made:
         yield made
+
+
+@pytest.fixture(scope="session")
+def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A three-node Redis Cluster on loopback ports, shared by the tests that need one
+    (none stops its nodes)."""
+    servers, url = start_cluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        yield url
+    finally:
+        servers.stop()
 
 
 @pytest.fixture

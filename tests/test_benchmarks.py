@@ -82,3 +82,18 @@ def test_history_quick_measures_ours_before_and_after(tmp_path: Path) -> None:
         assert set(result[key]) == {"checkpoints", "before", "after"}
         assert set(result[key]["after"]) == set(history.MODES)
     assert "official" in result["official-sqlite"]
+
+
+def test_lifecycle_quick_deletes_the_old_threads_and_keeps_memory_flat(tmp_path: Path) -> None:
+    from benchmarks import lifecycle
+
+    out = tmp_path / "lifecycle.json"
+    assert lifecycle.main(["--quick", "--backends", "sqlite", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    row = result["delete_threads"]["sqlite"]
+    assert row["threads"] == 2_000 and row["kept"] == 200 and row["checkpoints_removed"] == 2_000
+    bounded = result["bounded_memory"]["max_threads=100"]
+    assert bounded["threads_kept"] == 100
+    heap = bounded["heap_mb"]
+    assert max(heap) < 2 * min(heap) + 0.5, heap
+    assert result["bounded_memory"]["unbounded"]["threads_kept"] == 2_000

@@ -8,7 +8,7 @@ operations that span threads (list across threads, delete_for_runs, copy_thread)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,19 +21,10 @@ from langgraph_unified_store import BackendUnavailableError, RedisSaver
 
 from .conformance.runner import assert_full_conformance
 from .graphs import chat_graph
-from .redis_servers import free_port, start_cluster
+from .redis_servers import free_port
 from .support import STRANGE_THREAD_IDS, drop_saver, put_values, unique
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture(scope="module")
-def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    servers, url = start_cluster(tmp_path_factory.mktemp("redis-cluster"))
-    try:
-        yield url
-    finally:
-        servers.stop()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +20,6 @@ import redis.asyncio as aioredis
 
 from langgraph_unified_store import RedisSaver
 
-from ..redis_servers import start_cluster
 from ..support import REDIS_URL, drop_saver, put_values, saver_for, unique
 
 pytestmark = pytest.mark.redis
@@ -344,15 +343,6 @@ async def test_threads_of_the_earlier_release_are_listed_after_setup() -> None:
 
 
 # -- a cluster -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    servers, url = start_cluster(tmp_path_factory.mktemp("redis-cluster"))
-    try:
-        yield url
-    finally:
-        servers.stop()
 
 
 async def test_lifecycle_on_a_cluster(cluster_url: str) -> None:

@@ -300,6 +300,12 @@ def _metadata_condition(key: str, value: Any) -> tuple[str, list[Any]]:
     return sql.LIST_METADATA_TEXT, [key, value]
 
 
+def _given(*pairs: tuple[str, Any]) -> tuple[list[str], list[Any]]:
+    """The conditions whose value is given (not None), each with its one bound value."""
+    given = [(condition, value) for condition, value in pairs if value is not None]
+    return [c for c, _ in given], [v for _, v in given]
+
+
 def list_page(
     db: sqlite3.Connection,
     query: ListQuery,
@@ -308,17 +314,12 @@ def list_page(
     cache: ItemCache,
     stamp: Stamp,
 ) -> list[StoredCheckpoint]:
-    conditions: list[str] = []
-    params: list[Any] = []
-    for condition, wanted in (
+    conditions, params = _given(
         (sql.LIST_THREAD, query.thread_id),
         (sql.LIST_NAMESPACE, query.checkpoint_ns),
         (sql.LIST_CHECKPOINT, query.checkpoint_id),
         (sql.LIST_BEFORE, query.before),
-    ):
-        if wanted is not None:
-            conditions.append(condition)
-            params.append(wanted)
+    )
     for key, value in query.filter.items():
         condition, values = _metadata_condition(key, value)
         conditions.append(condition)
@@ -445,20 +446,15 @@ def copy_thread(
 
 def thread_page_statement(query: ThreadQuery, now: float) -> tuple[str, list[Any]]:
     """The statement and parameters of ``thread_page`` (tests look at its plan)."""
-    conditions: list[str] = []
-    params: list[Any] = []
-    if not query.everything:
-        conditions += [sql.THREAD_UNEXPIRED, sql.THREAD_HAS_CHECKPOINT]
-        params.append(now)
-    for condition, wanted in (
+    conditions, params = _given(
         (sql.THREAD_AFTER, query.after),
         (sql.THREAD_UPDATED_AFTER, query.updated_after),
         (sql.THREAD_UPDATED_BEFORE, query.updated_before),
         (sql.THREAD_EXPIRED_AT, query.expired_at),
-    ):
-        if wanted is not None:
-            conditions.append(condition)
-            params.append(wanted)
+    )
+    if not query.everything:
+        conditions[:0] = [sql.THREAD_UNEXPIRED, sql.THREAD_HAS_CHECKPOINT]
+        params.insert(0, now)
     if query.filter:
         matches: list[str] = []
         for key, value in query.filter.items():

@@ -8,14 +8,6 @@
 
 local B = ARGV[1]
 
-local runs, seen = {}, {}
-local stored_runs = redis.call('HGETALL', B .. ':r')
-for i = 1, #stored_runs, 2 do
-  local run = stored_runs[i + 1]
-  if stored_runs[i] ~= '#' and not seen[run] then
-    seen[run] = true
-    runs[#runs + 1] = run
-  end
-end
+local runs = thread_runs(B)
 unlink_thread(B)
 return runs

@@ -32,14 +32,6 @@ if keep then return {0, 0, 0, 0, 0, shown(life.e), shown(life.l)} end
 local out = {1, redis.call('HLEN', B .. ':c'), redis.call('HLEN', B .. ':w'),
              redis.call('HLEN', B .. ':b'), redis.call('HLEN', B .. ':t'),
              shown(life.e), shown(life.l)}
-local seen = {}
-local stored_runs = redis.call('HGETALL', B .. ':r')
-for i = 1, #stored_runs, 2 do
-  local run = stored_runs[i + 1]
-  if stored_runs[i] ~= '#' and not seen[run] then
-    seen[run] = true
-    out[#out + 1] = run
-  end
-end
+for _, run in ipairs(thread_runs(B)) do out[#out + 1] = run end
 unlink_thread(B)
 return out

@@ -12,3 +12,18 @@ end
 local function unlink_thread(B)
   redis.call('UNLINK', unpack(thread_keys(B)))
 end
+
+-- The distinct run ids the thread's checkpoints carry (B:r, but its '#' counter), so a
+-- caller that unlinks the thread can take it out of those runs' indexes.
+local function thread_runs(B)
+  local runs, seen = {}, {}
+  local stored_runs = redis.call('HGETALL', B .. ':r')
+  for i = 1, #stored_runs, 2 do
+    local run = stored_runs[i + 1]
+    if stored_runs[i] ~= '#' and not seen[run] then
+      seen[run] = true
+      runs[#runs + 1] = run
+    end
+  end
+  return runs
+end
