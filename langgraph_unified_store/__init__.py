@@ -25,7 +25,7 @@ from .errors import (
     UnsafeDeserializationError,
     UnsafeSerializerWarning,
 )
-from .factory import create_saver
+from .factory import create_cache, create_saver, create_store
 from .registry import SAVER_MODULES
 from .state import ToolCall, UnifiedMessage, UnifiedWorkflowState, WorkflowMetadata
 
@@ -42,13 +42,21 @@ __all__ = [
     "CorruptDataError",
     "ErasureReceipt",
     "InvalidConfigError",
+    "MemoryCache",
     "MemorySaver",
+    "MemoryStore",
     "MissingExtraError",
+    "PostgresCache",
     "PostgresSaver",
+    "PostgresStore",
     "ReadLimits",
+    "RedisCache",
     "RedisSaver",
+    "RedisStore",
     "Removed",
+    "SQLiteCache",
     "SQLiteSaver",
+    "SQLiteStore",
     "SaverClosedError",
     "SerializationError",
     "SyncCallInEventLoopError",
@@ -62,7 +70,9 @@ __all__ = [
     "UnsafeDeserializationError",
     "UnsafeSerializerWarning",
     "WorkflowMetadata",
+    "create_cache",
     "create_saver",
+    "create_store",
 ]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .core.saver import UnifiedCheckpointSaver
-from .registry import BACKENDS, backend_for_scheme, backend_named
+from .registry import BACKENDS, BackendEntry, backend_for_scheme, backend_named
 
 ENV_URL = "LANGGRAPH_UNIFIED_STORE_URL"
 DEFAULT_DIRECTORY = Path(".langgraph_unified_store")
@@ -34,3 +34,32 @@ def create_saver(url: str | None = None, **options: Any) -> UnifiedCheckpointSav
     if entry.conn_of_url is None:
         return saver_class(**options)
     return saver_class(entry.conn_of_url(url), **options)
+
+
+def _opened(url: str | None, make: str, options: dict[str, Any]) -> Any:
+    """The store or cache (``make``) of the backend ``url`` names, as ``create_saver``."""
+    url = url or os.environ.get(ENV_URL) or None
+    entry: BackendEntry
+    if url is None:
+        entry = backend_named("sqlite")
+        DEFAULT_DIRECTORY.mkdir(parents=True, exist_ok=True)
+        return getattr(entry, make)()(DEFAULT_SQLITE_FILE, **options)
+    entry = backend_for_scheme(urlsplit(url).scheme)
+    cls = getattr(entry, make)()
+    if entry.conn_of_url is None:
+        return cls(**options)
+    return cls(entry.conn_of_url(url), **options)
+
+
+def create_store(url: str | None = None, **options: Any) -> Any:
+    """LangGraph's long-term memory store (``BaseStore``) on the backend ``url`` names,
+    in the same database, schema or prefix as that backend's saver; with none,
+    ``$LANGGRAPH_UNIFIED_STORE_URL``, else the local SQLite file. Options: ``index``,
+    ``ttl`` (a ``TTLConfig``), and the backend's own (``schema``, ``prefix`` ...)."""
+    return _opened(url, "store_class", options)
+
+
+def create_cache(url: str | None = None, **options: Any) -> Any:
+    """LangGraph's node cache (``BaseCache``, for ``compile(cache=...)``) on the backend
+    ``url`` names, as ``create_store``."""
+    return _opened(url, "cache_class", options)

@@ -132,6 +132,20 @@ class BackendEntry:
     namespace_option: str | None = None
     """The option that keeps one saver's data apart from others' in the same database or
     server (tests and benchmarks give each their own)."""
+    store_module: str = ""
+    """Where the long-term memory store and the node cache of this backend live."""
+    store: str = ""
+    """The ``core.store.UnifiedStore`` subclass's name in ``store_module``."""
+    cache: str = ""
+    """The ``core.cache.UnifiedCache`` subclass's name in ``store_module``."""
+
+    def store_class(self) -> Callable[..., Any]:
+        """The store class (same first argument as the saver's)."""
+        return getattr(importlib.import_module(self.store_module), self.store)  # type: ignore[no-any-return]
+
+    def cache_class(self) -> Callable[..., Any]:
+        """The node cache class (same first argument as the saver's)."""
+        return getattr(importlib.import_module(self.store_module), self.cache)  # type: ignore[no-any-return]
 
     def saver_class(self) -> Callable[..., UnifiedCheckpointSaver]:
         """The saver class (imports the backend module and with it its driver); typed as
@@ -174,6 +188,9 @@ BACKENDS: Final[tuple[BackendEntry, ...]] = (
         schemes=("memory",),
         example_url="memory://",
         module=f"{PACKAGE}.backends.memory",
+        store_module=f"{PACKAGE}.backends.memory_store",
+        store="MemoryStore",
+        cache="MemoryCache",
         saver="MemorySaver",
         backend="MemoryBackend",
         options=(
@@ -186,6 +203,9 @@ BACKENDS: Final[tuple[BackendEntry, ...]] = (
         schemes=("sqlite",),
         example_url="sqlite:///path",
         module=f"{PACKAGE}.backends.sqlite",
+        store_module=f"{PACKAGE}.backends.sqlite.store",
+        store="SQLiteStore",
+        cache="SQLiteCache",
         saver="SQLiteSaver",
         backend="SQLiteBackend",
         options=(
@@ -201,6 +221,9 @@ BACKENDS: Final[tuple[BackendEntry, ...]] = (
         schemes=("postgresql", "postgres"),
         example_url="postgresql://...",
         module=f"{PACKAGE}.backends.postgres",
+        store_module=f"{PACKAGE}.backends.postgres.store",
+        store="PostgresStore",
+        cache="PostgresCache",
         saver="PostgresSaver",
         backend="PostgresBackend",
         options=(
@@ -227,6 +250,9 @@ BACKENDS: Final[tuple[BackendEntry, ...]] = (
         schemes=("redis", "rediss", "unix"),
         example_url="redis://...",
         module=f"{PACKAGE}.backends.redis",
+        store_module=f"{PACKAGE}.backends.redis.store",
+        store="RedisStore",
+        cache="RedisCache",
         saver="RedisSaver",
         backend="RedisBackend",
         options=(
@@ -246,8 +272,12 @@ BY_NAME: Final[dict[str, BackendEntry]] = {entry.name: entry for entry in BACKEN
 BY_SCHEME: Final[dict[str, BackendEntry]] = {
     scheme: entry for entry in BACKENDS for scheme in entry.schemes
 }
-SAVER_MODULES: Final[dict[str, str]] = {entry.saver: entry.module for entry in BACKENDS}
-"""Saver class name -> module, for the package's lazy imports."""
+SAVER_MODULES: Final[dict[str, str]] = {
+    **{entry.saver: entry.module for entry in BACKENDS},
+    **{entry.store: entry.store_module for entry in BACKENDS},
+    **{entry.cache: entry.store_module for entry in BACKENDS},
+}
+"""Saver, store and cache class name -> module, for the package's lazy imports."""
 
 
 def backend_named(name: str) -> BackendEntry:

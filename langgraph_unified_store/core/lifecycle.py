@@ -12,7 +12,9 @@ a test injects another): every backend stamps writes and judges expiry by that o
 from __future__ import annotations
 
 import base64
+import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,9 +23,11 @@ from typing import Any, Final
 
 import orjson
 
-from ..errors import InvalidConfigError
+from ..errors import InvalidConfigError, SaverClosedError
 from .records import FilterScalar
 from .validate import check_text, show, text_problem
+
+logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 """Seconds since the epoch, as ``time.time`` gives them."""
@@ -326,3 +330,43 @@ def decode_cursor(cursor: Any) -> str | None:
     except Exception:
         pass
     raise InvalidConfigError(f"list_threads: cursor {show(cursor)} is not one list_threads returned")
+
+
+class BackgroundSweeper:
+    """Calls ``sweep`` (a saver's or a store's blocking sweep) every ``interval`` seconds
+    on a daemon thread; ``stop`` ends it (their close does), never waiting for more than
+    the sweep in flight."""
+
+    def __init__(self, sweep: Callable[[], Any], interval: float, owner: str) -> None:
+        self._sweep = sweep
+        self._interval = interval
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"{owner}-sweeper", daemon=True)
+        self.sweeps = 0
+        """Sweeps completed (for tests and health checks)."""
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self._stopped.set()
+        if self._thread is not threading.current_thread() and self._thread.is_alive():
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            try:
+                removed = self._sweep()
+            except SaverClosedError:
+                return
+            except Exception:
+                logger.exception("background sweep failed; retrying in %.3gs", self._interval)
+                continue
+            self.sweeps += 1
+            count = len(removed.thread_ids) if isinstance(removed, Removed) else removed
+            if count:
+                logger.info("swept %s expired thread(s) or item(s)", count)

@@ -9,12 +9,11 @@ Each async method holds the logic and its blocking twin runs it (``core.blocking
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from ..errors import CheckpointNotFoundError, InvalidConfigError, SaverClosedError
+from ..errors import CheckpointNotFoundError, InvalidConfigError
 from .backend import Backend
 from .blocking import BlockingTwins
 from .delta_history import delta_chain
@@ -24,6 +23,7 @@ from .lifecycle import (
     LIST_THREADS_MAX,
     PINNED,
     THREAD_BATCH,
+    BackgroundSweeper,
     ErasureReceipt,
     RemovalGuard,
     Removed,
@@ -227,7 +227,7 @@ class LifecycleMethods(BlockingTwins):
     def start_sweeper(self, interval: float) -> None:
         """Sweep every ``interval`` seconds on a daemon thread until the saver closes."""
         if self._sweeper is None:
-            self._sweeper = BackgroundSweeper(self, interval)
+            self._sweeper = BackgroundSweeper(self.sweep, interval, type(self).__name__)
             self._sweeper.start()
 
     def _stop_sweeper(self) -> None:
@@ -281,43 +281,3 @@ class LifecycleMethods(BlockingTwins):
                 cursor=cursor,
             ),
         )
-
-
-class BackgroundSweeper:
-    """Calls ``sweep()`` every ``interval`` seconds on a daemon thread; ``stop`` ends it
-    (the saver's close does), never waiting for more than the sweep in flight."""
-
-    def __init__(self, saver: LifecycleMethods, interval: float) -> None:
-        self._saver = saver
-        self._interval = interval
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"{type(saver).__name__}-sweeper", daemon=True
-        )
-        self.sweeps = 0
-        """Sweeps completed (for tests and health checks)."""
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 1.0) -> None:
-        self._stopped.set()
-        if self._thread is not threading.current_thread() and self._thread.is_alive():
-            self._thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def _run(self) -> None:
-        while not self._stopped.wait(self._interval):
-            try:
-                removed = self._saver.sweep()
-            except SaverClosedError:
-                return
-            except Exception:
-                logger.exception("background sweep failed; retrying in %.3gs", self._interval)
-                continue
-            self.sweeps += 1
-            if removed.thread_ids:
-                logger.info("swept %d expired thread(s)", len(removed.thread_ids))

@@ -1,0 +1,507 @@
+"""The one long-term memory store: LangGraph's ``BaseStore`` over any ``StoreBackend``.
+
+``abatch`` holds the logic; ``batch`` hands the same coroutine to the runner of the
+backend's ``BlockingMode`` (``core.sync``), so sync and async share one implementation,
+as the savers do. The rules (namespaces, values, filters, listing, ranking) are
+``core.store_rules``; embedding is the user's function, called before anything is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Coroutine, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+
+from langgraph.store.base import (
+    BaseStore,
+    GetOp,
+    IndexConfig,
+    Item,
+    ListNamespacesOp,
+    Op,
+    PutOp,
+    Result,
+    SearchItem,
+    SearchOp,
+    TTLConfig,
+    ensure_embeddings,
+    get_text_at_path,
+    tokenize_path,
+)
+
+from ..errors import InvalidConfigError, SaverClosedError, UnifiedStoreError
+from .lifecycle import BackgroundSweeper, Clock, check_clock
+from .store_backend import CacheBackend, ItemKey, ItemSearch, StoreBackend, StoredItem
+from .store_rules import (
+    check_namespace,
+    compile_filter,
+    cosine_scores,
+    decode_value,
+    encode_value,
+    listed_namespaces,
+    unranked_order,
+)
+from .sync import ensure_no_running_loop, runner_for
+from .validate import check_text, show
+
+T = TypeVar("T")
+B = TypeVar("B", StoreBackend, CacheBackend)
+
+
+class EmbeddingError(UnifiedStoreError):
+    """The index's embedding function failed or returned vectors of the wrong size;
+    nothing was written."""
+
+
+class BackendClient(Generic[B]):
+    """What the store and the cache share: one backend, set up once, driven from sync
+    code by the runner its ``BlockingMode`` chose, closed once (and ``with`` blocks)."""
+
+    backend: B
+
+    def __init__(self, backend: B, clock: Clock | None) -> None:
+        self.backend = backend
+        self.clock = check_clock(clock)
+        self._runner = runner_for(backend.blocking, f"{type(self).__name__}-io", self._closed_error)
+        self._ready: asyncio.Future[None] | None = None
+        self._is_set_up = False
+        self._closed = False
+        self._sweeper: BackgroundSweeper | None = None
+
+    def _closed_error(self) -> SaverClosedError:
+        return SaverClosedError(repr(self))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(backend={type(self.backend).__name__})"
+
+    def now(self) -> float:
+        return float(self.clock())
+
+    async def asetup(self) -> None:
+        await self.backend.setup()
+        self._is_set_up = True
+
+    def setup(self) -> None:
+        self._run("setup", self.asetup())
+
+    async def _ensure_setup(self) -> None:
+        if self._closed:
+            raise self._closed_error()
+        if not self._is_set_up:
+            await self.asetup()
+
+    def _run(self, method: str, coro: Coroutine[Any, Any, T]) -> T:
+        try:
+            ensure_no_running_loop(method)
+            if self._closed:
+                raise SaverClosedError(repr(self), method)
+        except Exception:
+            coro.close()
+            raise
+        return self._runner.run(coro)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.stop()
+        await self.backend.aclose()
+        await self._runner.aclose_connections(self.backend.aclose, 10.0)
+        await self._runner.astop()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._runner.check_close_thread()
+        self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.stop()
+        try:
+            self._runner.close_connections(self.backend.aclose(), 10.0)
+        finally:
+            self._runner.stop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        await self.asetup()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+@dataclass(slots=True)
+class _Plan:
+    """A batch, checked: its ops, its puts (the last per key), the (path, text) pairs
+    each put indexes, and the queries its searches embed."""
+
+    ops: list[Op]
+    puts: list[PutOp]
+    put_texts: list[list[tuple[str, str]]]
+    search_queries: list[str]
+
+    def texts(self) -> list[str]:
+        return [text for pairs in self.put_texts for _, text in pairs]
+
+    def queries(self) -> list[str]:
+        return list(dict.fromkeys(self.search_queries))
+
+
+def _minutes(name: str, value: Any) -> float | None:
+    """A TTL in minutes (LangGraph's unit for the store) as seconds."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise InvalidConfigError(f"{name} must be a positive, finite number of minutes, not {show(value)}")
+    return float(value) * 60.0
+
+
+def _time(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+class UnifiedStore(BackendClient[StoreBackend], BaseStore):
+    """LangGraph's long-term memory store on any of our backends.
+
+    ``index={"dims": ..., "embed": ..., "fields": [...]}`` turns on semantic search
+    (exact cosine similarity, ranked here as ``InMemoryStore`` ranks). ``ttl={"default_ttl":
+    minutes, "refresh_on_read": bool, "sweep_interval_minutes": n}`` expires items; an
+    expired item is gone to every read at once, and ``sweep_ttl()`` (or the sweeper)
+    removes it. The rules are ``core.store_rules``.
+    """
+
+    supports_ttl = True
+
+    def __init__(
+        self,
+        backend: StoreBackend,
+        *,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        BackendClient.__init__(self, backend, clock)
+        self.ttl_config = self._check_ttl_config(ttl)
+        self.index_config = index
+        self.embeddings = None
+        self._index_fields: list[tuple[str, str | list[str]]] = []
+        self._dims = 0
+        if index is not None:
+            dims = index.get("dims")
+            if isinstance(dims, bool) or not isinstance(dims, int) or dims < 1:
+                raise InvalidConfigError(f"index: dims must be a positive integer, not {show(dims)}")
+            self._dims = dims
+            self.embeddings = ensure_embeddings(index.get("embed"))
+            self._index_fields = [
+                (path, path if path == "$" else tokenize_path(path))
+                for path in (index.get("fields") or ["$"])
+            ]
+        interval = (self.ttl_config or {}).get("sweep_interval_minutes")
+        if interval:
+            self.start_ttl_sweeper(float(interval) * 60.0)
+
+    @staticmethod
+    def _check_ttl_config(ttl: TTLConfig | None) -> TTLConfig | None:
+        if ttl is None:
+            return None
+        if not isinstance(ttl, dict):
+            raise InvalidConfigError(f"ttl must be a TTLConfig dict, not {show(ttl)}")
+        _minutes("ttl: default_ttl", ttl.get("default_ttl"))
+        _minutes("ttl: sweep_interval_minutes", ttl.get("sweep_interval_minutes"))
+        refresh = ttl.get("refresh_on_read", True)
+        if not isinstance(refresh, bool):
+            raise InvalidConfigError(f"ttl: refresh_on_read must be True or False, not {show(refresh)}")
+        return ttl
+
+    # -- the batch -------------------------------------------------------------------------
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        plan = self._plan(ops)
+        texts, queries = plan.texts(), plan.queries()
+        documents = self._embedded(lambda: self.embeddings.embed_documents(texts), texts, "put")  # type: ignore[union-attr]
+        asked = self._embedded(lambda: [self.embeddings.embed_query(q) for q in queries], queries, "search")  # type: ignore[union-attr]
+        return self._run("batch", self._apply(plan, documents, dict(zip(queries, asked, strict=True))))
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        """Reads see the store as it was before the batch; the batch's puts (the last per
+        key) are then written in one atomic call, after every embedding succeeded."""
+        plan = self._plan(ops)
+        texts, queries = plan.texts(), plan.queries()
+        documents = await self._aembedded(texts, "put")
+        asked = await self._aembedded(queries, "search")
+        return await self._apply(plan, documents, dict(zip(queries, asked, strict=True)))
+
+    def _plan(self, ops: Iterable[Op]) -> _Plan:
+        checked = [self._checked(op) for op in ops]
+        puts: dict[ItemKey, PutOp] = {}
+        for op in checked:
+            if isinstance(op, PutOp):
+                puts[(op.namespace, op.key)] = op
+        ranked = self.embeddings is not None
+        return _Plan(
+            checked,
+            list(puts.values()),
+            [self._texts(op) for op in puts.values()],
+            [op.query for op in checked if ranked and isinstance(op, SearchOp) and op.query is not None],
+        )
+
+    def _embedded(self, embed: Any, texts: Sequence[str], operation: str) -> list[list[float]]:
+        if not texts:
+            return []
+        try:
+            vectors = embed()
+        except Exception as exc:
+            raise self._embedding_failed(exc, operation) from exc
+        return self._checked_vectors(vectors, len(texts), operation)
+
+    async def _aembedded(self, texts: Sequence[str], operation: str) -> list[list[float]]:
+        if not texts:
+            return []
+        assert self.embeddings is not None
+        try:
+            if operation == "put":
+                vectors = await self.embeddings.aembed_documents(list(texts))
+            else:
+                vectors = [await self.embeddings.aembed_query(q) for q in texts]
+        except Exception as exc:
+            raise self._embedding_failed(exc, operation) from exc
+        return self._checked_vectors(vectors, len(texts), operation)
+
+    @staticmethod
+    def _embedding_failed(exc: Exception, operation: str) -> EmbeddingError:
+        return EmbeddingError(
+            f"{operation}: the index's embedding function raised {type(exc).__name__}: {exc}; "
+            "nothing was written"
+        )
+
+    async def _apply(
+        self, plan: _Plan, documents: list[list[float]], queries: dict[str, list[float]]
+    ) -> list[Result]:
+        await self._ensure_setup()
+        now = self.now()
+        checked = plan.ops
+        results: list[Result] = [None] * len(checked)
+        gets = [(i, op) for i, op in enumerate(checked) if isinstance(op, GetOp)]
+        for refresh in (False, True):
+            chosen = [(i, op) for i, op in gets if bool(op.refresh_ttl) is refresh]
+            if chosen:
+                found = await self.backend.get_items([(op.namespace, op.key) for _, op in chosen], now, refresh)
+                for (i, _), stored in zip(chosen, found, strict=True):
+                    results[i] = None if stored is None else _item(stored)
+        for i, op in enumerate(checked):
+            if isinstance(op, SearchOp):
+                results[i] = await self._search(op, now, queries)
+            elif isinstance(op, ListNamespacesOp):
+                namespaces = await self.backend.item_namespaces((), now)
+                results[i] = listed_namespaces(
+                    namespaces, op.match_conditions or (), op.max_depth, op.offset, op.limit
+                )
+        if plan.puts:
+            await self._write(plan, documents, now)
+        return results
+
+    def _checked(self, op: Op) -> Op:
+        if isinstance(op, GetOp):
+            check_namespace(op.namespace, "get")
+            check_text(op.key, "key", "get")
+        elif isinstance(op, PutOp):
+            check_namespace(op.namespace, "put")
+            check_text(op.key, "key", "put")
+            if op.value is not None:
+                encode_value(op.value, op.namespace, op.key)
+            if op.ttl is not None:
+                _minutes("put: ttl", op.ttl)
+            if op.index not in (None, False) and not (
+                isinstance(op.index, list) and all(isinstance(p, str) for p in op.index)
+            ):
+                raise InvalidConfigError(f"put: index must be False, None or a list of paths, not {show(op.index)}")
+        elif isinstance(op, SearchOp):
+            check_namespace(op.namespace_prefix, "search", prefix=True)
+            compile_filter(op.filter)
+            for name, value in (("limit", op.limit), ("offset", op.offset)):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise InvalidConfigError(f"search: {name} must be a non-negative integer, not {show(value)}")
+            if op.query is not None and not isinstance(op.query, str):
+                raise InvalidConfigError(f"search: query must be a string, not {show(op.query)}")
+        elif isinstance(op, ListNamespacesOp):
+            for name, value in (("limit", op.limit), ("offset", op.offset)):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise InvalidConfigError(
+                        f"list_namespaces: {name} must be a non-negative integer, not {show(value)}"
+                    )
+            if op.max_depth is not None and (
+                isinstance(op.max_depth, bool) or not isinstance(op.max_depth, int) or op.max_depth < 1
+            ):
+                raise InvalidConfigError(
+                    f"list_namespaces: max_depth must be a positive integer, not {show(op.max_depth)}"
+                )
+        else:
+            raise InvalidConfigError(f"batch: unknown operation {show(op)}")
+        return op
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def _write(self, plan: _Plan, documents: list[list[float]], now: float) -> None:
+        deletes = [(op.namespace, op.key) for op in plan.puts if op.value is None]
+        default_ttl = _minutes("ttl: default_ttl", (self.ttl_config or {}).get("default_ttl"))
+        items = []
+        position = 0
+        for op, pairs in zip(plan.puts, plan.put_texts, strict=True):
+            vectors = {path: documents[position + n] for n, (path, _) in enumerate(pairs)}
+            position += len(pairs)
+            if op.value is None:
+                continue
+            ttl = _minutes("put: ttl", op.ttl) if op.ttl is not None else default_ttl
+            items.append(
+                StoredItem(
+                    namespace=op.namespace,
+                    key=op.key,
+                    value=encode_value(op.value, op.namespace, op.key),
+                    created_at=now,
+                    updated_at=now,
+                    ttl=ttl,
+                    expires_at=None if ttl is None else now + ttl,
+                    vectors=vectors or None,
+                )
+            )
+        await self.backend.write_items(items, deletes, now)
+
+    def _texts(self, op: PutOp) -> list[tuple[str, str]]:
+        """(path, text) pairs a put indexes."""
+        if self.embeddings is None or op.index is False or op.value is None:
+            return []
+        fields = self._index_fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
+        found: list[tuple[str, str]] = []
+        for path, tokens in fields:
+            texts = get_text_at_path(op.value, tokens)
+            if len(texts) == 1:
+                found.append((path, texts[0]))
+            else:
+                found.extend((f"{path}.{i}", text) for i, text in enumerate(texts))
+        return found
+
+    def _checked_vectors(self, vectors: Any, count: int, operation: str) -> list[list[float]]:
+        if not isinstance(vectors, (list, tuple)) or len(vectors) != count:
+            raise EmbeddingError(
+                f"{operation}: the embedding function returned {show(vectors)} for {count} text(s); "
+                "nothing was written"
+            )
+        checked = []
+        for vector in vectors:
+            if not isinstance(vector, (list, tuple)) or len(vector) != self._dims or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in vector
+            ):
+                size = len(vector) if isinstance(vector, (list, tuple)) else show(vector)
+                raise EmbeddingError(
+                    f"{operation}: the embedding function returned a vector of {size} values, not "
+                    f"{self._dims} finite numbers (the index's dims); nothing was written"
+                )
+            checked.append([float(x) for x in vector])
+        return checked
+
+    # -- searching -------------------------------------------------------------------------
+
+    async def _search(self, op: SearchOp, now: float, queries: dict[str, list[float]]) -> list[SearchItem]:
+        compiled = compile_filter(op.filter)
+        ranked = op.query is not None and self.embeddings is not None
+        exact = compiled.exact and not ranked
+        found = await self.backend.search_items(
+            ItemSearch(
+                prefix=op.namespace_prefix,
+                equals=compiled.equals,
+                exact=exact,
+                offset=op.offset if exact else 0,
+                limit=op.limit if exact else None,
+                now=now,
+                refresh=bool(op.refresh_ttl),
+                with_vectors=ranked,
+            )
+        )
+        matching = [s for s in found if exact or compiled.matches(decode_value(s.value))]
+        matching.sort(key=lambda s: unranked_order(s.updated_at, s.namespace, s.key))
+        if not ranked:
+            page = matching if exact else matching[op.offset : op.offset + op.limit]
+            return [_search_item(s, None) for s in page]
+        assert op.query is not None
+        return _ranked(op, queries[op.query], matching)
+
+
+    # -- the TTL sweep ---------------------------------------------------------------------
+
+    async def asweep_ttl(self) -> int:
+        """Delete expired items (reads already miss them); how many went."""
+        await self._ensure_setup()
+        return await self.backend.sweep_items(self.now())
+
+    def sweep_ttl(self) -> int:
+        return self._run("sweep_ttl", self.asweep_ttl())
+
+    def start_ttl_sweeper(self, interval: float) -> None:
+        """Sweep every ``interval`` seconds on a daemon thread until the store closes."""
+        if self._sweeper is None:
+            self._sweeper = BackgroundSweeper(self.sweep_ttl, interval, type(self).__name__)
+            self._sweeper.start()
+
+
+def _item(stored: StoredItem) -> Item:
+    return Item(
+        value=decode_value(stored.value),
+        key=stored.key,
+        namespace=stored.namespace,
+        created_at=_time(stored.created_at),
+        updated_at=_time(stored.updated_at),
+    )
+
+
+def _search_item(stored: StoredItem, score: float | None) -> SearchItem:
+    return SearchItem(
+        namespace=stored.namespace,
+        key=stored.key,
+        value=decode_value(stored.value),
+        created_at=_time(stored.created_at),
+        updated_at=_time(stored.updated_at),
+        score=score,
+    )
+
+
+def _ranked(op: SearchOp, query: list[float], candidates: Sequence[StoredItem]) -> list[SearchItem]:
+    """Max-pooled cosine over each item's vectors, best first; items without vectors
+    fill the page after the scored ones, as InMemoryStore does."""
+    flat: list[StoredItem] = []
+    vectors: list[list[float]] = []
+    scoreless: list[StoredItem] = []
+    for stored in candidates:
+        if stored.vectors:
+            for vector in stored.vectors.values():
+                flat.append(stored)
+                vectors.append(vector)
+        else:
+            scoreless.append(stored)
+    scored = sorted(zip(cosine_scores(query, vectors), flat, strict=True), key=lambda p: p[0], reverse=True)
+    seen: set[ItemKey] = set()
+    kept: list[tuple[float | None, StoredItem]] = []
+    for score, stored in scored:
+        key = (stored.namespace, stored.key)
+        if key in seen:
+            continue
+        position = len(seen)
+        seen.add(key)
+        if position >= op.offset + op.limit:
+            break
+        if position >= op.offset:
+            kept.append((score, stored))
+    if scoreless and len(kept) < op.limit:
+        kept.extend((None, s) for s in scoreless[: op.limit - len(kept)])
+    return [_search_item(stored, score) for score, stored in kept]

@@ -1,0 +1,267 @@
+"""The long-term memory store's rules, as pure functions: what a namespace, a value and a
+filter may be, when a value matches a filter, which namespaces a listing keeps, and how
+vector search ranks. Written once; every store backend relies on them.
+
+The rules are those of LangGraph's ``InMemoryStore``, with three deliberate differences,
+each the behaviour of the official persistent stores or safer:
+- a put keeps the item's ``created_at`` (InMemoryStore resets it);
+- a search without a query lists items newest ``updated_at`` first, then by namespace and
+  key (InMemoryStore: insertion order);
+- a range operator on a value that is not a number matches nothing (InMemoryStore raises
+  from deep inside ``float()``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+from langgraph.store.base import InvalidNamespaceError, MatchCondition
+
+from ..errors import InvalidConfigError
+from .validate import show, text_problem
+
+OPERATORS: Final = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
+RANGE_OPERATORS: Final = ("$gt", "$gte", "$lt", "$lte")
+NAMESPACE_SEPARATOR: Final = "."
+"""Labels never hold it, so a namespace joined by it is one unambiguous string (and a
+namespace prefix is a string prefix ending at a separator)."""
+
+
+class StoreNamespaceError(InvalidConfigError, InvalidNamespaceError):
+    """A namespace the store refuses: both our InvalidConfigError and LangGraph's
+    InvalidNamespaceError, so either ``except`` catches it."""
+
+
+# -- namespaces ------------------------------------------------------------------------------
+
+
+def check_namespace(namespace: Any, operation: str, *, prefix: bool = False) -> tuple[str, ...]:
+    """A namespace as a tuple of labels; StoreNamespaceError naming what is wrong."""
+    if not isinstance(namespace, tuple):
+        raise StoreNamespaceError(
+            f"{operation}: a namespace must be a tuple of strings, not {show(namespace)}"
+        )
+    if not namespace and not prefix:
+        raise StoreNamespaceError(f"{operation}: the namespace cannot be empty")
+    for label in namespace:
+        if not isinstance(label, str):
+            raise StoreNamespaceError(
+                f"{operation}: namespace label {show(label)} in {namespace!r} is not a string"
+            )
+        if not label and not prefix:
+            raise StoreNamespaceError(f"{operation}: namespace {namespace!r} has an empty label")
+        if NAMESPACE_SEPARATOR in label:
+            raise StoreNamespaceError(
+                f"{operation}: namespace label {label!r} contains {NAMESPACE_SEPARATOR!r}"
+            )
+        problem = text_problem(label)
+        if problem:
+            raise StoreNamespaceError(f"{operation}: namespace label {label!r} {problem}")
+    if namespace and namespace[0] == "langgraph" and not prefix:
+        raise StoreNamespaceError(f"{operation}: the root label 'langgraph' is reserved")
+    return namespace
+
+
+def namespace_text(namespace: Sequence[str]) -> str:
+    return NAMESPACE_SEPARATOR.join(namespace)
+
+
+def namespace_of(text: str) -> tuple[str, ...]:
+    return tuple(text.split(NAMESPACE_SEPARATOR))
+
+
+def under_prefix(namespace: Sequence[str], prefix: Sequence[str]) -> bool:
+    return tuple(namespace[: len(prefix)]) == tuple(prefix)
+
+
+def prefix_range(prefix: Sequence[str]) -> tuple[str, str, str] | None:
+    """For a backend that orders namespace texts: the prefix itself, and the half-open
+    range [low, high) of every namespace strictly under it (None: the whole store)."""
+    if not prefix:
+        return None
+    text = namespace_text(prefix)
+    return text, text + NAMESPACE_SEPARATOR, text + chr(ord(NAMESPACE_SEPARATOR) + 1)
+
+
+def namespace_matches(namespace: Sequence[str], conditions: Iterable[MatchCondition]) -> bool:
+    """``list_namespaces``' match conditions: a prefix or suffix, ``*`` matching any label."""
+    for condition in conditions:
+        path = tuple(condition.path)
+        if len(namespace) < len(path):
+            return False
+        if condition.match_type == "prefix":
+            pairs = zip(namespace, path, strict=False)
+        elif condition.match_type == "suffix":
+            pairs = zip(reversed(namespace), reversed(path), strict=False)
+        else:
+            raise InvalidConfigError(
+                f"list_namespaces: unknown match type {show(condition.match_type)}; "
+                "use 'prefix' or 'suffix'"
+            )
+        if any(want != "*" and label != want for label, want in pairs):
+            return False
+    return True
+
+
+def listed_namespaces(
+    namespaces: Iterable[tuple[str, ...]],
+    conditions: Sequence[MatchCondition],
+    max_depth: int | None,
+    offset: int,
+    limit: int,
+) -> list[tuple[str, ...]]:
+    """What ``list_namespaces`` returns of the stored namespaces: matching, cut to
+    ``max_depth`` and de-duplicated, sorted as tuples, then sliced."""
+    kept = {
+        namespace if max_depth is None else namespace[:max_depth]
+        for namespace in namespaces
+        if namespace_matches(namespace, conditions)
+    }
+    return sorted(kept)[offset : offset + limit]
+
+
+# -- values ----------------------------------------------------------------------------------
+
+
+def encode_value(value: Any, namespace: tuple[str, ...], key: str) -> bytes:
+    """A put's value as stored: a JSON object, encoded once here."""
+    if not isinstance(value, Mapping):
+        raise InvalidConfigError(
+            f"put {namespace!r} / {key!r}: the value must be a JSON object (a dict), not {show(value)}"
+        )
+    try:
+        return orjson.dumps(dict(value))
+    except TypeError as exc:
+        raise InvalidConfigError(
+            f"put {namespace!r} / {key!r}: the value is not JSON ({exc})"
+        ) from None
+
+
+def decode_value(data: bytes | str) -> dict[str, Any]:
+    value = orjson.loads(data)
+    if not isinstance(value, dict):
+        from ..errors import CorruptDataError
+
+        raise CorruptDataError("a stored store item is not a JSON object")
+    return value
+
+
+# -- filters ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledFilter:
+    """A search filter, checked: ``equals`` is the part a backend can push down exactly
+    (top-level keys whose value must be this string), ``exact`` whether that part is the
+    whole filter (then the backend may page); ``matches`` always decides."""
+
+    raw: Mapping[str, Any]
+    equals: dict[str, str]
+    exact: bool
+
+    def matches(self, value: Mapping[str, Any]) -> bool:
+        return all(_compare(value.get(key), wanted) for key, wanted in self.raw.items())
+
+
+def compile_filter(filter: Any, operation: str = "search") -> CompiledFilter:
+    if filter is None:
+        return CompiledFilter({}, {}, True)
+    if not isinstance(filter, Mapping):
+        raise InvalidConfigError(f"{operation}: filter must be a mapping, not {show(filter)}")
+    _check_filter(filter, operation, ())
+    equals: dict[str, str] = {}
+    for key, wanted in filter.items():
+        if isinstance(wanted, Mapping) and set(wanted) == {"$eq"}:
+            wanted = wanted["$eq"]
+        if isinstance(wanted, str):
+            equals[key] = wanted
+    return CompiledFilter(filter, equals, len(equals) == len(filter))
+
+
+def _check_filter(filter: Mapping[Any, Any], operation: str, path: tuple[str, ...]) -> None:
+    for key, wanted in filter.items():
+        where = ".".join((*path, str(key)))
+        if not isinstance(key, str):
+            raise InvalidConfigError(f"{operation}: filter keys must be strings, not {show(key)}")
+        problem = text_problem(key)
+        if problem:
+            raise InvalidConfigError(f"{operation}: filter key {key!r} {problem}")
+        if key.startswith("$"):
+            if key not in OPERATORS:
+                raise InvalidConfigError(
+                    f"{operation}: unknown filter operator {key!r} at {where!r}; "
+                    f"use one of {', '.join(OPERATORS)}"
+                )
+            continue
+        if isinstance(wanted, Mapping):
+            _check_filter(wanted, operation, (*path, key))
+        elif isinstance(wanted, float) and not math.isfinite(wanted):
+            raise InvalidConfigError(f"{operation}: filter value at {where!r} must be finite")
+
+
+def _compare(value: Any, wanted: Any) -> bool:
+    if isinstance(wanted, Mapping):
+        if any(isinstance(k, str) and k.startswith("$") for k in wanted):
+            return all(_operator(value, op, operand) for op, operand in wanted.items())
+        if not isinstance(value, Mapping):
+            return False
+        return all(_compare(value.get(k), v) for k, v in wanted.items())
+    if isinstance(wanted, (list, tuple)):
+        return (
+            isinstance(value, (list, tuple))
+            and len(value) == len(wanted)
+            and all(_compare(v, w) for v, w in zip(value, wanted, strict=True))
+        )
+    return bool(value == wanted)
+
+
+def _operator(value: Any, operator: str, operand: Any) -> bool:
+    if operator == "$eq":
+        return bool(value == operand)
+    if operator == "$ne":
+        return bool(value != operand)
+    try:
+        left, right = float(value), float(operand)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    if operator == "$gt":
+        return left > right
+    if operator == "$gte":
+        return left >= right
+    if operator == "$lt":
+        return left < right
+    return left <= right  # $lte: compile_filter admitted no other
+
+
+# -- ranking ---------------------------------------------------------------------------------
+
+
+def unranked_order(updated_at: float, namespace: Sequence[str], key: str) -> tuple[float, str, str]:
+    """The sort key of a search without a query: newest first, then namespace and key."""
+    return (-updated_at, namespace_text(namespace), key)
+
+
+def cosine_scores(query: Sequence[float], vectors: Sequence[Sequence[float]]) -> list[float]:
+    """Cosine similarity of ``query`` with each vector (0 for a zero vector)."""
+    if not vectors:
+        return []
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy ships with the vector extras
+        return [_cosine(query, v) for v in vectors]
+    q = np.asarray(query, dtype=float)
+    m = np.asarray(vectors, dtype=float)
+    norms = np.linalg.norm(m, axis=1) * np.linalg.norm(q)
+    dots = m @ q
+    scores = np.divide(dots, norms, out=np.zeros_like(dots), where=norms != 0)
+    return [float(s) for s in scores]
+
+
+def _cosine(query: Sequence[float], vector: Sequence[float]) -> float:
+    dot = sum(a * b for a, b in zip(query, vector, strict=False))
+    norm = math.sqrt(sum(a * a for a in query)) * math.sqrt(sum(b * b for b in vector))
+    return dot / norm if norm else 0.0
