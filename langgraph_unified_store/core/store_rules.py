@@ -183,6 +183,10 @@ def compile_filter(filter: Any, operation: str = "search") -> CompiledFilter:
 
 
 def _check_filter(filter: Mapping[Any, Any], operation: str, path: tuple[str, ...]) -> None:
+    """Top-level keys are always field names (as ``InMemoryStore`` reads them, so a key
+    like ``$.x`` is a field, never syntax); below a field, a dict with a ``$`` key is a
+    dict of operators only."""
+    operators = bool(path) and any(isinstance(k, str) and k.startswith("$") for k in filter)
     for key, wanted in filter.items():
         where = ".".join((*path, str(key)))
         if not isinstance(key, str):
@@ -190,10 +194,11 @@ def _check_filter(filter: Mapping[Any, Any], operation: str, path: tuple[str, ..
         problem = text_problem(key)
         if problem:
             raise InvalidConfigError(f"{operation}: filter key {key!r} {problem}")
-        if key.startswith("$"):
+        if operators:
             if key not in OPERATORS:
+                what = "unknown filter operator" if key.startswith("$") else "field among operators"
                 raise InvalidConfigError(
-                    f"{operation}: unknown filter operator {key!r} at {where!r}; "
+                    f"{operation}: {what} {key!r} at {where!r}; "
                     f"use one of {', '.join(OPERATORS)}"
                 )
             continue
