@@ -354,8 +354,9 @@ class UnifiedStore(BackendClient[StoreBackend], BaseStore):
     # -- writing ---------------------------------------------------------------------------
 
     async def _write(self, plan: _Plan, documents: list[list[float]], now: float) -> None:
+        """A put's ``ttl`` is already the default's when none was given (``BaseStore.put``);
+        ``ttl=None`` means no expiry, as in LangGraph's stores."""
         deletes = [(op.namespace, op.key) for op in plan.puts if op.value is None]
-        default_ttl = _minutes("ttl: default_ttl", (self.ttl_config or {}).get("default_ttl"))
         items = []
         position = 0
         for op, pairs in zip(plan.puts, plan.put_texts, strict=True):
@@ -363,7 +364,7 @@ class UnifiedStore(BackendClient[StoreBackend], BaseStore):
             position += len(pairs)
             if op.value is None:
                 continue
-            ttl = _minutes("put: ttl", op.ttl) if op.ttl is not None else default_ttl
+            ttl = _minutes("put: ttl", op.ttl)
             items.append(
                 StoredItem(
                     namespace=op.namespace,
