@@ -134,11 +134,33 @@ def encode_value(value: Any, namespace: tuple[str, ...], key: str) -> bytes:
             f"put {namespace!r} / {key!r}: the value must be a JSON object (a dict), not {show(value)}"
         )
     try:
-        return orjson.dumps(dict(value))
+        data = orjson.dumps(dict(value))
     except TypeError as exc:
         raise InvalidConfigError(
             f"put {namespace!r} / {key!r}: the value is not JSON ({exc})"
         ) from None
+    if b"null" in data:  # orjson writes NaN and infinities as null, silently
+        where = _non_finite_at(value)
+        if where is not None:
+            raise InvalidConfigError(
+                f"put {namespace!r} / {key!r}: the value is not JSON (a NaN or infinity at {where!r})"
+            )
+    return data
+
+
+def _non_finite_at(value: Any) -> str | None:
+    """The path of a NaN or an infinity in a value, or None."""
+    stack: list[tuple[tuple[str, ...], Any]] = [((), value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return ".".join(path)
+        elif isinstance(item, Mapping):
+            stack.extend(((*path, str(k)), v) for k, v in item.items())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(((*path, str(i)), v) for i, v in enumerate(item))
+    return None
 
 
 def decode_value(data: bytes | str) -> dict[str, Any]:
