@@ -108,7 +108,9 @@ MIGRATION_4: Final = (
         expires_at REAL,          -- NULL: never
         PRIMARY KEY (namespace, key)
     ) WITHOUT ROWID""",
-    "CREATE INDEX memory_items_by_update ON memory_items (namespace, updated_at)",
+    # A search under a prefix reads its primary-key ranges; one over the whole store reads
+    # this index in its order (the key columns follow updated_at in it), stopping at LIMIT.
+    "CREATE INDEX memory_items_by_update ON memory_items (updated_at DESC)",
     "CREATE INDEX memory_items_by_expiry ON memory_items (expires_at) WHERE expires_at IS NOT NULL",
     """CREATE TABLE memory_vectors (
         namespace TEXT NOT NULL,
