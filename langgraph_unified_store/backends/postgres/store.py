@@ -284,7 +284,8 @@ class PostgresStoreBackend(StoreBackend, CacheBackend):
         if not keys:
             return found
         args = ([ns for ns, _ in keys], [key for _, key in keys], now)
-        for n, kind, data, expires_at in await self._fetch(self._statements.cache_get, args, "cache get"):
+        rows = await self._fetch(self._statements.cache_get, args, "cache get")
+        for n, kind, data, expires_at in rows:
             namespace, key = keys[n - 1]
             found[n - 1] = CacheEntry(namespace, key, kind, bytes(data), expires_at)
         return found
@@ -305,7 +306,8 @@ class PostgresStoreBackend(StoreBackend, CacheBackend):
     async def cache_clear(self, namespaces: Sequence[str] | None) -> None:
         if namespaces is not None and not namespaces:
             return
-        statement = self._statements.cache_clear_all if namespaces is None else self._statements.cache_clear
+        s = self._statements
+        statement = s.cache_clear_all if namespaces is None else s.cache_clear
         args = () if namespaces is None else (list(namespaces),)
 
         async def clear(conn: Connection) -> None:

@@ -5,8 +5,9 @@ written out in full; the tables are ``migrations.MIGRATION_4``.
 ``sql.bind``, as for the saver. Searches and namespace listings have a few shapes (a
 prefix or not, an equality filter or not, refreshing or not, with vectors or not):
 ``StoreStatements`` builds each from the fixed fragments below, once, numbering their
-``$?`` parameters in order after ``$1`` (now, in every read). No user text is ever spliced in: namespaces, keys, the
-filter's JSON (orjson, from ``ItemSearch.equals``) all travel as bound parameters.
+``$?`` parameters in order after ``$1`` (now, in every read). No user text is ever
+spliced in: namespaces, keys, the filter's JSON (orjson, from ``ItemSearch.equals``) all
+travel as bound parameters.
 
 Item times are the core's (``now``, epoch seconds); an item whose ``expires_at`` is at or
 before ``now`` is invisible (ITEM_LIVE_CLAUSE) until a sweep deletes it. Vectors are
@@ -60,7 +61,8 @@ WITH gone AS (
 ), indexed AS (
     INSERT INTO {schema}.lus_memory_vectors AS v (namespace, key, path, vector)
     SELECT n.namespace, n.key, n.path, n.vector
-    FROM unnest($11::text[], $12::text[], $13::text[], $14::bytea[]) AS n(namespace, key, path, vector)
+    FROM unnest($11::text[], $12::text[], $13::text[], $14::bytea[])
+        AS n(namespace, key, path, vector)
     ON CONFLICT (namespace, key, path) DO UPDATE SET vector = excluded.vector
     RETURNING 1
 )
@@ -114,7 +116,8 @@ SELECT f.namespace, f.key, f.value::text, f.created_at, f.updated_at, f.ttl, {ex
     f.n
 FROM found f{joins}"""
 
-# With ``refresh``: the found items with a ttl expire ttl seconds from now ($1); RETURNING gives the new expiry to the outer SELECT.
+# With ``refresh``: the found items with a ttl expire ttl seconds from now ($1);
+# RETURNING gives the new expiry to the outer SELECT.
 REFRESH_FOUND: Final = """, touched AS (
     UPDATE {schema}.lus_memory_items i SET expires_at = $1::float8 + i.ttl
     FROM (SELECT DISTINCT namespace, key FROM found) f
@@ -190,7 +193,9 @@ class StoreStatements:
         self.cache_clear_all = bound(CACHE_CLEAR_ALL)
         self._shapes: dict[tuple[str, bool, bool, bool, bool], str] = {}
 
-    def _read(self, shape: tuple[str, bool, bool, bool, bool], template: str, clauses: Sequence[str]) -> str:
+    def _read(
+        self, shape: tuple[str, bool, bool, bool, bool], template: str, clauses: Sequence[str]
+    ) -> str:
         statement = self._shapes.get(shape)
         if statement is None:
             _, _, _, refresh, vectors = shape
@@ -207,7 +212,9 @@ class StoreStatements:
 
     def search(self, *, prefix: bool, equals: bool, refresh: bool, vectors: bool) -> str:
         """SEARCH_ITEMS; parameters: now, [prefix, low, high], [equals JSON], limit, offset."""
-        clauses = [ITEM_LIVE_CLAUSE, *([PREFIX_CLAUSE] if prefix else []), *([EQUALS_CLAUSE] if equals else [])]
+        clauses = [ITEM_LIVE_CLAUSE]
+        clauses += [PREFIX_CLAUSE] if prefix else []
+        clauses += [EQUALS_CLAUSE] if equals else []
         return self._read(("search", prefix, equals, refresh, vectors), SEARCH_ITEMS, clauses)
 
     def get(self, *, refresh: bool) -> str:
