@@ -17,6 +17,7 @@ from langgraph.store.base import Item, PutOp
 from langgraph.types import CachePolicy
 from redis.crc import key_slot
 
+from langgraph_unified_store import BackendUnavailableError, create_cache, create_store
 from langgraph_unified_store.backends.memory_store import MemoryStore
 from langgraph_unified_store.backends.redis.store import RedisCache, RedisStore
 from langgraph_unified_store.backends.redis.store_keys import (
@@ -155,6 +156,18 @@ def test_blocking_round_trip(raw: redis.Redis) -> None:
         _drop(prefix)
 
 
+def test_blocking_api_on_a_users_async_client() -> None:
+    prefix = _prefix()
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        with RedisStore(client, prefix=prefix) as store:
+            store.put(("c",), "k", {"v": "1"})
+            item = store.get(("c",), "k")
+            assert item is not None and item.value == {"v": "1"}
+    finally:
+        _drop(prefix)
+
+
 async def test_search_orders_newest_first_then_namespace_and_key_and_pages() -> None:
     now = [START_TIME]
     store = RedisStore(REDIS_URL, prefix=_prefix(), clock=lambda: now[0])
@@ -199,6 +212,47 @@ async def test_vectors_round_trip_and_replace() -> None:
     finally:
         await store.backend.drop_all()
         await store.aclose()
+
+
+async def test_many_items_walk_in_chunks(clocked: tuple[RedisStore, list[float]], raw: redis.Redis) -> None:
+    """More items than one script chunk (256) or one sweep call (500) handles."""
+    store, now = clocked
+    await store.abatch(
+        [PutOp(("big", str(n % 3)), f"{n:04d}", {"n": str(n % 7)}, ttl=1) for n in range(1100)]
+        + [PutOp(("big", "live"), "only", {"n": "0"}, ttl=100)]
+    )
+    assert len(await store.asearch(("big",), limit=2000)) == 1101
+    page = await store.asearch(("big",), filter={"n": "3"}, offset=150, limit=20)
+    # One time for all: ordered by namespace text, then key.
+    ordered = sorted((str(n % 3), f"{n:04d}") for n in range(1100) if n % 7 == 3)
+    assert [(i.namespace[1], i.key) for i in page] == ordered[150:170]
+    now[0] += 61
+    assert await store.alist_namespaces() == [("big", "live")]
+    assert await store.asweep_ttl() == 1100
+    assert raw.hlen(store_keys(store.backend.prefix)[0]) == 1
+    assert raw.zcard(store_keys(store.backend.prefix)[1]) == 1
+
+
+async def test_unreachable_server_and_factory() -> None:
+    store = RedisStore("redis://127.0.0.1:1/0", prefix=_prefix(), socket_timeout=0.2)
+    with pytest.raises(BackendUnavailableError):
+        await store.aget(("a",), "k")
+    await store.aclose()
+    prefix = _prefix()
+    made = create_store(REDIS_URL, prefix=prefix)
+    cache = create_cache(REDIS_URL, prefix=prefix)
+    try:
+        assert isinstance(made, RedisStore) and isinstance(cache, RedisCache)
+        await made.aput(("f",), "k", {"v": "1"})
+        await cache.aset({(("f",), "k"): ("cached", None)})
+        assert (await made.aget(("f",), "k")).value == {"v": "1"}
+        assert await cache.aget([(("f",), "k")]) == {(("f",), "k"): "cached"}
+        await cache.aclear()
+        assert (await made.aget(("f",), "k")) is not None  # the cache's keys only
+    finally:
+        await made.backend.drop_all()
+        await made.aclose()
+        await cache.aclose()
 
 
 # -- raw keys ------------------------------------------------------------------------------
