@@ -415,9 +415,12 @@ class UnifiedStore(BackendClient[StoreBackend], BaseStore):
     # -- searching -------------------------------------------------------------------------
 
     async def _search(self, op: SearchOp, now: float, queries: dict[str, list[float]]) -> list[SearchItem]:
+        """With ``refresh_ttl``, only the items returned are refreshed: the backend does it
+        when it pages (exact), else the core does once it has filtered, ranked and paged."""
         compiled = compile_filter(op.filter)
         ranked = op.query is not None and self.embeddings is not None
         exact = compiled.exact and not ranked
+        refresh = bool(op.refresh_ttl)
         found = await self.backend.search_items(
             ItemSearch(
                 prefix=op.namespace_prefix,
@@ -426,7 +429,7 @@ class UnifiedStore(BackendClient[StoreBackend], BaseStore):
                 offset=op.offset if exact else 0,
                 limit=op.limit if exact else None,
                 now=now,
-                refresh=bool(op.refresh_ttl),
+                refresh=refresh and exact,
                 with_vectors=ranked,
             )
         )
@@ -434,10 +437,16 @@ class UnifiedStore(BackendClient[StoreBackend], BaseStore):
         matching.sort(key=lambda s: unranked_order(s.updated_at, s.namespace, s.key))
         if not ranked:
             page = matching if exact else matching[op.offset : op.offset + op.limit]
-            return [_search_item(s, None) for s in page]
-        assert op.query is not None
-        return _ranked(op, queries[op.query], matching)
-
+            results = [_search_item(s, None) for s in page]
+        else:
+            assert op.query is not None
+            results = _ranked(op, queries[op.query], matching)
+        if refresh and not exact:
+            timed = {(s.namespace, s.key) for s in matching if s.ttl is not None}
+            keys = [(r.namespace, r.key) for r in results if (r.namespace, r.key) in timed]
+            if keys:
+                await self.backend.get_items(keys, now, True)
+        return results
 
     # -- the TTL sweep ---------------------------------------------------------------------
 

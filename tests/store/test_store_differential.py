@@ -21,6 +21,7 @@ and JSON text that equals another value's encoding (``'{"n":1}'``, ``'1'``, ``'t
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -318,7 +319,7 @@ _examples = itertools.count()
 
 
 @settings(
-    max_examples=100,
+    max_examples=int(os.environ.get("LUS_STORE_EXAMPLES", "100")),
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

@@ -11,7 +11,7 @@ from langgraph.store.base import BaseStore
 
 from langgraph_unified_store.errors import InvalidConfigError
 
-from .conftest import FakeClock, Place
+from .conftest import DIMS, FakeClock, Place, fake_embed
 
 MINUTE = 60.0
 
@@ -164,3 +164,27 @@ def test_bad_ttls_write_nothing(place: Place, clock: FakeClock, ttl: Any) -> Non
 def test_bad_ttl_configs(place: Place, config: Any) -> None:
     with pytest.raises(InvalidConfigError, match="ttl"):
         place.store(ttl=config)
+
+
+@pytest.mark.parametrize(
+    "search",
+    [
+        {"filter": {"n": 1}},  # not pushed down: the core filters
+        {"filter": {"kind": "x"}, "limit": 1},  # pushed down and paged by the backend
+        {"filter": {"n": {"$gte": 0}}, "limit": 1},  # filtered and paged by the core
+        {"query": "one", "limit": 1},  # ranked by the core
+    ],
+    ids=["core-filter", "backend-page", "core-page", "ranked"],
+)
+def test_search_refreshes_only_what_it_returns(place: Place, clock: FakeClock, search: dict[str, Any]) -> None:
+    index = {"dims": DIMS, "embed": fake_embed, "fields": ["text"]}
+    with place.store(ttl={"default_ttl": 1}, index=index, clock=clock) as store:
+        store.put(("q",), "a", {"kind": "x", "n": 1, "text": "one"})
+        clock.advance(1)
+        store.put(("q",), "b", {"kind": "x", "n": 2, "text": "two"})
+        clock.advance(30)
+        returned = [i.key for i in store.search(("q",), **search)]
+        assert len(returned) == 1
+        clock.advance(31)  # 62 after a, 61 after b: only a search's refresh keeps one
+        kept = [i.key for i in store.search(("q",), refresh_ttl=False)]
+        assert kept == returned
