@@ -355,7 +355,6 @@ class UnifiedStore(BackendClient[StoreBackend], BaseStore):
 
     async def _write(self, plan: _Plan, documents: list[list[float]], now: float) -> None:
         deletes = [(op.namespace, op.key) for op in plan.puts if op.value is None]
-        default_ttl = _minutes("ttl: default_ttl", (self.ttl_config or {}).get("default_ttl"))
         items = []
         position = 0
         for op, pairs in zip(plan.puts, plan.put_texts, strict=True):
@@ -363,7 +362,8 @@ class UnifiedStore(BackendClient[StoreBackend], BaseStore):
             position += len(pairs)
             if op.value is None:
                 continue
-            ttl = _minutes("put: ttl", op.ttl) if op.ttl is not None else default_ttl
+            # BaseStore.put has already applied the default ttl: None here is "never".
+            ttl = None if op.ttl is None else _minutes("put: ttl", op.ttl)
             items.append(
                 StoredItem(
                     namespace=op.namespace,
