@@ -14,10 +14,9 @@ search its indexes on last write and expiry.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Final, TypeVar
+from typing import ClassVar, Final
 
 from ...core.backend import Backend, ItemCache
 from ...core.lifecycle import THREAD_BATCH, RemovalGuard, Removed, ThreadInfo, ThreadQuery
@@ -29,21 +28,17 @@ from ...core.records import (
     StoredCheckpoint,
     WriteRecord,
 )
-from ...core.sync import BlockingMode, in_blocking_call
-from ...errors import BackendUnavailableError, InvalidConfigError, SaverClosedError
-from ...registry import DEFAULT_BUSY_TIMEOUT, DEFAULT_SYNCHRONOUS, check_backend_options
+from ...core.sync import BlockingMode
+from ...registry import DEFAULT_BUSY_TIMEOUT, DEFAULT_SYNCHRONOUS
 from . import operations
-from .connection import SQLiteConnection
-from .migrations import migrate
-
-T = TypeVar("T")
+from .database import SQLiteFile
 
 LIST_PAGE_SIZE: Final = 50
 CACHE_FORGET_EACH: Final = 8
 """Removed threads whose cached items are dropped one thread at a time; more: all."""
 
 
-class SQLiteBackend(Backend):
+class SQLiteBackend(SQLiteFile, Backend):
     name: ClassVar[str] = "sqlite"
     blocking: ClassVar[BlockingMode] = BlockingMode.CALLER_THREAD
 
@@ -54,61 +49,11 @@ class SQLiteBackend(Backend):
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         synchronous: str = DEFAULT_SYNCHRONOUS,
     ) -> None:
-        checked = check_backend_options(
-            "sqlite", {"busy_timeout": busy_timeout, "synchronous": synchronous}
-        )
-        self.path = str(path)
-        self.busy_timeout = checked["busy_timeout"]
-        self.synchronous = checked["synchronous"]
+        super().__init__(path, busy_timeout=busy_timeout, synchronous=synchronous)
         self.items = ItemCache()
-        self._connection = SQLiteConnection(self.path, self._prepare, owner=repr(self))
 
     def __repr__(self) -> str:
         return f"SQLiteBackend(path={self.path!r})"
-
-    def _prepare(self, db: sqlite3.Connection) -> None:
-        """Pragmas and migrations of a new connection."""
-        db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-        if self.path != ":memory:":
-            db.execute("PRAGMA journal_mode = WAL")
-        db.execute(f"PRAGMA synchronous = {self.synchronous}")
-        migrate(db)
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(db, *args)``, on the caller's thread for a blocking call, else on the
-        connection's thread; SQLite's errors as the saver's."""
-        try:
-            if in_blocking_call():
-                return self._connection.run_blocking(fn, *args)
-            return await self._connection.run(fn, *args)
-        except UnicodeEncodeError as exc:
-            raise InvalidConfigError(
-                "SQLite stores text as UTF-8, which cannot hold the lone surrogate "
-                f"{exc.object[exc.start : exc.end]!r}: the thread id (or another name in this "
-                "call) is not valid Unicode; nothing was written"
-            ) from None
-        except sqlite3.OperationalError as exc:
-            if str(exc) == "interrupted":  # only close interrupts: the transaction rolled back
-                raise SaverClosedError(repr(self)) from exc
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise BackendUnavailableError(
-                    f"cannot use SQLite database {self.path!r}: another connection held its "
-                    f"lock for longer than busy_timeout ({self.busy_timeout:g} s); nothing "
-                    "was written"
-                ) from exc
-            raise
-
-    async def setup(self) -> None:
-        if in_blocking_call():
-            self._connection.get_blocking()
-        else:
-            await self._connection.get()
-
-    async def aclose(self) -> None:
-        await self._connection.aclose(blocking=in_blocking_call())
-
-    def interrupt(self) -> None:
-        self._connection.interrupt()
 
     def _stamp(self) -> operations.Stamp:
         """The saver's lifecycle now: what an operation stamps and judges expiry by."""

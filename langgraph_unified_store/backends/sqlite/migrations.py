@@ -93,7 +93,43 @@ MIGRATION_3: Final = (
         (julianday('now') - 2440587.5) * 86400.0
     FROM (SELECT thread_id FROM checkpoints UNION SELECT thread_id FROM writes)""",
 )
-MIGRATIONS: Final = (MIGRATION_1, MIGRATION_2, MIGRATION_3)
+# Version 4: the long-term memory store and the node cache (backends.sqlite.store). Items
+# are clustered on (namespace, key), so a namespace prefix is a range of the primary key;
+# values are JSON text (json_each reads them); vectors are little-endian float64 blobs,
+# one row per indexed path. The expiry indexes hold only what can expire.
+MIGRATION_4: Final = (
+    """CREATE TABLE memory_items (
+        namespace TEXT NOT NULL,  -- labels joined by '.' (core.store_rules)
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,      -- a JSON object
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        ttl REAL,                 -- seconds; NULL: never expires
+        expires_at REAL,          -- NULL: never
+        PRIMARY KEY (namespace, key)
+    ) WITHOUT ROWID""",
+    # A search under a prefix reads its primary-key ranges; one over the whole store reads
+    # this index in its order (the key columns follow updated_at in it), stopping at LIMIT.
+    "CREATE INDEX memory_items_by_update ON memory_items (updated_at DESC)",
+    "CREATE INDEX memory_items_by_expiry ON memory_items (expires_at) WHERE expires_at IS NOT NULL",
+    """CREATE TABLE memory_vectors (
+        namespace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        path TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (namespace, key, path)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE node_cache (
+        namespace TEXT NOT NULL,  -- the JSON array of the cache namespace's labels
+        key TEXT NOT NULL,
+        type TEXT NOT NULL,
+        data BLOB NOT NULL,
+        expires_at REAL,
+        PRIMARY KEY (namespace, key)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX node_cache_by_expiry ON node_cache (expires_at) WHERE expires_at IS NOT NULL",
+)
+MIGRATIONS: Final = (MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

@@ -1,0 +1,302 @@
+"""The long-term memory store and the node cache on SQLite: the saver's database file,
+connection machinery (``database.SQLiteFile``: WAL, ``busy_timeout``, ``BEGIN
+IMMEDIATE`` writes, blocking calls on the caller's thread) and versioned migrations
+(version 4 adds ``memory_items``, ``memory_vectors`` and ``node_cache``).
+
+Each backend call is one plain sqlite3 function below, run whole in one transaction;
+the rules are ``core.store_backend``'s, the statements ``store_sql``'s.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.store.base import IndexConfig, TTLConfig
+
+from ...core.cache import UnifiedCache
+from ...core.lifecycle import Clock
+from ...core.store import UnifiedStore
+from ...core.store_backend import (
+    CacheBackend,
+    CacheEntry,
+    ItemKey,
+    ItemSearch,
+    StoreBackend,
+    StoredItem,
+)
+from ...core.store_rules import namespace_of, namespace_text, prefix_range
+from ...core.sync import BlockingMode
+from ...errors import CorruptDataError
+from ...registry import DEFAULT_BUSY_TIMEOUT, DEFAULT_SYNCHRONOUS
+from . import store_sql as sql
+from .database import SQLiteFile
+from .transaction import Transaction
+
+Row = tuple[Any, ...]
+
+
+# -- vectors ---------------------------------------------------------------------------------
+
+
+def pack_vector(vector: Sequence[float]) -> bytes:
+    """A vector as stored: little-endian float64, whatever the machine."""
+    return struct.pack(f"<{len(vector)}d", *vector)
+
+
+def unpack_vector(data: bytes, where: str) -> list[float]:
+    if len(data) % 8:
+        raise CorruptDataError(f"{where}: a stored vector of {len(data)} bytes is not float64s")
+    return list(struct.unpack(f"<{len(data) // 8}d", data))
+
+
+# -- the operations (each a plain function of a sqlite3 connection, one transaction) ---------
+
+
+def _item(row: Row) -> StoredItem:
+    value = row[2]
+    return StoredItem(
+        namespace=namespace_of(row[0]),
+        key=row[1],
+        value=value.encode() if isinstance(value, str) else bytes(value),
+        created_at=float(row[3]),
+        updated_at=float(row[4]),
+        ttl=None if row[5] is None else float(row[5]),
+        expires_at=None if row[6] is None else float(row[6]),
+    )
+
+
+def _vectors(db: sqlite3.Connection, namespace: str, key: str) -> dict[str, list[float]] | None:
+    rows = db.execute(sql.SELECT_VECTORS, (namespace, key)).fetchall()
+    if not rows:
+        return None
+    return {path: unpack_vector(bytes(data), f"memory_vectors {namespace!r} / {key!r}") for path, data in rows}
+
+
+def _refreshed(db: sqlite3.Connection, stored: StoredItem, now: float) -> None:
+    if stored.ttl is not None:
+        db.execute(sql.REFRESH_ITEM, (now, namespace_text(stored.namespace), stored.key))
+        stored.expires_at = now + stored.ttl
+
+
+def get_items(
+    db: sqlite3.Connection, keys: Sequence[ItemKey], now: float, refresh: bool
+) -> list[StoredItem | None]:
+    found: list[StoredItem | None] = []
+    with Transaction(db, write=refresh):
+        for namespace, key in keys:
+            text = namespace_text(namespace)
+            row = db.execute(sql.SELECT_ITEM, (text, key, now)).fetchone()
+            if row is None:
+                found.append(None)
+                continue
+            stored = _item(row)
+            stored.vectors = _vectors(db, text, key)
+            if refresh:
+                _refreshed(db, stored, now)
+            found.append(stored)
+    return found
+
+
+def write_items(
+    db: sqlite3.Connection, puts: Sequence[StoredItem], deletes: Sequence[ItemKey], now: float
+) -> None:
+    with Transaction(db, write=True):
+        for namespace, key in deletes:
+            text = namespace_text(namespace)
+            db.execute(sql.DELETE_ITEM_VECTORS, (text, key))
+            db.execute(sql.DELETE_ITEM, (text, key))
+        for item in puts:
+            text = namespace_text(item.namespace)
+            db.execute(
+                sql.UPSERT_ITEM,
+                (
+                    text,
+                    item.key,
+                    item.value.decode(),
+                    item.created_at,
+                    item.updated_at,
+                    item.ttl,
+                    item.expires_at,
+                    now,
+                ),
+            )
+            db.execute(sql.DELETE_ITEM_VECTORS, (text, item.key))
+            if item.vectors:
+                db.executemany(
+                    sql.INSERT_VECTOR,
+                    [(text, item.key, path, pack_vector(v)) for path, v in item.vectors.items()],
+                )
+
+
+def _under(prefix: tuple[str, ...], now: float) -> tuple[list[str], list[Any]]:
+    """The conditions (and their parameters) of a live item under ``prefix``."""
+    conditions = [sql.SEARCH_LIVE]
+    params: list[Any] = [now]
+    bounds = prefix_range(prefix)
+    if bounds is not None:
+        conditions.append(sql.SEARCH_PREFIX)
+        params.extend(bounds)
+    return conditions, params
+
+
+def search_items(db: sqlite3.Connection, search: ItemSearch) -> list[StoredItem]:
+    conditions, params = _under(search.prefix, search.now)
+    for key, wanted in search.equals.items():
+        conditions.append(sql.SEARCH_EQUALS)
+        params.extend((key, wanted))
+    if search.exact:
+        params.extend((-1 if search.limit is None else search.limit, search.offset))
+    else:
+        params.extend((-1, 0))
+    statement = sql.SELECT_ITEMS_PAGE.format(where=" AND ".join(conditions))
+    with Transaction(db, write=search.refresh):
+        found = [_item(row) for row in db.execute(statement, params).fetchall()]
+        for stored in found:
+            if search.with_vectors:
+                stored.vectors = _vectors(db, namespace_text(stored.namespace), stored.key)
+            if search.refresh:
+                _refreshed(db, stored, search.now)
+    return found
+
+
+def item_namespaces(db: sqlite3.Connection, prefix: tuple[str, ...], now: float) -> list[tuple[str, ...]]:
+    conditions, params = _under(prefix, now)
+    statement = sql.SELECT_NAMESPACES.format(where=" AND ".join(conditions))
+    rows = db.execute(statement, params).fetchall()
+    return sorted(namespace_of(row[0]) for row in rows)
+
+
+def sweep_items(db: sqlite3.Connection, now: float) -> int:
+    with Transaction(db, write=True):
+        db.execute(sql.SWEEP_VECTORS, (now,))
+        return db.execute(sql.SWEEP_ITEMS, (now,)).rowcount
+
+
+def cache_get(db: sqlite3.Connection, keys: Sequence[tuple[str, str]], now: float) -> list[CacheEntry | None]:
+    found: list[CacheEntry | None] = []
+    with Transaction(db, write=False):
+        for namespace, key in keys:
+            row = db.execute(sql.SELECT_CACHE_ENTRY, (namespace, key, now)).fetchone()
+            found.append(None if row is None else CacheEntry(namespace, key, row[0], bytes(row[1]), row[2]))
+    return found
+
+
+def cache_set(db: sqlite3.Connection, entries: Sequence[CacheEntry]) -> None:
+    with Transaction(db, write=True):
+        db.executemany(
+            sql.UPSERT_CACHE_ENTRY,
+            [(e.namespace, e.key, e.type, e.data, e.expires_at) for e in entries],
+        )
+
+
+def cache_clear(db: sqlite3.Connection, namespaces: Sequence[str] | None) -> None:
+    with Transaction(db, write=True):
+        if namespaces is None:
+            db.execute(sql.DELETE_CACHE)
+        else:
+            db.executemany(sql.DELETE_CACHE_NAMESPACE, [(ns,) for ns in namespaces])
+
+
+# -- the backend -----------------------------------------------------------------------------
+
+
+class SQLiteStoreBackend(SQLiteFile, StoreBackend, CacheBackend):
+    """Store items and cache entries in a SQLite file (the saver's, or its own)."""
+
+    name: ClassVar[str] = "sqlite"
+    blocking: ClassVar[BlockingMode] = BlockingMode.CALLER_THREAD
+    unencodable: ClassVar[str] = "a namespace label or key in this call"
+
+    def __repr__(self) -> str:
+        return f"SQLiteStoreBackend(path={self.path!r})"
+
+    async def get_items(self, keys: Sequence[ItemKey], now: float, refresh: bool) -> list[StoredItem | None]:
+        return await self._run(get_items, list(keys), now, refresh)
+
+    async def write_items(self, puts: Sequence[StoredItem], deletes: Sequence[ItemKey], now: float) -> None:
+        await self._run(write_items, list(puts), list(deletes), now)
+
+    async def search_items(self, search: ItemSearch) -> list[StoredItem]:
+        return await self._run(search_items, search)
+
+    async def item_namespaces(self, prefix: tuple[str, ...], now: float) -> list[tuple[str, ...]]:
+        return await self._run(item_namespaces, prefix, now)
+
+    async def sweep_items(self, now: float) -> int:
+        return await self._run(sweep_items, now)
+
+    async def cache_get(self, keys: Sequence[tuple[str, str]], now: float) -> list[CacheEntry | None]:
+        return await self._run(cache_get, list(keys), now)
+
+    async def cache_set(self, entries: Sequence[CacheEntry]) -> None:
+        await self._run(cache_set, list(entries))
+
+    async def cache_clear(self, namespaces: Sequence[str] | None) -> None:
+        await self._run(cache_clear, None if namespaces is None else list(namespaces))
+
+
+# -- the public classes ----------------------------------------------------------------------
+
+
+class SQLiteStore(UnifiedStore):
+    """LangGraph's long-term memory store in a SQLite file (the saver's file works too).
+
+    ``SQLiteStore("agent.db", index=..., ttl=...)``: the same sync and async API as every
+    ``BaseStore``; close it with ``with``/``async with`` or ``close()``.
+    """
+
+    backend: SQLiteStoreBackend
+
+    def __init__(
+        self,
+        path: str | Path = ":memory:",
+        *,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        synchronous: str = DEFAULT_SYNCHRONOUS,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(
+            SQLiteStoreBackend(path, busy_timeout=busy_timeout, synchronous=synchronous),
+            index=index,
+            ttl=ttl,
+            clock=clock,
+        )
+
+    @classmethod
+    def from_conn_string(cls, path: str | Path, **options: Any) -> SQLiteStore:
+        """A store on ``path`` (a file path, or ``:memory:``)."""
+        return cls(path, **options)
+
+
+class SQLiteCache(UnifiedCache[Any]):
+    """LangGraph's node cache (``graph.compile(cache=SQLiteCache("agent.db"))``) in a
+    SQLite file."""
+
+    backend: SQLiteStoreBackend
+
+    def __init__(
+        self,
+        path: str | Path = ":memory:",
+        *,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        synchronous: str = DEFAULT_SYNCHRONOUS,
+        serde: SerializerProtocol | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(
+            SQLiteStoreBackend(path, busy_timeout=busy_timeout, synchronous=synchronous),
+            serde=serde,
+            clock=clock,
+        )
+
+    @classmethod
+    def from_conn_string(cls, path: str | Path, **options: Any) -> SQLiteCache:
+        """A cache on ``path`` (a file path, or ``:memory:``)."""
+        return cls(path, **options)

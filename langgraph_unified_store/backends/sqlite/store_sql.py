@@ -1,0 +1,83 @@
+"""Every statement of the SQLite memory store and node cache, written out in full.
+
+Tables (migration 4 in ``migrations.py``): ``memory_items`` ((namespace text, key) -> a
+JSON object, times, ttl, expiry), ``memory_vectors`` (one little-endian float64 vector
+per indexed path of an item) and ``node_cache``. User strings (namespaces, keys, filter
+keys and values) are always bound parameters: a filter key is compared with
+``json_each``'s ``key`` column, never spliced into a JSON path (the official SqliteStore's
+CVE-2025-8709 and CVE-2025-64104 were exactly that). A statement with ``{where}`` takes
+a conjunction of the ``SEARCH_*`` conditions below, each fully bound, and nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# -- items -----------------------------------------------------------------------------------
+
+# The columns of an item row, in the order ``store._item`` reads them.
+SELECT_ITEM: Final = """
+SELECT namespace, key, value, created_at, updated_at, ttl, expires_at
+FROM memory_items
+WHERE namespace = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)"""
+SELECT_VECTORS: Final = """
+SELECT path, vector FROM memory_vectors WHERE namespace = ? AND key = ? ORDER BY path"""
+# Takes now, then the item; only items with a ttl move.
+REFRESH_ITEM: Final = """
+UPDATE memory_items SET expires_at = ? + ttl
+WHERE namespace = ? AND key = ? AND ttl IS NOT NULL"""
+
+# Takes the row, then now: an item that is still live keeps its created_at.
+UPSERT_ITEM: Final = """
+INSERT INTO memory_items (namespace, key, value, created_at, updated_at, ttl, expires_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (namespace, key) DO UPDATE SET
+    value = excluded.value,
+    created_at = CASE
+        WHEN memory_items.expires_at IS NULL OR memory_items.expires_at > ?
+        THEN memory_items.created_at ELSE excluded.created_at END,
+    updated_at = excluded.updated_at,
+    ttl = excluded.ttl,
+    expires_at = excluded.expires_at"""
+DELETE_ITEM: Final = "DELETE FROM memory_items WHERE namespace = ? AND key = ?"
+DELETE_ITEM_VECTORS: Final = "DELETE FROM memory_vectors WHERE namespace = ? AND key = ?"
+INSERT_VECTOR: Final = """
+INSERT INTO memory_vectors (namespace, key, path, vector) VALUES (?, ?, ?, ?)"""
+
+# A search: newest first, then namespace text, then key (core.store_rules.unranked_order);
+# LIMIT -1 is none.
+SELECT_ITEMS_PAGE: Final = """
+SELECT namespace, key, value, created_at, updated_at, ttl, expires_at
+FROM memory_items AS m
+WHERE {where}
+ORDER BY updated_at DESC, namespace, key
+LIMIT ? OFFSET ?"""
+# Distinct namespaces holding a live item, in namespace-text order.
+SELECT_NAMESPACES: Final = """
+SELECT DISTINCT namespace FROM memory_items AS m WHERE {where} ORDER BY namespace"""
+# Takes now.
+SEARCH_LIVE: Final = "(m.expires_at IS NULL OR m.expires_at > ?)"
+# Takes the prefix text, then the range [low, high) of namespaces strictly under it
+# (core.store_rules.prefix_range): two ranges of the primary key, never LIKE.
+SEARCH_PREFIX: Final = "(m.namespace = ? OR (m.namespace >= ? AND m.namespace < ?))"
+# JSON-typed equality of one top-level key to a string: the key, then the string.
+SEARCH_EQUALS: Final = (
+    "EXISTS (SELECT 1 FROM json_each(m.value) AS j"
+    " WHERE j.key = ? AND j.type = 'text' AND j.value = ?)"
+)
+
+# Takes now; the vectors of expired items first, then the items (their count is the sweep's).
+SWEEP_VECTORS: Final = """
+DELETE FROM memory_vectors WHERE (namespace, key) IN (
+    SELECT namespace, key FROM memory_items WHERE expires_at <= ?)"""
+SWEEP_ITEMS: Final = "DELETE FROM memory_items WHERE expires_at <= ?"
+
+# -- the node cache --------------------------------------------------------------------------
+
+SELECT_CACHE_ENTRY: Final = """
+SELECT type, data, expires_at FROM node_cache
+WHERE namespace = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)"""
+UPSERT_CACHE_ENTRY: Final = """
+INSERT OR REPLACE INTO node_cache (namespace, key, type, data, expires_at) VALUES (?, ?, ?, ?, ?)"""
+DELETE_CACHE_NAMESPACE: Final = "DELETE FROM node_cache WHERE namespace = ?"
+DELETE_CACHE: Final = "DELETE FROM node_cache"
