@@ -44,7 +44,9 @@ Where things are: ``keys.py`` (keys, fields, members), ``values.py`` (stored val
 reading what scripts return), ``lua/`` (one script per operation, helpers in
 ``lua/lib/``), ``scripts.py`` (loading them, and one wrapper per script naming its
 arguments), ``client.py`` (clients, retries, errors), ``threads.py`` (the global thread
-indexes and the lifecycle primitives), ``backend.py`` and ``saver.py``.
+indexes and the lifecycle primitives), ``backend.py`` and ``saver.py``. The long-term
+memory store and the node cache (``RedisStore``, ``RedisCache``) are ``store.py``, their
+keys and values ``store_keys.py``, their scripts ``lua/store_*.lua`` and ``lua/cache_*.lua``.
 """
 
 from __future__ import annotations
