@@ -7,6 +7,7 @@ transaction mode, and a graph's node cache."""
 from __future__ import annotations
 
 import asyncio
+import os
 import struct
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, TypedDict
@@ -170,6 +171,11 @@ async def test_a_batch_is_atomic(admin: Any, schema: str) -> None:
                     PutOp(("t",), "old", None),
                     PutOp(("t",), "bad", {"v": "nul \x00 here"}),
                 ]
+            )
+        assert [r[1] for r in await items_rows(admin, schema)] == ["old"]
+        with pytest.raises(InvalidConfigError, match="too long for PostgreSQL"):
+            await store.abatch(
+                [PutOp(("t",), "new", {"v": "fine"}), PutOp(("t",), os.urandom(4000).hex(), {"v": "1"})]
             )
         assert [r[1] for r in await items_rows(admin, schema)] == ["old"]
 
