@@ -153,6 +153,23 @@ async def test_schema_layout_and_indexes(pg: PostgresSaver, admin: Any) -> None:
         ("lus_threads", "last_write"): "double precision",
         ("lus_threads", "own_ttl"): "double precision",
         ("lus_threads", "expires_at"): "double precision",
+        # The memory store and the node cache (migration 4).
+        ("lus_memory_items", "namespace"): "text",
+        ("lus_memory_items", "key"): "text",
+        ("lus_memory_items", "value"): "jsonb",
+        ("lus_memory_items", "created_at"): "double precision",
+        ("lus_memory_items", "updated_at"): "double precision",
+        ("lus_memory_items", "ttl"): "double precision",
+        ("lus_memory_items", "expires_at"): "double precision",
+        ("lus_memory_vectors", "namespace"): "text",
+        ("lus_memory_vectors", "key"): "text",
+        ("lus_memory_vectors", "path"): "text",
+        ("lus_memory_vectors", "vector"): "bytea",
+        ("lus_node_cache", "namespace"): "text",
+        ("lus_node_cache", "key"): "text",
+        ("lus_node_cache", "type"): "text",
+        ("lus_node_cache", "data"): "bytea",
+        ("lus_node_cache", "expires_at"): "double precision",
     }
     # Eight columns at most: the null bitmap then fits the 24-byte row header.
     storage = await admin.fetchval(
@@ -169,9 +186,14 @@ async def test_schema_layout_and_indexes(pg: PostgresSaver, admin: Any) -> None:
     assert "(run_id)" in indexes["lus_store_run_id_idx"]
     assert "WHERE (expires_at IS NOT NULL)" in indexes["lus_threads_by_expiry"]
     assert "(last_write)" in indexes["lus_threads_by_last_write"]
+    assert "gin (value jsonb_path_ops)" in indexes["lus_memory_items_value_idx"]
+    assert "WHERE (expires_at IS NOT NULL)" in indexes["lus_memory_items_by_expiry"]
+    assert "WHERE (expires_at IS NOT NULL)" in indexes["lus_node_cache_by_expiry"]
     assert set(indexes) == {
         "lus_store_pkey", "lus_store_metadata_idx", "lus_store_run_id_idx",
         "lus_threads_pkey", "lus_threads_by_expiry", "lus_threads_by_last_write",
+        "lus_memory_items_pkey", "lus_memory_items_value_idx", "lus_memory_items_by_expiry",
+        "lus_memory_vectors_pkey", "lus_node_cache_pkey", "lus_node_cache_by_expiry",
     }
     versions = await admin.fetch(f'SELECT version FROM "{schema}".lus_migrations')
     assert [r["version"] for r in versions] == list(range(1, SCHEMA_VERSION + 1))

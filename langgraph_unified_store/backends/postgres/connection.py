@@ -81,6 +81,36 @@ class PoolSettings:
         return cls(**{f.name: checked[f.name] for f in dataclasses.fields(cls)})
 
 
+def pool_settings_for(
+    conn: Any,
+    what: str,
+    *,
+    prepared_statements: bool,
+    command_timeout: float | None,
+    connect_options: dict[str, Any],
+    **sizes: float | None,
+) -> PoolSettings:
+    """The PoolSettings of the pool options a caller set (None, or command_timeout's
+    default, is "not set"; the rest keep the registry's defaults). Built on an existing
+    asyncpg.Pool, ``what`` (a saver, a store, a cache) takes none of them."""
+    chosen = {name: value for name, value in sizes.items() if value is not None}
+    if asyncpg is not None and isinstance(conn, asyncpg.Pool):
+        set_here = sorted(
+            [
+                *chosen,
+                *([] if command_timeout == DEFAULT_COMMAND_TIMEOUT else ["command_timeout"]),
+                *(name for name, value in connect_options.items() if value is not None),
+                *([] if prepared_statements else ["prepared_statements"]),
+            ]
+        )
+        if set_here:
+            raise InvalidConfigError(
+                f"{', '.join(set_here)} configure pools this {what} makes; a {what} built "
+                "on an existing asyncpg.Pool uses that pool's own settings"
+            )
+    return PoolSettings(command_timeout=command_timeout, **chosen)  # type: ignore[arg-type]
+
+
 class Dsn:
     """What a connection string may show: where it points, never its password."""
 

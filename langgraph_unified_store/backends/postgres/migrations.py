@@ -157,10 +157,56 @@ INSERT INTO {schema}.lus_threads (thread_id, first_write, last_write)
     FROM {schema}.lus_store s;
 """
 
+# Version 4: the long-term memory store and the node cache (``store.py``, statements in
+# ``store_sql.py``), beside the checkpoints and untouched by them.
+# - lus_memory_items: one row per item, the namespace as its labels joined by "." (labels
+#   never hold one), so a namespace prefix is a primary key range (COLLATE "C": byte
+#   order); the value jsonb for filters pushed down as containment (@>) through the GIN
+#   index; the core's times (epoch seconds); expired rows found by the partial index.
+# - lus_memory_vectors: one row per (item, indexed path), the embedding as float64
+#   little-endian bytes (any dims), gone with its item (ON DELETE CASCADE).
+# - lus_node_cache: LangGraph's node cache, (namespace, key) -> serde type and bytes.
+MIGRATION_4: Final = """
+CREATE TABLE {schema}.lus_memory_items (
+    namespace text COLLATE "C" NOT NULL,
+    key text COLLATE "C" NOT NULL,
+    value jsonb NOT NULL,
+    created_at double precision NOT NULL,
+    updated_at double precision NOT NULL,
+    ttl double precision,
+    expires_at double precision,
+    PRIMARY KEY (namespace, key)
+);
+CREATE INDEX lus_memory_items_value_idx ON {schema}.lus_memory_items
+    USING gin (value jsonb_path_ops);
+CREATE INDEX lus_memory_items_by_expiry ON {schema}.lus_memory_items (expires_at)
+    WHERE expires_at IS NOT NULL;
+CREATE TABLE {schema}.lus_memory_vectors (
+    namespace text COLLATE "C" NOT NULL,
+    key text COLLATE "C" NOT NULL,
+    path text COLLATE "C" NOT NULL,
+    vector bytea NOT NULL,
+    PRIMARY KEY (namespace, key, path),
+    FOREIGN KEY (namespace, key) REFERENCES {schema}.lus_memory_items (namespace, key)
+        ON DELETE CASCADE
+);
+CREATE TABLE {schema}.lus_node_cache (
+    namespace text COLLATE "C" NOT NULL,
+    key text COLLATE "C" NOT NULL,
+    type text NOT NULL,
+    data bytea NOT NULL,
+    expires_at double precision,
+    PRIMARY KEY (namespace, key)
+);
+CREATE INDEX lus_node_cache_by_expiry ON {schema}.lus_node_cache (expires_at)
+    WHERE expires_at IS NOT NULL;
+"""
+
 DROP_SCHEMA: Final = "DROP SCHEMA IF EXISTS {schema} CASCADE"
 DROP_TABLES: Final = """
 DROP TABLE IF EXISTS {schema}.lus_store, {schema}.lus_threads, {schema}.lus_checkpoints,
-    {schema}.lus_data, {schema}.lus_migrations"""
+    {schema}.lus_data, {schema}.lus_memory_vectors, {schema}.lus_memory_items,
+    {schema}.lus_node_cache, {schema}.lus_migrations"""
 
 
 
@@ -211,7 +257,7 @@ async def _migrate_to_v2(conn: Connection, quoted_schema: str) -> None:
 
 
 Migration = str | Callable[[Connection, str], Awaitable[None]]
-MIGRATIONS: Final[tuple[Migration, ...]] = (MIGRATION_1, _migrate_to_v2, MIGRATION_3)
+MIGRATIONS: Final[tuple[Migration, ...]] = (MIGRATION_1, _migrate_to_v2, MIGRATION_3, MIGRATION_4)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

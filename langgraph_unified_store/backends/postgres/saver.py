@@ -11,10 +11,10 @@ from ...core.lifecycle import Clock
 from ...core.limits import ReadLimits
 from ...core.saver import UnifiedCheckpointSaver
 from ...core.sync import DEFAULT_CLOSE_TIMEOUT
-from ...errors import InvalidConfigError, missing_extra
+from ...errors import missing_extra
 from ...registry import DEFAULT_COMMAND_TIMEOUT, DEFAULT_SCHEMA
 from .backend import PostgresBackend
-from .connection import PoolSettings
+from .connection import pool_settings_for
 
 try:
     import asyncpg
@@ -96,40 +96,25 @@ class PostgresSaver(UnifiedCheckpointSaver):
     ) -> None:
         if asyncpg is None:
             raise missing_extra("postgres", "asyncpg")
-        # The pool options the caller set (None, or command_timeout's default, is "not
-        # set"); the rest keep the registry's defaults.
-        chosen: dict[str, Any] = {
-            name: value
-            for name, value in (
-                ("min_size", min_size),
-                ("max_size", max_size),
-                ("max_queries", max_queries),
-                ("max_inactive_connection_lifetime", max_inactive_connection_lifetime),
-                ("connect_timeout", connect_timeout),
-            )
-            if value is not None
-        }
         if ssl is not None:
             connect_options["ssl"] = ssl
-        if isinstance(conn, asyncpg.Pool):
-            set_here = sorted(
-                [
-                    *chosen,
-                    *([] if command_timeout == DEFAULT_COMMAND_TIMEOUT else ["command_timeout"]),
-                    *(name for name, value in connect_options.items() if value is not None),
-                    *([] if prepared_statements else ["prepared_statements"]),
-                ]
-            )
-            if set_here:
-                raise InvalidConfigError(
-                    f"{', '.join(set_here)} configure pools this saver makes; a saver built "
-                    "on an existing asyncpg.Pool uses that pool's own settings"
-                )
+        pool_settings = pool_settings_for(
+            conn,
+            "saver",
+            prepared_statements=prepared_statements,
+            command_timeout=command_timeout,
+            connect_options=connect_options,
+            min_size=min_size,
+            max_size=max_size,
+            max_queries=max_queries,
+            max_inactive_connection_lifetime=max_inactive_connection_lifetime,
+            connect_timeout=connect_timeout,
+        )
         backend = PostgresBackend(
             conn,
             schema=schema,
             prepared_statements=prepared_statements,
-            pool_settings=PoolSettings(command_timeout=command_timeout, **chosen),
+            pool_settings=pool_settings,
             synchronous_commit=synchronous_commit,
             connect_options=connect_options,
         )

@@ -1,0 +1,505 @@
+"""The long-term memory store and the node cache on PostgreSQL (asyncpg).
+
+PostgresStoreBackend keeps the rules of ``core.store_backend`` on three tables of the
+saver's schema, created by the saver's own versioned migrations (``migrations.MIGRATION_4``,
+under the same advisory lock), over the saver's connection machinery
+(``connection.Connections``: a pool per event loop or a given asyncpg.Pool, retries on a
+dropped connection, errors naming the server, never the password; PgBouncer-safe with
+``prepared_statements=False``). Why it is shaped this way:
+- every read is ONE statement (``store_sql.py``); a batch's writes are one transaction
+  of two: the keys' advisory locks in one order, then one statement with every delete,
+  put and vector (see ``store_sql.LOCK_ITEMS`` for why the locks come first). Nothing
+  holds a session, so transaction pooling works;
+- a namespace prefix is a primary key range over the namespace text, and the exact part
+  of a filter is jsonb containment through a GIN index: the core filters the rest;
+- a refreshing read moves the expiry in the read's own statement (UPDATE ... RETURNING
+  in a CTE); plain reads stay plain SELECTs.
+Values are jsonb, so they come back as PostgreSQL stores them: object keys in jsonb's
+order, and a float without a fraction (1e20) may read back as the equal integer. jsonb
+cannot hold the NUL character (\\u0000) in a string: such a put is InvalidConfigError.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from collections.abc import Sequence
+from typing import Any, ClassVar, Final, TypeVar
+
+import orjson
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.store.base import IndexConfig, TTLConfig
+
+from ...core.cache import UnifiedCache
+from ...core.lifecycle import Clock
+from ...core.store import UnifiedStore
+from ...core.store_backend import (
+    CacheBackend,
+    CacheEntry,
+    ItemKey,
+    ItemSearch,
+    StoreBackend,
+    StoredItem,
+)
+from ...core.store_rules import namespace_of, namespace_text, prefix_range
+from ...errors import InvalidConfigError, missing_extra
+from ...registry import DEFAULT_COMMAND_TIMEOUT, DEFAULT_SCHEMA, check_backend_options
+from .connection import (
+    BTREE_ENTRY_MAX,
+    Connection,
+    Connections,
+    Operation,
+    PoolSettings,
+    fetch_stored,
+    pool_settings_for,
+)
+from .keys import lock_key
+from .migrations import migrate, quote_schema
+from .store_sql import StoreStatements
+
+try:
+    import asyncpg
+except ImportError:  # pragma: no cover - exercised only without the extra
+    asyncpg = None
+
+T = TypeVar("T")
+
+DEADLOCK_ATTEMPTS: Final = 3
+"""Tries of a statement PostgreSQL chose as a deadlock victim (rolled back whole): writes
+lock keys in one order, but a refreshing read updates rows without the key locks."""
+
+
+def pack_vector(vector: Sequence[float]) -> bytes:
+    """An embedding as stored: float64 little-endian."""
+    return struct.pack(f"<{len(vector)}d", *vector)
+
+
+def unpack_vector(data: bytes) -> list[float]:
+    return list(struct.unpack(f"<{len(data) // 8}d", data))
+
+
+def _stored_item(row: Any) -> StoredItem:
+    """A row of GET_ITEMS / SEARCH_ITEMS: namespace, key, value, created_at, updated_at,
+    ttl, expires_at, vector paths, vectors."""
+    paths, vectors = row[7], row[8]
+    return StoredItem(
+        namespace=namespace_of(row[0]),
+        key=row[1],
+        value=row[2].encode(),
+        created_at=row[3],
+        updated_at=row[4],
+        ttl=row[5],
+        expires_at=row[6],
+        vectors=None
+        if paths is None
+        else {path: unpack_vector(data) for path, data in zip(paths, vectors, strict=True)},
+    )
+
+
+def _rejected(operation: str, exc: BaseException) -> InvalidConfigError | None:
+    """The error for input PostgreSQL refuses to store, or None for any other failure."""
+    if isinstance(exc, asyncpg.UntranslatableCharacterError):
+        return InvalidConfigError(
+            f"{operation}: PostgreSQL jsonb cannot hold the NUL character (\\u0000) in a "
+            f"string ({str(exc).splitlines()[0]}); nothing was written"
+        )
+    if isinstance(exc, asyncpg.ProgramLimitExceededError):
+        return InvalidConfigError(
+            f"{operation}: a namespace and key too long for PostgreSQL (a btree index entry "
+            f"holds at most {BTREE_ENTRY_MAX} bytes after compression, for the namespace, "
+            f"the key and an indexed path together); nothing was written "
+            f"({str(exc).splitlines()[0]})"
+        )
+    return None
+
+
+class PostgresStoreBackend(StoreBackend, CacheBackend):
+    """Store items and node-cache entries in one schema (see the module docstring)."""
+
+    name: ClassVar[str] = "postgres"
+
+    def __init__(
+        self,
+        conn: str | Any,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        prepared_statements: bool = True,
+        pool_settings: PoolSettings | None = None,
+        synchronous_commit: bool = True,
+        connect_options: dict[str, Any] | None = None,
+    ) -> None:
+        if asyncpg is None:
+            raise missing_extra("postgres", "asyncpg")
+        checked = check_backend_options(
+            "postgres",
+            {
+                "schema": schema,
+                "prepared_statements": prepared_statements,
+                "synchronous_commit": synchronous_commit,
+                **dataclasses.asdict(pool_settings or PoolSettings()),
+            },
+        )
+        self.schema = schema
+        self.prepared_statements = prepared_statements
+        self.synchronous_commit = synchronous_commit
+        self._connections = Connections(
+            conn,
+            prepared_statements=prepared_statements,
+            pool_settings=PoolSettings.of(checked),
+            connect_options=connect_options or {},
+        )
+        self._connections.owner = repr(self)
+        self._statements = StoreStatements(
+            quote_schema(schema), synchronous_commit=synchronous_commit
+        )
+        self._ready = False
+
+    def __repr__(self) -> str:
+        dsn = self._connections.dsn
+        if dsn is None:
+            return f"{type(self).__name__}(pool=<asyncpg.Pool>, schema={self.schema!r})"
+        return (
+            f"{type(self).__name__}(hosts={dsn.hosts!r}, database={dsn.database!r}, "
+            f"schema={self.schema!r})"
+        )
+
+    # -- connections and schema -------------------------------------------------------------
+
+    async def _run(self, operation: Operation[T]) -> T:
+        """One operation on a pooled connection (``Connections.run``), the schema set up
+        first (and again, once, if its tables vanished)."""
+        return await self._connections.run(operation, self._set_up)
+
+    async def _set_up(self, tables_gone: bool) -> None:
+        if tables_gone:
+            self._ready = False
+        if not self._ready:
+            await self.setup()
+
+    async def setup(self) -> None:
+        """Create or upgrade the schema: the saver's migrations, which include these
+        tables (idempotent; concurrent processes queue on the migration lock)."""
+        if self._ready:
+            return
+
+        async def run_migrations(conn: Connection) -> None:
+            await migrate(conn, self.schema)
+
+        await self._connections.run(run_migrations, None)
+        self._ready = True
+
+    async def aclose(self) -> None:
+        await self._connections.aclose()
+
+    async def _retried(self, operation: Operation[T]) -> T:
+        """``operation`` (idempotent, one statement or one transaction) run again if
+        PostgreSQL rolled it back to break a deadlock."""
+
+        async def attempts(conn: Connection) -> T:
+            for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+                try:
+                    return await operation(conn)
+                except asyncpg.DeadlockDetectedError:
+                    if attempt == DEADLOCK_ATTEMPTS:
+                        raise
+            raise AssertionError("unreachable")  # pragma: no cover
+
+        return await self._run(attempts)
+
+    async def _fetch(self, statement: str, args: Sequence[Any], where: str) -> list[Any]:
+        async def fetch(conn: Connection) -> list[Any]:
+            return await fetch_stored(conn, statement, args, where)
+
+        return await self._retried(fetch)
+
+    async def _write(self, operation: Operation[None], what: str) -> None:
+        """Run a write; input PostgreSQL refuses to store is InvalidConfigError."""
+        try:
+            await self._retried(operation)
+        except asyncpg.PostgresError as exc:
+            rejected = _rejected(what, exc)
+            if rejected is None:
+                raise
+            raise rejected from None
+
+    # -- items ------------------------------------------------------------------------------
+
+    async def get_items(
+        self, keys: Sequence[ItemKey], now: float, refresh: bool
+    ) -> list[StoredItem | None]:
+        found: list[StoredItem | None] = [None] * len(keys)
+        if not keys:
+            return found
+        args = (now, [namespace_text(ns) for ns, _ in keys], [key for _, key in keys])
+        for row in await self._fetch(self._statements.get(refresh=refresh), args, "store get"):
+            found[row[9] - 1] = _stored_item(row)
+        return found
+
+    async def write_items(
+        self, puts: Sequence[StoredItem], deletes: Sequence[ItemKey], now: float
+    ) -> None:
+        # Each key once (the last put wins; a key both put and deleted is put), in key
+        # order (see _write).
+        by_key = {(namespace_text(item.namespace), item.key): item for item in puts}
+        gone = sorted(
+            {(namespace_text(ns), key) for ns, key in deletes} - set(by_key)
+        )
+        items = [by_key[key] for key in sorted(by_key)]
+        if not items and not gone:
+            return
+        vectors = [
+            (namespace_text(item.namespace), item.key, path, pack_vector(vector))
+            for item in items
+            for path, vector in (item.vectors or {}).items()
+        ]
+        args = (
+            [ns for ns, _ in gone],
+            [key for _, key in gone],
+            [namespace_text(item.namespace) for item in items],
+            [item.key for item in items],
+            [item.value.decode() for item in items],
+            [item.created_at for item in items],
+            [item.updated_at for item in items],
+            [item.ttl for item in items],
+            [item.expires_at for item in items],
+            now,
+            *([list(column) for column in zip(*vectors, strict=True)] or [[], [], [], []]),
+        )
+        # Each key's lock (a domain apart from the saver's thread locks: thread ids hold
+        # no NUL), in ascending order.
+        locks = sorted(
+            {lock_key(self.schema, f"\0item\0{ns}\0{key}") for ns, key in [*gone, *by_key]}
+        )
+        s = self._statements
+
+        async def write(conn: Connection) -> None:
+            async with conn.transaction():
+                await conn.execute(s.lock_items, locks)
+                await conn.fetchrow(s.write_items, *args)
+
+        await self._write(write, "store put")
+
+    async def search_items(self, search: ItemSearch) -> list[StoredItem]:
+        bounds = prefix_range(search.prefix)
+        args: list[Any] = [search.now, *(bounds or ())]
+        if search.equals:
+            args.append(orjson.dumps(search.equals).decode())
+        if search.exact:
+            args += [search.limit, search.offset]
+        else:
+            args += [None, 0]
+        statement = self._statements.search(
+            prefix=bounds is not None,
+            equals=bool(search.equals),
+            refresh=search.refresh,
+            vectors=search.with_vectors,
+        )
+        return [_stored_item(row) for row in await self._fetch(statement, args, "store search")]
+
+    async def item_namespaces(self, prefix: tuple[str, ...], now: float) -> list[tuple[str, ...]]:
+        bounds = prefix_range(prefix)
+        statement = self._statements.namespaces(prefix=bounds is not None)
+        rows = await self._fetch(statement, [now, *(bounds or ())], "store list_namespaces")
+        return [namespace_of(row[0]) for row in rows]
+
+    async def sweep_items(self, now: float) -> int:
+        statement = self._statements.sweep_items
+
+        async def sweep(conn: Connection) -> int:
+            return int(await conn.fetchval(statement, now))
+
+        return await self._retried(sweep)
+
+    # -- the node cache ---------------------------------------------------------------------
+
+    async def cache_get(
+        self, keys: Sequence[tuple[str, str]], now: float
+    ) -> list[CacheEntry | None]:
+        found: list[CacheEntry | None] = [None] * len(keys)
+        if not keys:
+            return found
+        args = ([ns for ns, _ in keys], [key for _, key in keys], now)
+        rows = await self._fetch(self._statements.cache_get, args, "cache get")
+        for n, kind, data, expires_at in rows:
+            namespace, key = keys[n - 1]
+            found[n - 1] = CacheEntry(namespace, key, kind, bytes(data), expires_at)
+        return found
+
+    async def cache_set(self, entries: Sequence[CacheEntry]) -> None:
+        by_key = {(e.namespace, e.key): e for e in entries}
+        unique = [by_key[key] for key in sorted(by_key)]
+        if not unique:
+            return
+        args = (
+            [e.namespace for e in unique],
+            [e.key for e in unique],
+            [e.type for e in unique],
+            [e.data for e in unique],
+            [e.expires_at for e in unique],
+        )
+        statement = self._statements.cache_set
+
+        async def write(conn: Connection) -> None:
+            await conn.fetchrow(statement, *args)
+
+        await self._write(write, "cache set")
+
+    async def cache_clear(self, namespaces: Sequence[str] | None) -> None:
+        if namespaces is not None and not namespaces:
+            return
+        s = self._statements
+        statement = s.cache_clear_all if namespaces is None else s.cache_clear
+        args = () if namespaces is None else (list(namespaces),)
+
+        async def clear(conn: Connection) -> None:
+            await conn.execute(statement, *args)
+
+        await self._retried(clear)
+
+
+def postgres_store_backend(
+    conn: str | Any,
+    what: str,
+    *,
+    schema: str,
+    prepared_statements: bool,
+    min_size: int | None,
+    max_size: int | None,
+    max_queries: int | None,
+    max_inactive_connection_lifetime: float | None,
+    connect_timeout: float | None,
+    command_timeout: float | None,
+    synchronous_commit: bool,
+    ssl: Any,
+    connect_options: dict[str, Any],
+) -> PostgresStoreBackend:
+    """The backend of a PostgresStore or PostgresCache, from PostgresSaver's options."""
+    if asyncpg is None:
+        raise missing_extra("postgres", "asyncpg")
+    if ssl is not None:
+        connect_options["ssl"] = ssl
+    pool_settings = pool_settings_for(
+        conn,
+        what,
+        prepared_statements=prepared_statements,
+        command_timeout=command_timeout,
+        connect_options=connect_options,
+        min_size=min_size,
+        max_size=max_size,
+        max_queries=max_queries,
+        max_inactive_connection_lifetime=max_inactive_connection_lifetime,
+        connect_timeout=connect_timeout,
+    )
+    return PostgresStoreBackend(
+        conn,
+        schema=schema,
+        prepared_statements=prepared_statements,
+        pool_settings=pool_settings,
+        synchronous_commit=synchronous_commit,
+        connect_options=connect_options,
+    )
+
+
+class PostgresStore(UnifiedStore):
+    """LangGraph's long-term memory store on PostgreSQL, in the tables
+    ``lus_memory_items`` and ``lus_memory_vectors`` of ``schema`` (the saver's schema
+    may be shared: the tables never collide).
+
+    ``PostgresStore("postgresql://user@host/db", schema=...)`` takes PostgresSaver's
+    connection options (``prepared_statements=False`` behind PgBouncer, pool sizes,
+    timeouts, ``ssl``, ``synchronous_commit``, any ``asyncpg.connect`` option, or an
+    existing ``asyncpg.Pool`` instead of the string), plus ``index=`` (semantic search),
+    ``ttl=`` (LangGraph's TTLConfig, in minutes) and ``clock=``. Use it with ``with`` /
+    ``async with``, or call ``close()``.
+    """
+
+    backend: PostgresStoreBackend
+
+    def __init__(
+        self,
+        conn: str | Any,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        prepared_statements: bool = True,
+        min_size: int | None = None,
+        max_size: int | None = None,
+        max_queries: int | None = None,
+        max_inactive_connection_lifetime: float | None = None,
+        connect_timeout: float | None = None,
+        command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
+        synchronous_commit: bool = True,
+        ssl: Any = None,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        clock: Clock | None = None,
+        **connect_options: Any,
+    ) -> None:
+        backend = postgres_store_backend(
+            conn,
+            "store",
+            schema=schema,
+            prepared_statements=prepared_statements,
+            min_size=min_size,
+            max_size=max_size,
+            max_queries=max_queries,
+            max_inactive_connection_lifetime=max_inactive_connection_lifetime,
+            connect_timeout=connect_timeout,
+            command_timeout=command_timeout,
+            synchronous_commit=synchronous_commit,
+            ssl=ssl,
+            connect_options=connect_options,
+        )
+        super().__init__(backend, index=index, ttl=ttl, clock=clock)
+
+    @classmethod
+    def from_conn_string(cls, conn_string: str, **options: Any) -> PostgresStore:
+        """A store on ``conn_string``; enter it with ``with`` or ``async with``."""
+        return cls(conn_string, **options)
+
+
+class PostgresCache(UnifiedCache[Any]):
+    """LangGraph's node cache (``graph.compile(cache=...)``) on PostgreSQL, in the table
+    ``lus_node_cache`` of ``schema``; PostgresSaver's connection options, plus ``serde=``
+    and ``clock=``."""
+
+    backend: PostgresStoreBackend
+
+    def __init__(
+        self,
+        conn: str | Any,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        prepared_statements: bool = True,
+        min_size: int | None = None,
+        max_size: int | None = None,
+        max_queries: int | None = None,
+        max_inactive_connection_lifetime: float | None = None,
+        connect_timeout: float | None = None,
+        command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
+        synchronous_commit: bool = True,
+        ssl: Any = None,
+        serde: SerializerProtocol | None = None,
+        clock: Clock | None = None,
+        **connect_options: Any,
+    ) -> None:
+        backend = postgres_store_backend(
+            conn,
+            "cache",
+            schema=schema,
+            prepared_statements=prepared_statements,
+            min_size=min_size,
+            max_size=max_size,
+            max_queries=max_queries,
+            max_inactive_connection_lifetime=max_inactive_connection_lifetime,
+            connect_timeout=connect_timeout,
+            command_timeout=command_timeout,
+            synchronous_commit=synchronous_commit,
+            ssl=ssl,
+            connect_options=connect_options,
+        )
+        super().__init__(backend, serde=serde, clock=clock)
+
+    @classmethod
+    def from_conn_string(cls, conn_string: str, **options: Any) -> PostgresCache:
+        """A cache on ``conn_string``; enter it with ``with`` or ``async with``."""
+        return cls(conn_string, **options)
