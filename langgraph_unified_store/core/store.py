@@ -354,8 +354,6 @@ class UnifiedStore(BackendClient[StoreBackend], BaseStore):
     # -- writing ---------------------------------------------------------------------------
 
     async def _write(self, plan: _Plan, documents: list[list[float]], now: float) -> None:
-        """A put's ``ttl`` is already the default's when none was given (``BaseStore.put``);
-        ``ttl=None`` means no expiry, as in LangGraph's stores."""
         deletes = [(op.namespace, op.key) for op in plan.puts if op.value is None]
         items = []
         position = 0
@@ -364,7 +362,8 @@ class UnifiedStore(BackendClient[StoreBackend], BaseStore):
             position += len(pairs)
             if op.value is None:
                 continue
-            ttl = _minutes("put: ttl", op.ttl)
+            # BaseStore.put has already applied the default ttl: None here is "never".
+            ttl = None if op.ttl is None else _minutes("put: ttl", op.ttl)
             items.append(
                 StoredItem(
                     namespace=op.namespace,

@@ -7,6 +7,7 @@ transaction mode, and a graph's node cache."""
 from __future__ import annotations
 
 import asyncio
+import os
 import struct
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, TypedDict
@@ -172,6 +173,59 @@ async def test_a_batch_is_atomic(admin: Any, schema: str) -> None:
                 ]
             )
         assert [r[1] for r in await items_rows(admin, schema)] == ["old"]
+        with pytest.raises(InvalidConfigError, match="too long for PostgreSQL"):
+            await store.abatch(
+                [PutOp(("t",), "new", {"v": "fine"}), PutOp(("t",), os.urandom(4000).hex(), {"v": "1"})]
+            )
+        assert [r[1] for r in await items_rows(admin, schema)] == ["old"]
+
+
+async def test_concurrent_batches_on_the_same_keys(admin: Any, schema: str) -> None:
+    """Batches putting and deleting the same keys in different orders, side by side:
+    each lands whole (no deadlock reaches the caller), the last state is one of them."""
+    from langgraph.store.base import PutOp
+
+    keys = [f"k{n}" for n in range(12)]
+    async with PostgresStore(POSTGRES_DSN, schema=schema, max_size=8) as store:
+
+        async def writer(n: int) -> None:
+            for round_ in range(6):
+                order = keys[n % 12 :] + keys[: n % 12]
+                if (n + round_) % 2:
+                    order.reverse()
+                await store.abatch(
+                    [
+                        PutOp(("c",), key, None if (i + n) % 5 == 0 else {"by": str(n)})
+                        for i, key in enumerate(order)
+                    ]
+                )
+
+        await asyncio.gather(*(writer(n) for n in range(8)))
+        found = await store.asearch(("c",), limit=100)
+        assert len(found) == len({i.key for i in found}) <= 12
+    assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".lus_memory_items') == len(found)
+
+
+async def test_concurrent_puts_leave_exactly_the_last_values_vectors(
+    admin: Any, schema: str
+) -> None:
+    """Puts of one key indexing different fields, side by side: the stored vectors are
+    always exactly those of the stored value (none left from a put that lost)."""
+    index: Any = {"dims": DIMS, "embed": embed, "fields": ["a", "b", "c"]}
+    async with PostgresStore(POSTGRES_DSN, schema=schema, index=index, max_size=8) as store:
+
+        async def writer(n: int) -> None:
+            for round_ in range(8):
+                field = "abc"[(n + round_) % 3]
+                await store.aput(("r",), "k", {field: f"{n}-{round_}"})
+
+        await asyncio.gather(*(writer(n) for n in range(6)))
+        item = await store.aget(("r",), "k")
+        assert item is not None
+    (field, text), = item.value.items()
+    assert [(r[2], r[3]) for r in await vector_rows(admin, schema)] == [
+        (field, embed([text])[0])
+    ]
 
 
 async def test_a_given_pool_and_its_refused_options(schema: str) -> None:

@@ -6,6 +6,9 @@
 - ``sql.py``: every statement it runs, written out in full;
 - ``migrations.py``: the DDL and the versioned migrations;
 - ``connection.py``: pools per event loop, retries, error translation;
+- ``store.py``: PostgresStore and PostgresCache (LangGraph's BaseStore and BaseCache) on
+  lus_memory_items, lus_memory_vectors and lus_node_cache; ``store_sql.py``: their
+  statements;
 - ``keys.py`` and ``ordered_ids.py``: the binary row keys and stored type codes;
 - ``rows.py``: rows <-> records, writes packed into rows.
 """

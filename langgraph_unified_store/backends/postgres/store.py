@@ -6,8 +6,10 @@ under the same advisory lock), over the saver's connection machinery
 (``connection.Connections``: a pool per event loop or a given asyncpg.Pool, retries on a
 dropped connection, errors naming the server, never the password; PgBouncer-safe with
 ``prepared_statements=False``). Why it is shaped this way:
-- every call is ONE statement (``store_sql.py``), so a batch's writes are atomic without
-  BEGIN/COMMIT round trips, and nothing holds a session (transaction pooling works);
+- every read is ONE statement (``store_sql.py``); a batch's writes are one transaction
+  of two: the keys' advisory locks in one order, then one statement with every delete,
+  put and vector (see ``store_sql.LOCK_ITEMS`` for why the locks come first). Nothing
+  holds a session, so transaction pooling works;
 - a namespace prefix is a primary key range over the namespace text, and the exact part
   of a filter is jsonb containment through a GIN index: the core filters the rest;
 - a refreshing read moves the expiry in the read's own statement (UPDATE ... RETURNING
@@ -22,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 from collections.abc import Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Final, TypeVar
 
 import orjson
 from langgraph.checkpoint.serde.base import SerializerProtocol
@@ -51,6 +53,7 @@ from .connection import (
     fetch_stored,
     pool_settings_for,
 )
+from .keys import lock_key
 from .migrations import migrate, quote_schema
 from .store_sql import StoreStatements
 
@@ -60,6 +63,10 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     asyncpg = None
 
 T = TypeVar("T")
+
+DEADLOCK_ATTEMPTS: Final = 3
+"""Tries of a statement PostgreSQL chose as a deadlock victim (rolled back whole): writes
+lock keys in one order, but a refreshing read updates rows without the key locks."""
 
 
 def pack_vector(vector: Sequence[float]) -> bytes:
@@ -184,20 +191,33 @@ class PostgresStoreBackend(StoreBackend, CacheBackend):
     async def aclose(self) -> None:
         await self._connections.aclose()
 
+    async def _retried(self, operation: Operation[T]) -> T:
+        """``operation`` (idempotent, one statement or one transaction) run again if
+        PostgreSQL rolled it back to break a deadlock."""
+
+        async def attempts(conn: Connection) -> T:
+            for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+                try:
+                    return await operation(conn)
+                except asyncpg.DeadlockDetectedError:
+                    if attempt == DEADLOCK_ATTEMPTS:
+                        raise
+            raise AssertionError("unreachable")  # pragma: no cover
+
+        return await self._run(attempts)
+
     async def _fetch(self, statement: str, args: Sequence[Any], where: str) -> list[Any]:
         async def fetch(conn: Connection) -> list[Any]:
             return await fetch_stored(conn, statement, args, where)
 
-        return await self._run(fetch)
+        return await self._retried(fetch)
 
-    async def _write(self, statement: str, args: Sequence[Any], operation: str) -> None:
-        async def write(conn: Connection) -> None:
-            await conn.fetchrow(statement, *args)
-
+    async def _write(self, operation: Operation[None], what: str) -> None:
+        """Run a write; input PostgreSQL refuses to store is InvalidConfigError."""
         try:
-            await self._run(write)
+            await self._retried(operation)
         except asyncpg.PostgresError as exc:
-            rejected = _rejected(operation, exc)
+            rejected = _rejected(what, exc)
             if rejected is None:
                 raise
             raise rejected from None
@@ -218,10 +238,13 @@ class PostgresStoreBackend(StoreBackend, CacheBackend):
     async def write_items(
         self, puts: Sequence[StoredItem], deletes: Sequence[ItemKey], now: float
     ) -> None:
-        # Each key once (the last put wins); a key both put and deleted is put.
-        by_key = {(item.namespace, item.key): item for item in puts}
-        gone = [key for key in dict.fromkeys(deletes) if key not in by_key]
-        items = list(by_key.values())
+        # Each key once (the last put wins; a key both put and deleted is put), in key
+        # order (see _write).
+        by_key = {(namespace_text(item.namespace), item.key): item for item in puts}
+        gone = sorted(
+            {(namespace_text(ns), key) for ns, key in deletes} - set(by_key)
+        )
+        items = [by_key[key] for key in sorted(by_key)]
         if not items and not gone:
             return
         vectors = [
@@ -230,7 +253,7 @@ class PostgresStoreBackend(StoreBackend, CacheBackend):
             for path, vector in (item.vectors or {}).items()
         ]
         args = (
-            [namespace_text(ns) for ns, _ in gone],
+            [ns for ns, _ in gone],
             [key for _, key in gone],
             [namespace_text(item.namespace) for item in items],
             [item.key for item in items],
@@ -242,7 +265,19 @@ class PostgresStoreBackend(StoreBackend, CacheBackend):
             now,
             *([list(column) for column in zip(*vectors, strict=True)] or [[], [], [], []]),
         )
-        await self._write(self._statements.write_items, args, "store put")
+        # Each key's lock (a domain apart from the saver's thread locks: thread ids hold
+        # no NUL), in ascending order.
+        locks = sorted(
+            {lock_key(self.schema, f"\0item\0{ns}\0{key}") for ns, key in [*gone, *by_key]}
+        )
+        s = self._statements
+
+        async def write(conn: Connection) -> None:
+            async with conn.transaction():
+                await conn.execute(s.lock_items, locks)
+                await conn.fetchrow(s.write_items, *args)
+
+        await self._write(write, "store put")
 
     async def search_items(self, search: ItemSearch) -> list[StoredItem]:
         bounds = prefix_range(search.prefix)
@@ -273,7 +308,7 @@ class PostgresStoreBackend(StoreBackend, CacheBackend):
         async def sweep(conn: Connection) -> int:
             return int(await conn.fetchval(statement, now))
 
-        return await self._run(sweep)
+        return await self._retried(sweep)
 
     # -- the node cache ---------------------------------------------------------------------
 
@@ -291,7 +326,8 @@ class PostgresStoreBackend(StoreBackend, CacheBackend):
         return found
 
     async def cache_set(self, entries: Sequence[CacheEntry]) -> None:
-        unique = list({(e.namespace, e.key): e for e in entries}.values())
+        by_key = {(e.namespace, e.key): e for e in entries}
+        unique = [by_key[key] for key in sorted(by_key)]
         if not unique:
             return
         args = (
@@ -301,7 +337,12 @@ class PostgresStoreBackend(StoreBackend, CacheBackend):
             [e.data for e in unique],
             [e.expires_at for e in unique],
         )
-        await self._write(self._statements.cache_set, args, "cache set")
+        statement = self._statements.cache_set
+
+        async def write(conn: Connection) -> None:
+            await conn.fetchrow(statement, *args)
+
+        await self._write(write, "cache set")
 
     async def cache_clear(self, namespaces: Sequence[str] | None) -> None:
         if namespaces is not None and not namespaces:
@@ -313,7 +354,7 @@ class PostgresStoreBackend(StoreBackend, CacheBackend):
         async def clear(conn: Connection) -> None:
             await conn.execute(statement, *args)
 
-        await self._run(clear)
+        await self._retried(clear)
 
 
 def postgres_store_backend(

@@ -24,7 +24,17 @@ from .sql import bind
 
 # -- writing --------------------------------------------------------------------------------
 
-# One statement, so one round trip and atomic: the deletes ($1, $2), the puts ($3-$9: an
+# A write is a transaction of two statements: LOCK_ITEMS takes the exclusive advisory lock
+# of every key it touches (``keys.lock_key`` of the key, in ascending order, so writers
+# never deadlock), then WRITE_ITEMS runs with a snapshot taken after the locks, so it sees
+# every earlier write of those keys committed. Without that, a put waiting for another's
+# row lock would delete stale vectors as its older snapshot saw them, keeping the other
+# put's; and deletes and puts of concurrent batches could interleave in no serial order.
+LOCK_ITEMS: Final = (
+    "SELECT pg_advisory_xact_lock(k){commit_mode} FROM unnest($1::bigint[]) AS k"
+)
+
+# One statement: the deletes ($1, $2), the puts ($3-$9: an
 # upsert that keeps created_at of a live item, $10 being now), the put items' vectors no
 # longer indexed, and the new vectors ($11-$14, upserted). The core never both puts and
 # deletes one key in a call, and the backend sends each key once, so no row is touched
@@ -67,7 +77,7 @@ WITH gone AS (
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM put), (SELECT count(*) FROM stale),
-    (SELECT count(*) FROM indexed){commit_mode}"""
+    (SELECT count(*) FROM indexed)"""
 
 # Expired items (through lus_memory_items_by_expiry), and their vectors by cascade.
 SWEEP_ITEMS: Final = """
@@ -117,10 +127,11 @@ SELECT f.namespace, f.key, f.value::text, f.created_at, f.updated_at, f.ttl, {ex
 FROM found f{joins}"""
 
 # With ``refresh``: the found items with a ttl expire ttl seconds from now ($1);
-# RETURNING gives the new expiry to the outer SELECT.
+# RETURNING gives the new expiry to the outer SELECT. Rows are updated in key order, as
+# writes lock them.
 REFRESH_FOUND: Final = """, touched AS (
     UPDATE {schema}.lus_memory_items i SET expires_at = $1::float8 + i.ttl
-    FROM (SELECT DISTINCT namespace, key FROM found) f
+    FROM (SELECT DISTINCT namespace, key FROM found ORDER BY namespace, key) f
     WHERE i.namespace = f.namespace AND i.key = f.key AND i.ttl IS NOT NULL
     RETURNING i.namespace, i.key, i.expires_at
 )"""
@@ -185,6 +196,7 @@ class StoreStatements:
             return bind(statement, quoted_schema, synchronous_commit=synchronous_commit)
 
         self._bound = bound
+        self.lock_items = bound(LOCK_ITEMS)
         self.write_items = bound(WRITE_ITEMS)
         self.sweep_items = bound(SWEEP_ITEMS)
         self.cache_get = bound(CACHE_GET)
