@@ -104,8 +104,10 @@ class MemoryStoreBackend(StoreBackend, CacheBackend):
                 found.append(entry if entry is not None and _live(entry.expires_at, now) else None)
             return found
 
-    async def cache_set(self, entries: Sequence[CacheEntry]) -> None:
+    async def cache_set(self, entries: Sequence[CacheEntry], now: float) -> None:
         with self._lock:
+            for key in [k for k, e in self._cache.items() if not _live(e.expires_at, now)]:
+                del self._cache[key]
             for entry in entries:
                 self._cache[(entry.namespace, entry.key)] = entry
 

@@ -83,7 +83,7 @@ class UnifiedCache(BackendClient[CacheBackend], BaseCache[ValueT]):
             entries.append(CacheEntry(text_namespace, text_key, kind, data, None if ttl is None else now + ttl))
         if entries:
             await self._ensure_setup()
-            await self.backend.cache_set(entries)
+            await self.backend.cache_set(entries, now)
 
     async def aclear(self, namespaces: Sequence[Namespace] | None = None) -> None:
         texts = None if namespaces is None else [namespace_key(ns, "cache clear") for ns in namespaces]

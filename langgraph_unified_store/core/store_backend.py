@@ -20,7 +20,9 @@ Rules every backend keeps:
 - With ``refresh``, a read that returns an item with a ``ttl`` moves its ``expires_at``
   to ``now + ttl``.
 - Cache entries are (namespace text, key) -> (serde type, bytes) with an optional expiry;
-  ``cache_clear`` with namespaces removes exactly the entries of those namespaces.
+  ``cache_clear`` with namespaces removes exactly the entries of those namespaces. Expired
+  entries never pile up: ``cache_set`` removes those expired at ``now`` (or the backend's
+  reads do, bounded), since BaseCache has no sweep.
 """
 
 from __future__ import annotations
@@ -123,8 +125,9 @@ class CacheBackend(ABC):
         """Each (namespace text, key)'s unexpired entry, or None, in the order asked."""
 
     @abstractmethod
-    async def cache_set(self, entries: Sequence[CacheEntry]) -> None:
-        """Store the entries (replacing any of the same key), atomically."""
+    async def cache_set(self, entries: Sequence[CacheEntry], now: float) -> None:
+        """Store the entries (replacing any of the same key), atomically, and remove
+        entries expired at ``now`` (see the rules)."""
 
     @abstractmethod
     async def cache_clear(self, namespaces: Sequence[str] | None) -> None:

@@ -325,7 +325,7 @@ class PostgresStoreBackend(StoreBackend, CacheBackend):
             found[n - 1] = CacheEntry(namespace, key, kind, bytes(data), expires_at)
         return found
 
-    async def cache_set(self, entries: Sequence[CacheEntry]) -> None:
+    async def cache_set(self, entries: Sequence[CacheEntry], now: float) -> None:
         by_key = {(e.namespace, e.key): e for e in entries}
         unique = [by_key[key] for key in sorted(by_key)]
         if not unique:
@@ -336,6 +336,7 @@ class PostgresStoreBackend(StoreBackend, CacheBackend):
             [e.type for e in unique],
             [e.data for e in unique],
             [e.expires_at for e in unique],
+            now,
         )
         statement = self._statements.cache_set
 

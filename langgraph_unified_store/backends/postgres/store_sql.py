@@ -164,8 +164,16 @@ SELECT a.n, c.type, c.data, c.expires_at
 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS a(namespace, key, n)
 JOIN {schema}.lus_node_cache c ON c.namespace = a.namespace AND c.key = a.key
 WHERE c.expires_at IS NULL OR c.expires_at > $3::float8"""
+# Entries expired at $6 go with each set (BaseCache has no sweep), except the keys this
+# set writes (one statement may not delete and upsert the same row).
 CACHE_SET: Final = """
-WITH stored AS (
+WITH purged AS (
+    DELETE FROM {schema}.lus_node_cache AS old
+    WHERE old.expires_at <= $6::float8
+      AND NOT EXISTS (
+          SELECT 1 FROM unnest($1::text[], $2::text[]) AS given(namespace, key)
+          WHERE given.namespace = old.namespace AND given.key = old.key)
+), stored AS (
     INSERT INTO {schema}.lus_node_cache AS c (namespace, key, type, data, expires_at)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::float8[])
     ON CONFLICT (namespace, key) DO UPDATE SET

@@ -200,7 +200,8 @@ class RedisStoreBackend(StoreBackend, CacheBackend):
             found.append(entry if live else None)
         return found
 
-    async def cache_set(self, entries: Sequence[CacheEntry]) -> None:
+    async def cache_set(self, entries: Sequence[CacheEntry], now: float) -> None:
+        """Expired entries go on reads (``cache_get`` purges a bounded number first)."""
         if not entries:
             return
         args: list[ScriptArg] = []

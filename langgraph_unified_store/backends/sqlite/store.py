@@ -186,8 +186,9 @@ def cache_get(db: sqlite3.Connection, keys: Sequence[tuple[str, str]], now: floa
     return found
 
 
-def cache_set(db: sqlite3.Connection, entries: Sequence[CacheEntry]) -> None:
+def cache_set(db: sqlite3.Connection, entries: Sequence[CacheEntry], now: float) -> None:
     with Transaction(db, write=True):
+        db.execute(sql.DELETE_EXPIRED_CACHE, (now,))
         db.executemany(
             sql.UPSERT_CACHE_ENTRY,
             [(e.namespace, e.key, e.type, e.data, e.expires_at) for e in entries],
@@ -233,8 +234,8 @@ class SQLiteStoreBackend(SQLiteFile, StoreBackend, CacheBackend):
     async def cache_get(self, keys: Sequence[tuple[str, str]], now: float) -> list[CacheEntry | None]:
         return await self._run(cache_get, list(keys), now)
 
-    async def cache_set(self, entries: Sequence[CacheEntry]) -> None:
-        await self._run(cache_set, list(entries))
+    async def cache_set(self, entries: Sequence[CacheEntry], now: float) -> None:
+        await self._run(cache_set, list(entries), now)
 
     async def cache_clear(self, namespaces: Sequence[str] | None) -> None:
         await self._run(cache_clear, None if namespaces is None else list(namespaces))

@@ -80,4 +80,6 @@ WHERE namespace = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)"""
 UPSERT_CACHE_ENTRY: Final = """
 INSERT OR REPLACE INTO node_cache (namespace, key, type, data, expires_at) VALUES (?, ?, ?, ?, ?)"""
 DELETE_CACHE_NAMESPACE: Final = "DELETE FROM node_cache WHERE namespace = ?"
+# Expired entries go with each set (BaseCache has no sweep); the partial index finds them.
+DELETE_EXPIRED_CACHE: Final = "DELETE FROM node_cache WHERE expires_at <= ?"
 DELETE_CACHE: Final = "DELETE FROM node_cache"
