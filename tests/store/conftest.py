@@ -29,6 +29,9 @@ BACKENDS = [
     pytest.param(name, marks=[getattr(pytest.mark, name)] if name in ("postgres", "redis") else [])
     for name in ALL_BACKENDS
 ]
+ON_A_LOCATION = [param for param in BACKENDS if param.values[0] != "memory"]
+"""The backends whose stores open a location (a file, a schema, a prefix) that several
+stores can share; memory's store is its own place."""
 
 START = 1_700_000_000.0
 """Where every test clock starts (whole seconds: every backend stores them exactly)."""

@@ -15,7 +15,7 @@ from langgraph.types import CachePolicy
 
 from langgraph_unified_store.errors import InvalidConfigError
 
-from .conftest import FakeClock, Place
+from .conftest import ON_A_LOCATION, FakeClock, Place
 
 TTL = 60
 
@@ -143,9 +143,8 @@ async def test_async_cache_api(place: Place, clock: FakeClock) -> None:
         assert await cache.aget(list(VALUES)) == {}
 
 
+@pytest.mark.parametrize("backend_name", ON_A_LOCATION)
 def test_two_caches_on_one_place_share_entries(place: Place, clock: FakeClock) -> None:
-    if place.backend == "memory":
-        pytest.skip("a memory cache is its own place")
     with place.cache(clock=clock) as first, place.cache(clock=clock) as second:
         first.set({(("s",), "k"): ({"v": 1}, None)})
         assert second.get([(("s",), "k")]) == {(("s",), "k"): {"v": 1}}

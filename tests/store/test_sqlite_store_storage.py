@@ -22,7 +22,7 @@ from langgraph_unified_store import SQLiteSaver
 from langgraph_unified_store.backends.sqlite import SCHEMA_VERSION, store_sql
 from langgraph_unified_store.backends.sqlite.migrations import MIGRATION_4
 from langgraph_unified_store.backends.sqlite.store import SQLiteCache, SQLiteStore, _under
-from langgraph_unified_store.errors import BackendUnavailableError, InvalidConfigError
+from langgraph_unified_store.errors import BackendUnavailableError
 
 from ..graphs import chat_graph
 from ..support import thread_config
@@ -336,10 +336,13 @@ async def test_hostile_filter_keys_match_exactly(tmp_path: Path) -> None:
         assert [it.key for it in await store.asearch(("cve",), filter={"a": {"b": "hit"}})] == ["nested"]
         assert await store.asearch(("cve",), filter={"x": "1' OR '1'='1"}) == []
         assert [it.key for it in await store.asearch(("cve",), filter={"other": "' OR '1'='1"})] == ["plain"]
-        # JSON-path syntax as a key is refused as an unknown operator, cleanly.
+        # JSON-path syntax as a top-level key is a field name, as in InMemoryStore: it
+        # matches only an item with that very key, never a path.
+        await store.aput(("cve",), "dollar", {"$.x": "hit"})
         for key in ("$.x", "$", "$[0]"):
-            with pytest.raises(InvalidConfigError):
-                await store.asearch(("cve",), filter={key: "hit"})
+            expected = ["dollar"] if key == "$.x" else []
+            assert [it.key for it in await store.asearch(("cve",), filter={key: "hit"})] == expected, key
+        await store.adelete(("cve",), "dollar")
         # The same payloads as namespace labels and item keys.
         for i, key in enumerate(PAYLOAD_KEYS):
             label = key.replace(".", "")

@@ -17,7 +17,7 @@ from langgraph_unified_store import factory
 from langgraph_unified_store.errors import SaverClosedError
 from langgraph_unified_store.registry import backend_named
 
-from .conftest import DIMS, FakeClock, Place, fake_embed
+from .conftest import DIMS, ON_A_LOCATION, FakeClock, Place, fake_embed
 
 
 def test_create_store_and_cache_from_the_url(place: Place, clock: FakeClock) -> None:
@@ -46,10 +46,9 @@ def test_create_store_passes_the_index(place: Place, clock: FakeClock) -> None:
         assert found[0].key == "a" and found[0].score == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("backend_name", ON_A_LOCATION)
 def test_from_conn_string(place: Place, clock: FakeClock) -> None:
     entry = backend_named(place.backend)
-    if entry.conn_of_url is None:
-        pytest.skip("the memory store takes no connection")
     for cls in (entry.store_class(), entry.cache_class()):
         with cls.from_conn_string(place.conn(), clock=clock, **place.location_options()) as made:  # type: ignore[attr-defined]
             place.opened.append(made)
@@ -62,9 +61,8 @@ def test_from_conn_string(place: Place, clock: FakeClock) -> None:
                 assert made.get([(("c",), "k")]) == {(("c",), "k"): 2}
 
 
+@pytest.mark.parametrize("backend_name", ON_A_LOCATION)
 def test_two_stores_on_one_place_share_items(place: Place, clock: FakeClock) -> None:
-    if place.backend == "memory":
-        pytest.skip("a memory store is its own place")
     with place.store(clock=clock) as first:
         first.put(("s", "1"), "k", {"v": 1})
     with place.store(clock=clock) as second:
