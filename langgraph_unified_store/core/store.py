@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -140,6 +140,19 @@ class BackendClient(Generic[B]):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+class OpenedOnConnection:
+    """What the store and cache classes whose first argument is the connection share
+    (every backend's but Memory's): ``from_conn_string``, as on the savers."""
+
+    @classmethod
+    def from_conn_string(cls, conn: Any, **options: Any) -> Self:
+        """A store or cache on ``conn`` (the class's first argument: a SQLite path, a
+        PostgreSQL connection string or asyncpg.Pool, a Redis URL or client) with the
+        class's options; enter it with ``with`` or ``async with`` to close it afterwards."""
+        make: Callable[..., Self] = cls
+        return make(conn, **options)
 
 
 @dataclass(slots=True)

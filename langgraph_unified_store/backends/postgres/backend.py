@@ -30,7 +30,6 @@ Why it is shaped this way:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any, ClassVar, Final, TypeVar
 
@@ -49,17 +48,9 @@ from ...errors import (
     BackendUnavailableError,
     BlobsMissingError,
     ItemsMissingError,
-    missing_extra,
 )
-from ...registry import DEFAULT_SCHEMA, check_backend_options
-from .connection import (
-    Connection,
-    Connections,
-    Operation,
-    PoolSettings,
-    fetch_stored,
-    too_long,
-)
+from .connection import Connection, fetch_stored, too_long
+from .database import PostgresDatabase
 from .keys import (
     blob_key,
     checkpoint_key,
@@ -70,7 +61,7 @@ from .keys import (
     stored_type,
     write_prefix,
 )
-from .migrations import drop_statement, migrate, quote_schema
+from .migrations import drop_statement
 from .ordered_ids import encode_ordered_id
 from .rows import (
     checkpoint_record,
@@ -99,83 +90,15 @@ T = TypeVar("T")
 LIST_PAGE_SIZE: Final = 50
 
 
-class PostgresBackend(ThreadLifecycle):
+class PostgresBackend(PostgresDatabase[Statements], ThreadLifecycle):
     name: ClassVar[str] = "postgres"
-
-    def __init__(
-        self,
-        conn: str | Any,
-        *,
-        schema: str = DEFAULT_SCHEMA,
-        prepared_statements: bool = True,
-        pool_settings: PoolSettings | None = None,
-        synchronous_commit: bool = True,
-        connect_options: dict[str, Any] | None = None,
-    ) -> None:
-        if asyncpg is None:
-            raise missing_extra("postgres", "asyncpg")
-        checked = check_backend_options(
-            "postgres",
-            {
-                "schema": schema,
-                "prepared_statements": prepared_statements,
-                "synchronous_commit": synchronous_commit,
-                **dataclasses.asdict(pool_settings or PoolSettings()),
-            },
-        )
-        pool_settings = PoolSettings.of(checked)
-        self.schema = schema
-        self._quoted = quote_schema(schema)
-        self._connections = Connections(
-            conn,
-            prepared_statements=prepared_statements,
-            pool_settings=pool_settings,
-            connect_options=connect_options or {},
-        )
-        self._connections.owner = repr(self)
-        self.prepared_statements = prepared_statements
-        self.connect_timeout = float(pool_settings.connect_timeout)
-        self.command_timeout = pool_settings.command_timeout
-        self.synchronous_commit = synchronous_commit
-        self._ready = False
-        self._statements = Statements(self._quoted, synchronous_commit=synchronous_commit)
+    statements_class = Statements
 
     @property
     def _conn_string(self) -> str | None:
         return self._connections.conn_string
 
-    def __repr__(self) -> str:
-        dsn = self._connections.dsn
-        if dsn is None:
-            return f"PostgresBackend(pool=<asyncpg.Pool>, schema={self.schema!r})"
-        return (
-            f"PostgresBackend(hosts={dsn.hosts!r}, database={dsn.database!r}, "
-            f"schema={self.schema!r})"
-        )
-
-    async def _run(self, operation: Operation[T], *, setup: bool = True) -> T:
-        """Run one operation (``connection.Connections.run``), with the schema set up
-        first unless ``setup`` is False."""
-        return await self._connections.run(operation, self._set_up if setup else None)
-
-    async def _set_up(self, tables_gone: bool) -> None:
-        if tables_gone:
-            self._ready = False
-        if not self._ready:
-            await self.setup()
-
     # -- schema -----------------------------------------------------------------------------
-
-    async def setup(self) -> None:
-        """Create or upgrade the schema (idempotent; concurrent processes queue on an
-        advisory lock). Also runs by itself before the first operation."""
-        if self._ready:
-            return
-        await self._run(self._migrate, setup=False)
-        self._ready = True
-
-    async def _migrate(self, conn: Connection) -> None:
-        await migrate(conn, self.schema)
 
     async def drop_all(self) -> None:
         """Drop everything this saver stored: the schema, or in "public" just its tables."""
@@ -186,9 +109,6 @@ class PostgresBackend(ThreadLifecycle):
 
         await self._run(drop, setup=False)
         self._ready = False
-
-    async def aclose(self) -> None:
-        await self._connections.aclose()
 
     # -- writing ----------------------------------------------------------------------------
 

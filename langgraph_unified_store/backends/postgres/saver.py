@@ -11,15 +11,9 @@ from ...core.lifecycle import Clock
 from ...core.limits import ReadLimits
 from ...core.saver import UnifiedCheckpointSaver
 from ...core.sync import DEFAULT_CLOSE_TIMEOUT
-from ...errors import missing_extra
 from ...registry import DEFAULT_COMMAND_TIMEOUT, DEFAULT_SCHEMA
 from .backend import PostgresBackend
-from .connection import pool_settings_for
-
-try:
-    import asyncpg
-except ImportError:  # pragma: no cover - exercised only without the extra
-    asyncpg = None
+from .database import open_database
 
 
 class PostgresSaver(UnifiedCheckpointSaver):
@@ -94,30 +88,7 @@ class PostgresSaver(UnifiedCheckpointSaver):
         sweep_interval: float | None = None,
         **connect_options: Any,
     ) -> None:
-        if asyncpg is None:
-            raise missing_extra("postgres", "asyncpg")
-        if ssl is not None:
-            connect_options["ssl"] = ssl
-        pool_settings = pool_settings_for(
-            conn,
-            "saver",
-            prepared_statements=prepared_statements,
-            command_timeout=command_timeout,
-            connect_options=connect_options,
-            min_size=min_size,
-            max_size=max_size,
-            max_queries=max_queries,
-            max_inactive_connection_lifetime=max_inactive_connection_lifetime,
-            connect_timeout=connect_timeout,
-        )
-        backend = PostgresBackend(
-            conn,
-            schema=schema,
-            prepared_statements=prepared_statements,
-            pool_settings=pool_settings,
-            synchronous_commit=synchronous_commit,
-            connect_options=connect_options,
-        )
+        backend = open_database(PostgresBackend, conn, "saver", locals())
         super().__init__(
             backend,
             serde=serde,

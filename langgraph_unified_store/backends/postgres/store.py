@@ -21,7 +21,6 @@ cannot hold the NUL character (\\u0000) in a string: such a put is InvalidConfig
 
 from __future__ import annotations
 
-import dataclasses
 import struct
 from collections.abc import Sequence
 from typing import Any, ClassVar, Final, TypeVar
@@ -32,7 +31,7 @@ from langgraph.store.base import IndexConfig, TTLConfig
 
 from ...core.cache import UnifiedCache
 from ...core.lifecycle import Clock
-from ...core.store import UnifiedStore
+from ...core.store import OpenedOnConnection, UnifiedStore
 from ...core.store_backend import (
     CacheBackend,
     CacheEntry,
@@ -42,19 +41,11 @@ from ...core.store_backend import (
     StoredItem,
 )
 from ...core.store_rules import namespace_of, namespace_text, prefix_range
-from ...errors import InvalidConfigError, missing_extra
-from ...registry import DEFAULT_COMMAND_TIMEOUT, DEFAULT_SCHEMA, check_backend_options
-from .connection import (
-    BTREE_ENTRY_MAX,
-    Connection,
-    Connections,
-    Operation,
-    PoolSettings,
-    fetch_stored,
-    pool_settings_for,
-)
+from ...errors import InvalidConfigError
+from ...registry import DEFAULT_COMMAND_TIMEOUT, DEFAULT_SCHEMA
+from .connection import BTREE_ENTRY_MAX, Connection, Operation, fetch_stored
+from .database import PostgresDatabase, open_database
 from .keys import lock_key
-from .migrations import migrate, quote_schema
 from .store_sql import StoreStatements
 
 try:
@@ -113,83 +104,14 @@ def _rejected(operation: str, exc: BaseException) -> InvalidConfigError | None:
     return None
 
 
-class PostgresStoreBackend(StoreBackend, CacheBackend):
-    """Store items and node-cache entries in one schema (see the module docstring)."""
+class PostgresStoreBackend(PostgresDatabase[StoreStatements], StoreBackend, CacheBackend):
+    """Store items and node-cache entries in one schema (see the module docstring); the
+    connections and the schema's set-up are PostgresDatabase's, as for the saver."""
 
     name: ClassVar[str] = "postgres"
+    statements_class = StoreStatements
 
-    def __init__(
-        self,
-        conn: str | Any,
-        *,
-        schema: str = DEFAULT_SCHEMA,
-        prepared_statements: bool = True,
-        pool_settings: PoolSettings | None = None,
-        synchronous_commit: bool = True,
-        connect_options: dict[str, Any] | None = None,
-    ) -> None:
-        if asyncpg is None:
-            raise missing_extra("postgres", "asyncpg")
-        checked = check_backend_options(
-            "postgres",
-            {
-                "schema": schema,
-                "prepared_statements": prepared_statements,
-                "synchronous_commit": synchronous_commit,
-                **dataclasses.asdict(pool_settings or PoolSettings()),
-            },
-        )
-        self.schema = schema
-        self.prepared_statements = prepared_statements
-        self.synchronous_commit = synchronous_commit
-        self._connections = Connections(
-            conn,
-            prepared_statements=prepared_statements,
-            pool_settings=PoolSettings.of(checked),
-            connect_options=connect_options or {},
-        )
-        self._connections.owner = repr(self)
-        self._statements = StoreStatements(
-            quote_schema(schema), synchronous_commit=synchronous_commit
-        )
-        self._ready = False
-
-    def __repr__(self) -> str:
-        dsn = self._connections.dsn
-        if dsn is None:
-            return f"{type(self).__name__}(pool=<asyncpg.Pool>, schema={self.schema!r})"
-        return (
-            f"{type(self).__name__}(hosts={dsn.hosts!r}, database={dsn.database!r}, "
-            f"schema={self.schema!r})"
-        )
-
-    # -- connections and schema -------------------------------------------------------------
-
-    async def _run(self, operation: Operation[T]) -> T:
-        """One operation on a pooled connection (``Connections.run``), the schema set up
-        first (and again, once, if its tables vanished)."""
-        return await self._connections.run(operation, self._set_up)
-
-    async def _set_up(self, tables_gone: bool) -> None:
-        if tables_gone:
-            self._ready = False
-        if not self._ready:
-            await self.setup()
-
-    async def setup(self) -> None:
-        """Create or upgrade the schema: the saver's migrations, which include these
-        tables (idempotent; concurrent processes queue on the migration lock)."""
-        if self._ready:
-            return
-
-        async def run_migrations(conn: Connection) -> None:
-            await migrate(conn, self.schema)
-
-        await self._connections.run(run_migrations, None)
-        self._ready = True
-
-    async def aclose(self) -> None:
-        await self._connections.aclose()
+    # -- running statements -----------------------------------------------------------------
 
     async def _retried(self, operation: Operation[T]) -> T:
         """``operation`` (idempotent, one statement or one transaction) run again if
@@ -358,50 +280,7 @@ class PostgresStoreBackend(StoreBackend, CacheBackend):
         await self._retried(clear)
 
 
-def postgres_store_backend(
-    conn: str | Any,
-    what: str,
-    *,
-    schema: str,
-    prepared_statements: bool,
-    min_size: int | None,
-    max_size: int | None,
-    max_queries: int | None,
-    max_inactive_connection_lifetime: float | None,
-    connect_timeout: float | None,
-    command_timeout: float | None,
-    synchronous_commit: bool,
-    ssl: Any,
-    connect_options: dict[str, Any],
-) -> PostgresStoreBackend:
-    """The backend of a PostgresStore or PostgresCache, from PostgresSaver's options."""
-    if asyncpg is None:
-        raise missing_extra("postgres", "asyncpg")
-    if ssl is not None:
-        connect_options["ssl"] = ssl
-    pool_settings = pool_settings_for(
-        conn,
-        what,
-        prepared_statements=prepared_statements,
-        command_timeout=command_timeout,
-        connect_options=connect_options,
-        min_size=min_size,
-        max_size=max_size,
-        max_queries=max_queries,
-        max_inactive_connection_lifetime=max_inactive_connection_lifetime,
-        connect_timeout=connect_timeout,
-    )
-    return PostgresStoreBackend(
-        conn,
-        schema=schema,
-        prepared_statements=prepared_statements,
-        pool_settings=pool_settings,
-        synchronous_commit=synchronous_commit,
-        connect_options=connect_options,
-    )
-
-
-class PostgresStore(UnifiedStore):
+class PostgresStore(OpenedOnConnection, UnifiedStore):
     """LangGraph's long-term memory store on PostgreSQL, in the tables
     ``lus_memory_items`` and ``lus_memory_vectors`` of ``schema`` (the saver's schema
     may be shared: the tables never collide).
@@ -435,30 +314,11 @@ class PostgresStore(UnifiedStore):
         clock: Clock | None = None,
         **connect_options: Any,
     ) -> None:
-        backend = postgres_store_backend(
-            conn,
-            "store",
-            schema=schema,
-            prepared_statements=prepared_statements,
-            min_size=min_size,
-            max_size=max_size,
-            max_queries=max_queries,
-            max_inactive_connection_lifetime=max_inactive_connection_lifetime,
-            connect_timeout=connect_timeout,
-            command_timeout=command_timeout,
-            synchronous_commit=synchronous_commit,
-            ssl=ssl,
-            connect_options=connect_options,
-        )
+        backend = open_database(PostgresStoreBackend, conn, "store", locals())
         super().__init__(backend, index=index, ttl=ttl, clock=clock)
 
-    @classmethod
-    def from_conn_string(cls, conn_string: str, **options: Any) -> PostgresStore:
-        """A store on ``conn_string``; enter it with ``with`` or ``async with``."""
-        return cls(conn_string, **options)
 
-
-class PostgresCache(UnifiedCache[Any]):
+class PostgresCache(OpenedOnConnection, UnifiedCache[Any]):
     """LangGraph's node cache (``graph.compile(cache=...)``) on PostgreSQL, in the table
     ``lus_node_cache`` of ``schema``; PostgresSaver's connection options, plus ``serde=``
     and ``clock=``."""
@@ -483,24 +343,5 @@ class PostgresCache(UnifiedCache[Any]):
         clock: Clock | None = None,
         **connect_options: Any,
     ) -> None:
-        backend = postgres_store_backend(
-            conn,
-            "cache",
-            schema=schema,
-            prepared_statements=prepared_statements,
-            min_size=min_size,
-            max_size=max_size,
-            max_queries=max_queries,
-            max_inactive_connection_lifetime=max_inactive_connection_lifetime,
-            connect_timeout=connect_timeout,
-            command_timeout=command_timeout,
-            synchronous_commit=synchronous_commit,
-            ssl=ssl,
-            connect_options=connect_options,
-        )
+        backend = open_database(PostgresStoreBackend, conn, "cache", locals())
         super().__init__(backend, serde=serde, clock=clock)
-
-    @classmethod
-    def from_conn_string(cls, conn_string: str, **options: Any) -> PostgresCache:
-        """A cache on ``conn_string``; enter it with ``with`` or ``async with``."""
-        return cls(conn_string, **options)

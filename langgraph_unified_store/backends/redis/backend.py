@@ -20,12 +20,10 @@ from ...core.records import (
 )
 from ...errors import BlobsMissingError, ItemsMissingError
 from ...registry import (
-    DEFAULT_PREFIX,
-    DEFAULT_SOCKET_TIMEOUT,
     MAX_TTL_SECONDS,
-    check_backend_options,
 )
-from .client import Call, RedisConn, RedisConnection, plain
+from .client import Call, plain
+from .database import RedisDatabase
 from .keys import (
     RUN_COUNTER_FIELD,
     blob_field,
@@ -80,35 +78,16 @@ LIST_SCAN_BUDGET: Final = 2000
 SNAPSHOT_RUNS_SECTION: Final = 3
 
 
-class RedisBackend(ThreadIndexes):
+class RedisBackend(RedisDatabase, ThreadIndexes):
     """Checkpoint records in plain Redis; see the package docstring for the key layout."""
 
     name: ClassVar[str] = "redis"
     max_ttl: ClassVar[float] = float(MAX_TTL_SECONDS)
 
-    def __init__(
-        self,
-        conn: RedisConn,
-        *,
-        prefix: str = DEFAULT_PREFIX,
-        cluster: bool = False,
-        socket_timeout: float | None = DEFAULT_SOCKET_TIMEOUT,
-    ) -> None:
-        checked = check_backend_options(
-            "redis", {"prefix": prefix, "cluster": cluster, "socket_timeout": socket_timeout}
-        )
-        socket_timeout = checked["socket_timeout"]
-        self.prefix = prefix
-        self._connection = RedisConnection(conn, cluster=cluster, socket_timeout=socket_timeout)
-        self.cluster = self._connection.cluster
+    def _name_keys(self, prefix: str) -> None:
         self._threads_key = threads_index_key(prefix)
         self._names_key = names_index_key(prefix)
         self._written_key = written_index_key(prefix)
-
-    @property
-    def _url(self) -> str | None:
-        """The URL the backend was made from (tests open raw clients on it)."""
-        return self._connection.url
 
     @property
     def ttl(self) -> float | None:
@@ -170,9 +149,6 @@ class RedisBackend(ThreadIndexes):
                     plain("ZADD", self._written_key, "NX", *[p for m in members for p in (now, m)]),
                 ],
             )
-
-    async def aclose(self) -> None:
-        await self._connection.aclose()
 
     async def drop_all(self) -> None:
         """Delete every key under this prefix (SCANs: for tests and tear-down only)."""

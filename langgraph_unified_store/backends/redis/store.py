@@ -19,7 +19,7 @@ from langgraph.store.base import IndexConfig, TTLConfig
 
 from ...core.cache import UnifiedCache
 from ...core.lifecycle import Clock
-from ...core.store import UnifiedStore
+from ...core.store import OpenedOnConnection, UnifiedStore
 from ...core.store_backend import (
     CacheBackend,
     CacheEntry,
@@ -29,8 +29,9 @@ from ...core.store_backend import (
     StoredItem,
 )
 from ...core.store_rules import namespace_of
-from ...registry import DEFAULT_PREFIX, DEFAULT_SOCKET_TIMEOUT, check_backend_options
-from .client import Call, RedisConn, RedisConnection, ScriptArg, plain
+from ...registry import DEFAULT_PREFIX, DEFAULT_SOCKET_TIMEOUT
+from .client import Call, RedisConn, ScriptArg, plain
+from .database import RedisDatabase
 from .keys import text_of, utf8
 from .scripts import LuaScript
 from .store_keys import (
@@ -65,32 +66,14 @@ def _flag(value: bool) -> str:
     return "1" if value else "0"
 
 
-class RedisStoreBackend(StoreBackend, CacheBackend):
+class RedisStoreBackend(RedisDatabase, StoreBackend, CacheBackend):
     """Store items and cache entries in plain Redis; see ``store_keys.py`` for the keys."""
 
     name: ClassVar[str] = "redis"
 
-    def __init__(
-        self,
-        conn: RedisConn,
-        *,
-        prefix: str = DEFAULT_PREFIX,
-        cluster: bool = False,
-        socket_timeout: float | None = DEFAULT_SOCKET_TIMEOUT,
-    ) -> None:
-        checked = check_backend_options(
-            "redis", {"prefix": prefix, "cluster": cluster, "socket_timeout": socket_timeout}
-        )
-        self.prefix = prefix
-        self._connection = RedisConnection(conn, cluster=cluster, socket_timeout=checked["socket_timeout"])
-        self.cluster = self._connection.cluster
+    def _name_keys(self, prefix: str) -> None:
         self._store_keys = store_keys(prefix)
         self._cache_keys = cache_keys(prefix)
-
-    @property
-    def _url(self) -> str | None:
-        """The URL the backend was made from (tests open raw clients on it)."""
-        return self._connection.url
 
     def __repr__(self) -> str:
         return f"RedisStoreBackend({self._connection.where!r}, prefix={self.prefix!r}, cluster={self.cluster!r})"
@@ -101,9 +84,6 @@ class RedisStoreBackend(StoreBackend, CacheBackend):
     async def setup(self) -> None:
         """Checks the server answers (nothing to create: scripts make keys as they write)."""
         await self._connection.execute_one("setup", plain("PING"))
-
-    async def aclose(self) -> None:
-        await self._connection.aclose()
 
     async def drop_all(self) -> None:
         """Delete this prefix's store and cache keys (for tests and tear-down)."""
@@ -216,7 +196,7 @@ class RedisStoreBackend(StoreBackend, CacheBackend):
         await self._run("cache clear", CACHE_CLEAR, self._cache_keys, args)
 
 
-class RedisStore(UnifiedStore):
+class RedisStore(OpenedOnConnection, UnifiedStore):
     """LangGraph's long-term memory store on plain Redis (no modules; Redis Cluster with
     ``cluster=True``): ``RedisStore("redis://localhost:6379/0", prefix="app")``. Every
     key is ``<prefix>:{memory}:...``, one slot, so each batch is one atomic script.
@@ -239,14 +219,8 @@ class RedisStore(UnifiedStore):
         backend = RedisStoreBackend(conn, prefix=prefix, cluster=cluster, socket_timeout=socket_timeout)
         super().__init__(backend, index=index, ttl=ttl, clock=clock)
 
-    @classmethod
-    def from_conn_string(cls, conn: RedisConn, **options: Any) -> RedisStore:
-        """A store on ``conn`` (a ``redis://``, ``rediss://`` or ``unix://`` URL, or a
-        client); enter it with ``with`` or ``async with`` to close it afterwards."""
-        return cls(conn, **options)
 
-
-class RedisCache(UnifiedCache[Any]):
+class RedisCache(OpenedOnConnection, UnifiedCache[Any]):
     """LangGraph's node cache (``graph.compile(cache=RedisCache(url))``) on plain Redis;
     every key is ``<prefix>:{cache}:...``. Entries expire by the core's clock."""
 
@@ -264,8 +238,3 @@ class RedisCache(UnifiedCache[Any]):
     ) -> None:
         backend = RedisStoreBackend(conn, prefix=prefix, cluster=cluster, socket_timeout=socket_timeout)
         super().__init__(backend, serde=serde, clock=clock)
-
-    @classmethod
-    def from_conn_string(cls, conn: RedisConn, **options: Any) -> RedisCache:
-        """A cache on ``conn``, as ``RedisStore.from_conn_string``."""
-        return cls(conn, **options)

@@ -20,7 +20,7 @@ from langgraph.store.base import IndexConfig, TTLConfig
 
 from ...core.cache import UnifiedCache
 from ...core.lifecycle import Clock
-from ...core.store import UnifiedStore
+from ...core.store import OpenedOnConnection, UnifiedStore
 from ...core.store_backend import (
     CacheBackend,
     CacheEntry,
@@ -244,7 +244,7 @@ class SQLiteStoreBackend(SQLiteFile, StoreBackend, CacheBackend):
 # -- the public classes ----------------------------------------------------------------------
 
 
-class SQLiteStore(UnifiedStore):
+class SQLiteStore(OpenedOnConnection, UnifiedStore):
     """LangGraph's long-term memory store in a SQLite file (the saver's file works too).
 
     ``SQLiteStore("agent.db", index=..., ttl=...)``: the same sync and async API as every
@@ -270,13 +270,8 @@ class SQLiteStore(UnifiedStore):
             clock=clock,
         )
 
-    @classmethod
-    def from_conn_string(cls, path: str | Path, **options: Any) -> SQLiteStore:
-        """A store on ``path`` (a file path, or ``:memory:``)."""
-        return cls(path, **options)
 
-
-class SQLiteCache(UnifiedCache[Any]):
+class SQLiteCache(OpenedOnConnection, UnifiedCache[Any]):
     """LangGraph's node cache (``graph.compile(cache=SQLiteCache("agent.db"))``) in a
     SQLite file."""
 
@@ -296,8 +291,3 @@ class SQLiteCache(UnifiedCache[Any]):
             serde=serde,
             clock=clock,
         )
-
-    @classmethod
-    def from_conn_string(cls, path: str | Path, **options: Any) -> SQLiteCache:
-        """A cache on ``path`` (a file path, or ``:memory:``)."""
-        return cls(path, **options)
