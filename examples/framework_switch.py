@@ -4,6 +4,12 @@ Every framework reads the same stored thread and writes its turn back onto it; a
 end LangGraph sees every earlier message (tool calls and results included) and every
 context value, and the script prints which framework wrote each checkpoint.
 
+Then one long-term memory, shared: AutoGen stores a fact about the traveller (with its
+metadata) through its ``Memory`` interface, LlamaIndex recalls it through a memory block
+and stores one of its own, CrewAI recalls both through its ``Memory`` and stores a third,
+and a LangGraph node finds all three with ``get_store()``; the store is on the same
+backend as the checkpoints, with an offline hashed embedding as its index.
+
 Runs offline, no API keys: LangGraph and CrewAI nodes write deterministic replies,
 AutoGen answers through ``ReplayChatCompletionClient``, LlamaIndex through ``MockLLM``.
 
@@ -12,7 +18,7 @@ AutoGen answers through ``ReplayChatCompletionClient``, LlamaIndex through ``Moc
     python examples/framework_switch.py --url postgresql://postgres@127.0.0.1:5432/test
     python examples/framework_switch.py --url redis://127.0.0.1:6379/0
 
-Exits 1 if any message, id, tool call or context value was lost on the way.
+Exits 1 if any message, id, tool call, context value or memory was lost on the way.
 """
 
 from __future__ import annotations
@@ -37,13 +43,16 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMes
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.store.base import BaseStore
 
 from langgraph_unified_store import (
     UnifiedCheckpointSaver,
     UnifiedMessage,
     UnifiedWorkflowState,
     create_saver,
+    create_store,
 )
+from langgraph_unified_store.adapters.memory import hashed_embedding, memory_namespace
 
 FRAMEWORKS = ("crewai", "autogen", "llamaindex")
 
@@ -261,6 +270,172 @@ async def llamaindex_turn(saver: UnifiedCheckpointSaver, workflow_id: str) -> st
     return prompt
 
 
+# -- one long-term memory, every framework -----------------------------------------------
+
+MEMORY_DIMS = 64
+AUTOGEN_FACT = "The traveller is vegetarian and avoids peanuts."
+AUTOGEN_METADATA = {"source": "intake form", "confidence": 0.9}
+LLAMAINDEX_FACT = "The traveller prefers a window seat on flights."
+CREWAI_FACT = "Day 2 in Sintra needs a rain jacket."
+
+
+def memory_index() -> dict[str, Any]:
+    """The store's index: an offline, deterministic embedding of each memory's text."""
+    return {"dims": MEMORY_DIMS, "embed": hashed_embedding(MEMORY_DIMS), "fields": ["text"]}
+
+
+async def autogen_remembers(store: BaseStore, user: str) -> list[str]:
+    """AutoGen stores a fact through its Memory interface, then recalls what it holds
+    into a model context, as an agent with ``memory=[...]`` does before each reply."""
+    from autogen_core.memory import MemoryContent, MemoryMimeType
+    from autogen_core.model_context import UnboundedChatCompletionContext
+    from autogen_core.models import UserMessage
+
+    from langgraph_unified_store.adapters.autogen_memory import UnifiedAutoGenMemory
+
+    memory = UnifiedAutoGenMemory(store, memory_namespace(user), created_by="autogen_budgeter")
+    await memory.add(
+        MemoryContent(content=AUTOGEN_FACT, mime_type=MemoryMimeType.TEXT, metadata=AUTOGEN_METADATA)
+    )
+    context = UnboundedChatCompletionContext()
+    await context.add_message(UserMessage(content="Is the traveller vegetarian?", source="user"))
+    updated = await memory.update_context(context)
+    return [str(item.content) for item in updated.memories.results]
+
+
+async def llamaindex_recalls(store: BaseStore, user: str) -> str:
+    """LlamaIndex's Memory recalls through a memory block (its text goes into the system
+    message), and the block stores a message of its own. Returns the system message."""
+    from llama_index.core.base.llms.types import ChatMessage
+    from llama_index.core.memory import Memory
+
+    from langgraph_unified_store.adapters.llamaindex_memory import UnifiedMemoryBlock
+
+    block = UnifiedMemoryBlock(store=store, namespace=memory_namespace(user))
+    memory = Memory.from_defaults(
+        session_id=f"{user}-chat", memory_blocks=[block], tokenizer_fn=lambda text: text.split()
+    )
+    await memory.aput(ChatMessage(role="user", content="Book a dinner; is the traveller vegetarian?"))
+    messages = await memory.aget()
+    await block.aput(
+        [ChatMessage(role="user", content=LLAMAINDEX_FACT, additional_kwargs={"topic": "flights"})],
+        session_id=f"{user}-chat",
+    )
+    return next((m.content or "" for m in messages if m.role.value == "system"), "")
+
+
+def crewai_recalls(store: BaseStore, user: str) -> list[dict[str, Any]]:
+    """CrewAI's Memory recalls what AutoGen and LlamaIndex stored and remembers a fact of
+    its own (every field given, so no LLM is asked)."""
+    from crewai.events.event_listener import event_listener
+
+    from langgraph_unified_store.adapters.crewai_memory import crewai_memory
+
+    event_listener.formatter.verbose = False  # no console panels for each memory event
+    memory = crewai_memory(store, memory_namespace(user), llm="gpt-4o-mini")
+    try:
+        matches = memory.recall("vegetarian traveller window seat", depth="shallow", limit=5)
+        memory.remember(
+            CREWAI_FACT, scope="/trip", categories=["packing"], importance=0.8, metadata={"day": 2}
+        )
+    finally:
+        memory.close()
+    return [{"text": m.record.content, "metadata": m.record.metadata} for m in matches]
+
+
+class MemoryState(TypedDict, total=False):
+    user: str
+    question: str
+    recalled: list[dict[str, Any]]
+
+
+async def recall_node(state: MemoryState) -> dict[str, Any]:
+    """A LangGraph node: the graph's store (``compile(store=...)``), via ``get_store()``."""
+    from langgraph.config import get_store
+
+    found = await get_store().asearch(memory_namespace(state["user"]), query=state["question"], limit=10)
+    return {
+        "recalled": [
+            {
+                "text": item.value["text"],
+                "framework": item.value["framework"],
+                "metadata": item.value["metadata"],
+                "namespace": list(item.namespace),
+            }
+            for item in found
+        ]
+    }
+
+
+async def langgraph_recalls(store: BaseStore, user: str) -> list[dict[str, Any]]:
+    builder = StateGraph(MemoryState)
+    builder.add_node("recall", recall_node)
+    builder.add_edge(START, "recall")
+    builder.add_edge("recall", END)
+    graph = builder.compile(store=store)
+    result = await graph.ainvoke({"user": user, "question": "What does the traveller need?"})
+    recalled: list[dict[str, Any]] = result["recalled"]
+    return recalled
+
+
+@dataclass
+class MemoryReport:
+    user: str
+    autogen_saw: list[str] = field(default_factory=list)
+    llamaindex_saw: str = ""
+    crewai_saw: list[dict[str, Any]] = field(default_factory=list)
+    langgraph_saw: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+async def run_memory_switch(store: BaseStore, user: str) -> MemoryReport:
+    """AutoGen -> LlamaIndex -> CrewAI -> LangGraph on one memory scope, and the check
+    that each saw what the earlier ones stored, metadata included."""
+    report = MemoryReport(user)
+    report.autogen_saw = await autogen_remembers(store, user)
+    report.llamaindex_saw = await llamaindex_recalls(store, user)
+    report.crewai_saw = await asyncio.to_thread(crewai_recalls, store, user)
+    report.langgraph_saw = await langgraph_recalls(store, user)
+    if AUTOGEN_FACT not in report.autogen_saw:
+        report.problems.append("AutoGen did not recall its own fact into the model context")
+    if AUTOGEN_FACT not in report.llamaindex_saw:
+        report.problems.append("LlamaIndex did not recall the fact AutoGen stored")
+    crewai = {m["text"]: m["metadata"] for m in report.crewai_saw}
+    if crewai.get(AUTOGEN_FACT) != AUTOGEN_METADATA:
+        report.problems.append(f"CrewAI did not recall AutoGen's fact with its metadata: {crewai}")
+    if crewai.get(LLAMAINDEX_FACT) != {"topic": "flights"}:
+        report.problems.append(f"CrewAI did not recall LlamaIndex's memory with its metadata: {crewai}")
+    seen = {m["text"]: m for m in report.langgraph_saw}
+    wanted = {AUTOGEN_FACT: "autogen", LLAMAINDEX_FACT: "llamaindex", CREWAI_FACT: "crewai"}
+    for text, framework in wanted.items():
+        if text not in seen:
+            report.problems.append(f"the LangGraph node did not recall {framework}'s memory {text!r}")
+        elif seen[text]["framework"] != framework:
+            report.problems.append(f"{text!r} lost its writer: {seen[text]['framework']}")
+    if AUTOGEN_FACT in seen and seen[AUTOGEN_FACT]["metadata"] != AUTOGEN_METADATA:
+        report.problems.append("the LangGraph node got AutoGen's fact without its metadata")
+    if CREWAI_FACT in seen and seen[CREWAI_FACT]["metadata"] != {"day": 2}:
+        report.problems.append("the LangGraph node got CrewAI's fact without its metadata")
+    return report
+
+
+def print_memory_report(report: MemoryReport) -> None:
+    print(f"\nshared memory {memory_namespace(report.user)}:")
+    print(f"  autogen    stored and recalled: {report.autogen_saw}")
+    recalled = [line for line in report.llamaindex_saw.splitlines() if line.startswith("- ")]
+    print(f"  llamaindex recalled: {recalled}")
+    print(f"  crewai     recalled: {[m['text'] for m in report.crewai_saw]}")
+    print("  langgraph node (get_store) recalled:")
+    for memory in report.langgraph_saw:
+        print(f"    {memory['framework']:<11} {memory['text']!r} {memory['metadata']}")
+    if report.problems:
+        print(f"\nMEMORY LOST {len(report.problems)} things:")
+        for problem in report.problems:
+            print("  -", problem)
+    else:
+        print("every framework recalled what the others stored, metadata included")
+
+
 # -- the switch, and the check that nothing was lost ---------------------------------------
 
 
@@ -400,7 +575,11 @@ async def main(url: str | None, workflow_id: str) -> int:
     async with saver:
         report = await run_switch(saver, workflow_id)
     print_report(report)
-    return 1 if report.problems else 0
+    store = create_store(url, index=memory_index())
+    async with store:
+        memory_report = await run_memory_switch(store, f"traveller-{workflow_id}")
+    print_memory_report(memory_report)
+    return 1 if report.problems or memory_report.problems else 0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -1,5 +1,6 @@
 """The switching demo on every backend: LangGraph -> CrewAI -> AutoGen -> LlamaIndex ->
-LangGraph on one thread, with nothing lost."""
+LangGraph on one thread, with nothing lost; then one long-term memory that AutoGen,
+LlamaIndex, CrewAI and a LangGraph node (``get_store()``) all write and recall."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import pytest
 from langgraph_unified_store import UnifiedWorkflowState
 
 from .support import ALL_BACKENDS, saver_for, unique
+from .test_framework_memory import store_for
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "framework_switch.py"
 
@@ -61,6 +63,22 @@ async def test_switch_loses_nothing(backend: str, tmp_path: Path, example: Modul
         assert loaded is not None
         assert loaded.model_dump() == final.model_dump()
         assert workflow_id in await saver.alist_workflows()
+
+
+@pytest.mark.parametrize("indexed", [True, False], ids=["indexed", "plain"])
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+async def test_memory_switch_recalls_across_frameworks(
+    backend: str, indexed: bool, tmp_path: Path, example: ModuleType
+) -> None:
+    async with store_for(backend, tmp_path, indexed) as store:
+        user = unique("traveller")
+        report = await example.run_memory_switch(store, user)
+        assert report.problems == []
+        seen = {m["framework"]: m for m in report.langgraph_saw}
+        assert set(seen) == {"autogen", "llamaindex", "crewai"}
+        assert seen["autogen"]["metadata"] == example.AUTOGEN_METADATA
+        assert seen["crewai"]["namespace"] == ["memories", user, "trip"]
+        assert example.AUTOGEN_FACT in report.llamaindex_saw
 
 
 def test_loss_detector_notices_a_dropped_message(example: ModuleType) -> None:
@@ -107,6 +125,7 @@ async def test_script_runs_offline_with_no_arguments(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "nothing lost" in result.stdout
+    assert "every framework recalled what the others stored" in result.stdout
     for framework in ("langgraph", "crewai", "autogen", "llamaindex"):
         assert framework in result.stdout
     assert (tmp_path / ".langgraph_unified_store" / "checkpoints.sqlite").exists()
