@@ -330,10 +330,18 @@ def encode_writes(
     return records, items
 
 
+EXACT_NUMBER_LIMIT: Final = 2**53
+"""Past it, a backend's number equality (PostgreSQL compares decimals, SQLite floats)
+and the rule's (Python compares an int and a float exactly) can differ; the saver checks
+such numbers itself."""
+
+
 def _pushable(value: Any) -> bool:
-    return isinstance(value, (str, int, float, bool)) and not (
-        isinstance(value, float) and value != value
-    )
+    if isinstance(value, float) and value != value:
+        return False
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return abs(value) < EXACT_NUMBER_LIMIT
+    return isinstance(value, (str, bool))
 
 
 def list_query(
@@ -344,7 +352,8 @@ def list_query(
 ) -> tuple[ListQuery, dict[str, Any]]:
     """``list``'s arguments as the backend's query, checked (InvalidConfigError naming
     what is wrong), and the filter entries no backend compares exactly (None, lists,
-    dicts), which the saver checks itself: with any of those the query has no limit."""
+    dicts, numbers past 2**53), which the saver checks itself: with any of those the
+    query has no limit."""
     if limit is not None and (
         isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
     ):
@@ -381,6 +390,7 @@ def list_query(
         else:
             leftover[key] = value
     if leftover:
-        # Values a backend cannot compare exactly (None, lists, dicts) are checked here.
+        # Values a backend cannot compare exactly (None, lists, dicts, numbers past
+        # 2**53) are checked here.
         query.limit = None
     return query, leftover

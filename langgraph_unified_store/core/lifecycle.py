@@ -249,6 +249,12 @@ def check_thread_filter(value: Any, operation: str, *, required: bool = False) -
         check_text(key, "filter key", operation)
         if isinstance(entry, float) and not math.isfinite(entry):
             raise InvalidConfigError(f"{operation}: filter value of {key!r} must be finite")
+        if isinstance(entry, (int, float)) and not isinstance(entry, bool) and abs(entry) >= 2**53:
+            # Backends compare such numbers differently (decimals, floats, exact ints).
+            raise InvalidConfigError(
+                f"{operation}: filter value of {key!r} must be a number below 2**53 in "
+                f"magnitude, not {show(entry)}"
+            )
         if isinstance(entry, str):
             check_text(entry, f"filter value of {key!r}", operation)
         elif not isinstance(entry, (bool, int, float)):

@@ -174,3 +174,19 @@ async def test_bad_sweep_limit(
     c = calls(seeded)
     await _refused(seeded, [(lambda bad=bad: c.sweep(limit=bad), "limit") for bad in [0, -1, 1.5, "2"]])
     assert (await c.sweep()).thread_ids == ["a"]
+
+
+@pytest.mark.parametrize("number", [2**53, -(2**53), 2.0**60, 1e300])
+def test_a_thread_filter_number_past_2_53_is_refused(number: float) -> None:
+    """Backends compare such numbers differently (decimals, floats, exact ints), and a
+    thread filter has no exact fallback: refused, naming the key, before any storage."""
+    from langgraph_unified_store import InvalidConfigError, MemorySaver
+
+    saver = MemorySaver()
+    for call in (
+        lambda: saver.list_threads(filter={"n": number}),
+        lambda: saver.delete_threads(older_than=0, filter={"n": number}),
+        lambda: saver.forget({"n": number}),
+    ):
+        with pytest.raises(InvalidConfigError, match="'n'.*2\\*\\*53"):
+            call()
