@@ -188,5 +188,5 @@ def test_a_thread_filter_number_past_2_53_is_refused(number: float) -> None:
         lambda: saver.delete_threads(older_than=0, filter={"n": number}),
         lambda: saver.forget({"n": number}),
     ):
-        with pytest.raises(InvalidConfigError, match="'n'.*2\\*\\*53"):
+        with pytest.raises(InvalidConfigError, match=r"'n'.*2\*\*53"):
             call()
