@@ -97,3 +97,23 @@ def test_lifecycle_quick_deletes_the_old_threads_and_keeps_memory_flat(tmp_path:
     heap = bounded["heap_mb"]
     assert max(heap) < 2 * min(heap) + 0.5, heap
     assert result["bounded_memory"]["unbounded"]["threads_kept"] == 2_000
+
+
+def test_store_quick_measures_ours_and_the_official_store_on_every_phase(tmp_path: Path) -> None:
+    from benchmarks import store
+
+    out = tmp_path / "store.json"
+    assert store.main(["--quick", "--backends", "memory", "sqlite", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["mode"] == "quick" and report["sizes"]["items"] == 300
+    for backend in ("memory", "sqlite"):
+        result = report["backends"][backend]
+        assert set(result["stores"]["ours"]["ops_per_s"]) == set(store.PHASES)
+        assert all(rate > 0 for rate in result["stores"]["ours"]["ops_per_s"].values())
+        for phase in store.TARGET_PHASES:
+            assert result["ratios"][phase] is not None and result["ratios"][phase] > 0, (backend, phase)
+    assert report["backends"]["memory"]["ratios"]["vector"] is not None
+    # The official SQLite store needs sqlite-vec; where it cannot load, the reason is shown.
+    if report["backends"]["sqlite"]["ratios"]["vector"] is None:
+        assert report["backends"]["sqlite"]["unavailable"]
+    assert {t["verdict"] for t in report["targets"]} <= {"met", "missed"}
