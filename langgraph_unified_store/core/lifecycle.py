@@ -249,11 +249,13 @@ def check_thread_filter(value: Any, operation: str, *, required: bool = False) -
         check_text(key, "filter key", operation)
         if isinstance(entry, float) and not math.isfinite(entry):
             raise InvalidConfigError(f"{operation}: filter value of {key!r} must be finite")
-        if isinstance(entry, (int, float)) and not isinstance(entry, bool) and abs(entry) >= 2**53:
-            # Backends compare such numbers differently (decimals, floats, exact ints).
+        if isinstance(entry, float) and abs(entry) >= 2**53:
+            # Backends compare such a float with a stored number differently (decimals,
+            # floats, exact ints), and a thread filter has no exact fallback. An int of
+            # any size is compared exactly everywhere.
             raise InvalidConfigError(
-                f"{operation}: filter value of {key!r} must be a number below 2**53 in "
-                f"magnitude, not {show(entry)}"
+                f"{operation}: a float filter value of {key!r} must be below 2**53 in "
+                f"magnitude (use an int), not {show(entry)}"
             )
         if isinstance(entry, str):
             check_text(entry, f"filter value of {key!r}", operation)
