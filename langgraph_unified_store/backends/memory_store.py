@@ -33,6 +33,7 @@ def _live(expires_at: float | None, now: float) -> bool:
 class MemoryStoreBackend(StoreBackend, CacheBackend):
     blocking: ClassVar[BlockingMode] = BlockingMode.IN_PROCESS
     name: ClassVar[str] = "memory"
+    applies_whole_filter: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self._items: dict[ItemKey, StoredItem] = {}
@@ -73,12 +74,11 @@ class MemoryStoreBackend(StoreBackend, CacheBackend):
                 for (namespace, _), stored in self._items.items()
                 if under_prefix(namespace, search.prefix)
                 and _live(stored.expires_at, search.now)
-                and _equal(stored, search.equals)
+                and (not search.filter.raw or search.filter.matches(decode_value(stored.value)))
             ]
             found.sort(key=lambda s: unranked_order(s.updated_at, s.namespace, s.key))
-            if search.exact:
-                end = None if search.limit is None else search.offset + search.limit
-                found = found[search.offset : end]
+            end = None if search.limit is None else search.offset + search.limit
+            found = found[search.offset : end]
             return [self._read(s, search.now, search.refresh, search.with_vectors) for s in found]
 
     async def item_namespaces(self, prefix: tuple[str, ...], now: float) -> list[tuple[str, ...]]:
@@ -119,13 +119,6 @@ class MemoryStoreBackend(StoreBackend, CacheBackend):
             wanted = set(namespaces)
             for key in [k for k in self._cache if k[0] in wanted]:
                 del self._cache[key]
-
-
-def _equal(stored: StoredItem, equals: dict[str, str]) -> bool:
-    if not equals:
-        return True
-    value = decode_value(stored.value)
-    return all(value.get(key) == wanted for key, wanted in equals.items())
 
 
 class MemoryStore(UnifiedStore):

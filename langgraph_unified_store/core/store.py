@@ -51,6 +51,11 @@ from .validate import check_text, show
 T = TypeVar("T")
 B = TypeVar("B", StoreBackend, CacheBackend)
 
+MIN_SEARCH_PAGE = 32
+MAX_SEARCH_PAGE = 4096
+"""Rows per read while a search filters in the core: the first read asks for the page
+(or 32 rows), each further one for four times as many, up to this."""
+
 
 class EmbeddingError(UnifiedStoreError):
     """The index's embedding function failed or returned vectors of the wrong size;
@@ -428,37 +433,51 @@ class UnifiedStore(BackendClient[StoreBackend], BaseStore):
 
     async def _search(self, op: SearchOp, now: float, queries: dict[str, list[float]]) -> list[SearchItem]:
         """With ``refresh_ttl``, only the items returned are refreshed: the backend does it
-        when it pages (exact), else the core does once it has filtered, ranked and paged."""
+        when its page is the answer (exact), else the core does once it has filtered,
+        ranked and paged."""
         compiled = compile_filter(op.filter)
         ranked = op.query is not None and self.embeddings is not None
-        exact = compiled.exact and not ranked
+        exact = (compiled.exact or self.backend.applies_whole_filter) and not ranked
         refresh = bool(op.refresh_ttl)
-        found = await self.backend.search_items(
-            ItemSearch(
-                prefix=op.namespace_prefix,
-                equals=compiled.equals,
-                exact=exact,
-                offset=op.offset if exact else 0,
-                limit=op.limit if exact else None,
-                now=now,
-                refresh=refresh and exact,
-                with_vectors=ranked,
-            )
+        search = ItemSearch(
+            prefix=op.namespace_prefix,
+            filter=compiled,
+            offset=op.offset if exact else 0,
+            limit=op.limit if exact else None,
+            now=now,
+            refresh=refresh and exact,
+            with_vectors=ranked,
         )
-        matching = [s for s in found if exact or compiled.matches(decode_value(s.value))]
-        matching.sort(key=lambda s: unranked_order(s.updated_at, s.namespace, s.key))
-        if not ranked:
-            page = matching if exact else matching[op.offset : op.offset + op.limit]
-            results = [_search_item(s, None) for s in page]
-        else:
+        if exact:
+            return [_search_item(s, None) for s in await self.backend.search_items(search)]
+        if ranked:
+            found = await self.backend.search_items(search)
+            matching = [s for s in found if compiled.matches(decode_value(s.value))]
+            matching.sort(key=lambda s: unranked_order(s.updated_at, s.namespace, s.key))
             assert op.query is not None
             results = _ranked(op, queries[op.query], matching)
-        if refresh and not exact:
+        else:
+            matching = await self._matching_rows(search, op.offset + op.limit)
+            results = [_search_item(s, None) for s in matching[op.offset : op.offset + op.limit]]
+        if refresh:
             timed = {(s.namespace, s.key) for s in matching if s.ttl is not None}
             keys = [(r.namespace, r.key) for r in results if (r.namespace, r.key) in timed]
             if keys:
                 await self.backend.get_items(keys, now, True)
         return results
+
+    async def _matching_rows(self, search: ItemSearch, wanted: int) -> list[StoredItem]:
+        """The first ``wanted`` rows (in search order) that match the whole filter, read in
+        growing pages: the backend's rows are a superset, usually a small one."""
+        matching: list[StoredItem] = []
+        search.offset, search.limit = 0, max(wanted, MIN_SEARCH_PAGE)
+        while True:
+            rows = await self.backend.search_items(search)
+            matching.extend(s for s in rows if search.filter.matches(decode_value(s.value)))
+            if len(matching) >= wanted or len(rows) < search.limit:
+                return matching
+            search.offset += len(rows)
+            search.limit = min(search.limit * 4, MAX_SEARCH_PAGE)
 
     # -- the TTL sweep ---------------------------------------------------------------------
 

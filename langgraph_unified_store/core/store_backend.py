@@ -13,10 +13,14 @@ Rules every backend keeps:
   replaces the item's value, vectors (None: it has none), ``updated_at``, ``ttl`` and
   ``expires_at``, and keeps ``created_at`` of an item that exists and has not expired.
 - ``search_items`` returns the items under the prefix whose value has every top-level
-  key of ``search.equals`` equal to that string, sorted by ``updated_at`` newest first,
-  then namespace text, then key; ``offset``/``limit`` apply only when ``search.exact``
-  (otherwise the core filters further and pages). User strings (keys, values, labels)
-  travel as bound parameters or exact keys, never spliced into a query or a pattern.
+  key of ``search.filter.equals`` equal to that string, sorted by ``updated_at`` newest
+  first, then namespace text, then key, then skips ``offset`` and returns ``limit`` of
+  them. It may also drop items that ``search.filter.ranges`` rule out (a hint: the rows
+  must stay a superset of the filter's matches); the core checks the rest of the filter
+  and asks for further pages when too few rows matched. A backend whose
+  ``applies_whole_filter`` is set keeps exactly ``search.filter.matches`` instead.
+  User strings (keys, values, labels) travel as bound parameters or exact keys, never
+  spliced into a query or a pattern.
 - With ``refresh``, a read that returns an item with a ``ttl`` moves its ``expires_at``
   to ``now + ttl``.
 - Cache entries are (namespace text, key) -> (serde type, bytes) with an optional expiry;
@@ -32,6 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from .store_rules import CompiledFilter
 from .sync import BlockingMode
 
 ItemKey = tuple[tuple[str, ...], str]
@@ -56,8 +61,7 @@ class StoredItem:
 @dataclass(slots=True)
 class ItemSearch:
     prefix: tuple[str, ...]
-    equals: dict[str, str]
-    exact: bool
+    filter: CompiledFilter
     offset: int
     limit: int | None
     """None: every match (a vector search ranks them all in the core)."""
@@ -80,6 +84,9 @@ class StoreBackend(ABC):
 
     blocking: ClassVar[BlockingMode] = BlockingMode.IO_LOOP
     name: ClassVar[str] = "store backend"
+    applies_whole_filter: ClassVar[bool] = False
+    """True where the backend runs ``search.filter.matches`` itself (in process), so its
+    page is already the answer."""
 
     async def setup(self) -> None:  # noqa: B027 - optional hook
         """Create or upgrade the schema (the same versioned migrations as the saver's)."""

@@ -175,15 +175,35 @@ def decode_value(data: bytes | str) -> dict[str, Any]:
 # -- filters ---------------------------------------------------------------------------------
 
 
+NUMBER_SLACK: Final = 1e-9
+"""How far a ``NumberRange`` widens its bounds, relative to the operand: far more than the
+few ulps by which a database's reading of a stored number can differ from Python's
+``float()``, so a backend that compares its own way still keeps every match."""
+
+
+@dataclass(frozen=True, slots=True)
+class NumberRange:
+    """A hint a backend may push down for one field (the core always decides): keep the
+    items whose value at ``path`` is a JSON string or boolean (``float()`` may read those),
+    or a number within ``[low, high]`` (None: unbounded). Items with nothing, null, an
+    array or an object there can go: no range or numeric equality matches them."""
+
+    path: tuple[str, ...]
+    low: float | None
+    high: float | None
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledFilter:
-    """A search filter, checked: ``equals`` is the part a backend can push down exactly
-    (top-level keys whose value must be this string), ``exact`` whether that part is the
-    whole filter (then the backend may page); ``matches`` always decides."""
+    """A search filter, checked. ``equals`` is the part every backend pushes down exactly
+    (top-level keys whose value must be this string) and ``exact`` says whether that part
+    is the whole filter (then the backend's page is the answer). ``ranges`` are hints a
+    backend may push down to return fewer candidates; ``matches`` always decides."""
 
     raw: Mapping[str, Any]
     equals: dict[str, str]
     exact: bool
+    ranges: tuple[NumberRange, ...] = ()
 
     def matches(self, value: Mapping[str, Any]) -> bool:
         return all(_compare(value.get(key), wanted) for key, wanted in self.raw.items())
@@ -196,12 +216,54 @@ def compile_filter(filter: Any, operation: str = "search") -> CompiledFilter:
         raise InvalidConfigError(f"{operation}: filter must be a mapping, not {show(filter)}")
     _check_filter(filter, operation, ())
     equals: dict[str, str] = {}
+    ranges: list[NumberRange] = []
     for key, wanted in filter.items():
         if isinstance(wanted, Mapping) and set(wanted) == {"$eq"}:
             wanted = wanted["$eq"]
         if isinstance(wanted, str):
             equals[key] = wanted
-    return CompiledFilter(filter, equals, len(equals) == len(filter))
+        else:
+            ranges.extend(_number_ranges((key,), wanted))
+    return CompiledFilter(filter, equals, len(equals) == len(filter), tuple(ranges))
+
+
+def _number_ranges(path: tuple[str, ...], wanted: Any) -> list[NumberRange]:
+    """The ranges a field's condition implies, widened by NUMBER_SLACK: from ``$gt`` and
+    the like, and from equality to a number; nested field dicts give longer paths."""
+    if isinstance(wanted, Mapping):
+        if not any(isinstance(k, str) and k.startswith("$") for k in wanted):
+            return [r for k, v in wanted.items() for r in _number_ranges((*path, k), v)]
+        low: float | None = None
+        high: float | None = None
+        for operator, operand in wanted.items():
+            number = _finite(operand)
+            if operator == "$ne" or number is None or (operator == "$eq" and not _plain_number(operand)):
+                continue
+            slack = abs(number) * NUMBER_SLACK + 1e-300
+            if operator in ("$gt", "$gte", "$eq"):
+                low = number - slack if low is None else max(low, number - slack)
+            if operator in ("$lt", "$lte", "$eq"):
+                high = number + slack if high is None else min(high, number + slack)
+        return [] if low is None and high is None else [NumberRange(path, low, high)]
+    number = _finite(wanted) if _plain_number(wanted) else None
+    if number is None:
+        return []
+    slack = abs(number) * NUMBER_SLACK + 1e-300
+    return [NumberRange(path, number - slack, number + slack)]
+
+
+def _plain_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _finite(value: Any) -> float | None:
+    """``float(value)`` as the range rule reads an operand, or None where it gives no
+    finite number (then that operator is not pushed down)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _check_filter(filter: Mapping[Any, Any], operation: str, path: tuple[str, ...]) -> None:

@@ -204,15 +204,13 @@ class PostgresStoreBackend(PostgresDatabase[StoreStatements], StoreBackend, Cach
     async def search_items(self, search: ItemSearch) -> list[StoredItem]:
         bounds = prefix_range(search.prefix)
         args: list[Any] = [search.now, *(bounds or ())]
-        if search.equals:
-            args.append(orjson.dumps(search.equals).decode())
-        if search.exact:
-            args += [search.limit, search.offset]
-        else:
-            args += [None, 0]
+        equals = search.filter.equals
+        if equals:
+            args.append(orjson.dumps(equals).decode())
+        args += [search.limit, search.offset]
         statement = self._statements.search(
             prefix=bounds is not None,
-            equals=bool(search.equals),
+            equals=bool(equals),
             refresh=search.refresh,
             vectors=search.with_vectors,
         )

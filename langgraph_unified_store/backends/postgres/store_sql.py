@@ -6,7 +6,7 @@ written out in full; the tables are ``migrations.MIGRATION_4``.
 prefix or not, an equality filter or not, refreshing or not, with vectors or not):
 ``StoreStatements`` builds each from the fixed fragments below, once, numbering their
 ``$?`` parameters in order after ``$1`` (now, in every read). No user text is ever
-spliced in: namespaces, keys, the filter's JSON (orjson, from ``ItemSearch.equals``) all
+spliced in: namespaces, keys, the filter's JSON (orjson, from ``ItemSearch.filter.equals``) all
 travel as bound parameters.
 
 Item times are the core's (``now``, epoch seconds); an item whose ``expires_at`` is at or

@@ -124,18 +124,18 @@ class RedisStoreBackend(RedisDatabase, StoreBackend, CacheBackend):
 
     async def search_items(self, search: ItemSearch) -> list[StoredItem]:
         bounds = prefix_bounds(search.prefix)
-        limit = -1 if search.limit is None or not search.exact else search.limit
+        limit = -1 if search.limit is None else search.limit
         args: list[ScriptArg] = [
             number_text(search.now),
             _flag(search.refresh),
             _flag(search.with_vectors),
-            search.offset if search.exact else 0,
+            search.offset,
             limit,
             len(bounds) // 2,
             *bounds,
-            len(search.equals),
+            len(search.filter.equals),
         ]
-        for key, wanted in search.equals.items():
+        for key, wanted in search.filter.equals.items():
             args += [utf8(key), utf8(wanted)]
         answer = await self._run("store search", STORE_SEARCH, self._store_keys, args)
         return [

@@ -146,13 +146,10 @@ def _under(prefix: tuple[str, ...], now: float) -> tuple[list[str], list[Any]]:
 
 def search_items(db: sqlite3.Connection, search: ItemSearch) -> list[StoredItem]:
     conditions, params = _under(search.prefix, search.now)
-    for key, wanted in search.equals.items():
+    for key, wanted in search.filter.equals.items():
         conditions.append(sql.SEARCH_EQUALS)
         params.extend((key, wanted))
-    if search.exact:
-        params.extend((-1 if search.limit is None else search.limit, search.offset))
-    else:
-        params.extend((-1, 0))
+    params.extend((-1 if search.limit is None else search.limit, search.offset))
     statement = sql.SELECT_ITEMS_PAGE.format(where=" AND ".join(conditions))
     with Transaction(db, write=search.refresh):
         found = [_item(row) for row in db.execute(statement, params).fetchall()]
