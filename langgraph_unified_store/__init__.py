@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .core.health import HealthReport
 from .core.lifecycle import ErasureReceipt, Removed, ThreadInfo, ThreadPage
 from .core.limits import ReadLimits
 from .core.saver import UnifiedCheckpointSaver
@@ -41,6 +42,7 @@ __all__ = [
     "CheckpointNotFoundError",
     "CorruptDataError",
     "ErasureReceipt",
+    "HealthReport",
     "InvalidConfigError",
     "MemoryCache",
     "MemorySaver",

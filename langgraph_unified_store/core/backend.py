@@ -65,6 +65,7 @@ from collections.abc import (
 )
 from typing import Any, ClassVar, Final, Generic, TypeVar, cast
 
+from .health import BackendProbe
 from .lifecycle import (
     TTL_MAX_DATETIME,
     RemovalGuard,
@@ -127,6 +128,14 @@ class Backend(ABC):
         """Abort I/O that calls are doing on their callers' own threads
         (``BlockingMode.CALLER_THREAD``): close's last resort once ``close_timeout`` has
         passed. Thread-safe, never blocks."""
+
+    async def probe(self, timeout: float) -> BackendProbe:
+        """Facts for a health check (``core.health`` judges them): where the storage is,
+        a round trip, the server's and the stored schema's versions. Within ``timeout``
+        seconds; creates, migrates and sets up nothing (it may run before ``setup``);
+        storage that cannot be reached raises ``BackendUnavailableError``. In-process
+        storage has nothing to look at."""
+        return BackendProbe()
 
     @abstractmethod
     async def put_checkpoint(

@@ -56,6 +56,7 @@ from .codec import Codec
 from .decoded_items import DecodedItems
 from .delta_history import delta_channel_history
 from .guards import guarded, guarded_iterator
+from .health import SaverHealth
 from .lifecycle import Clock, ThreadClock, check_clock, check_ttl
 from .lifecycle_methods import LifecycleMethods
 from .limits import ReadLimits, check_read_limits
@@ -98,7 +99,7 @@ def _metadata_has(metadata: Mapping[str, Any], key: str, value: Any) -> bool:
     return metadata_value_matches(metadata, key, value)
 
 
-class UnifiedCheckpointSaver(LifecycleMethods):
+class UnifiedCheckpointSaver(LifecycleMethods, SaverHealth):
     """A LangGraph checkpointer over any ``Backend``; also reads and writes unified state.
 
     Pass ``encryption_key`` (or an ``EncryptedSerializer`` as ``serde``) to encrypt every

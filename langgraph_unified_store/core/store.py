@@ -34,6 +34,7 @@ from langgraph.store.base import (
 )
 
 from ..errors import InvalidConfigError, SaverClosedError, UnifiedStoreError
+from .health import StoreHealth
 from .lifecycle import BackgroundSweeper, Clock, check_clock
 from .store_backend import CacheBackend, ItemKey, ItemSearch, StoreBackend, StoredItem
 from .store_rules import (
@@ -62,7 +63,7 @@ class EmbeddingError(UnifiedStoreError):
     nothing was written."""
 
 
-class BackendClient(Generic[B]):
+class BackendClient(StoreHealth, Generic[B]):
     """What the store and the cache share: one backend, set up once, driven from sync
     code by the runner its ``BlockingMode`` chose, closed once (and ``with`` blocks)."""
 

@@ -5,14 +5,17 @@ vanished), and the public classes' options turned into a backend in one place.""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Final, Generic, TypeVar
 
-from ...errors import missing_extra
+from ...core.health import BackendProbe, elapsed_ms
+from ...errors import BackendUnavailableError, missing_extra
 from ...registry import DEFAULT_SCHEMA, check_backend_options
 from .connection import Connection, Connections, Operation, PoolSettings, pool_settings_for
-from .migrations import migrate, quote_schema
+from .migrations import SCHEMA_VERSION, migrate, quote_schema, stored_version
 
 try:
     import asyncpg
@@ -31,6 +34,11 @@ POOL_OPTIONS: Final = (
     "connect_timeout",
 )
 """The pool options of the public classes' signatures (None: the registry's default)."""
+
+# A health check's statements: one round trip by the simple query protocol (nothing to
+# prepare first), then the server's version.
+PING: Final = "SELECT 1"
+SHOW_SERVER_VERSION: Final = "SHOW server_version"
 
 
 class PostgresDatabase(Generic[S]):
@@ -113,6 +121,31 @@ class PostgresDatabase(Generic[S]):
 
     async def aclose(self) -> None:
         await self._connections.aclose()
+
+    async def probe(self, timeout: float) -> BackendProbe:
+        """A round trip, the server's version and the schema's, on a pooled connection
+        without setting the schema up (nothing is created or migrated)."""
+
+        async def look(conn: Connection) -> tuple[float, str, int]:
+            started = time.perf_counter()
+            await conn.execute(PING)
+            round_trip = elapsed_ms(started)
+            version = await conn.fetchval(SHOW_SERVER_VERSION)
+            return round_trip, str(version), await stored_version(conn, self.schema)
+
+        try:
+            round_trip, version, schema = await asyncio.wait_for(self._run(look, setup=False), timeout)
+        except TimeoutError:
+            raise BackendUnavailableError(
+                f"{self._connections.where()} did not answer within {timeout:g} s"
+            ) from None
+        return BackendProbe(
+            location=f"{self._connections.where()}, schema {self.schema!r}",
+            round_trip_ms=round_trip,
+            server_version=version,
+            schema_version=schema,
+            expected_schema_version=SCHEMA_VERSION,
+        )
 
 
 def open_database(cls: type[D], conn: str | Any, what: str, options: Mapping[str, Any]) -> D:

@@ -292,6 +292,15 @@ async def migrate(conn: Connection, schema: str) -> None:
             logger.info("schema %s migrated to version %s", schema, number)
 
 
+async def stored_version(conn: Connection, schema: str) -> int:
+    """``schema``'s version, 0 before the first migration (or without the schema); only
+    reads (a health check must create nothing)."""
+    quoted = quote_schema(schema)
+    if not await conn.fetchval(SELECT_MIGRATIONS_TABLE, f"{quoted}.lus_migrations"):
+        return 0
+    return int(await conn.fetchval(bind(SELECT_SCHEMA_VERSION, quoted)))
+
+
 def drop_statement(schema: str) -> str:
     """What drops everything a saver stored: the schema, or in "public" just its tables."""
     return bind(DROP_TABLES if schema == "public" else DROP_SCHEMA, quote_schema(schema))

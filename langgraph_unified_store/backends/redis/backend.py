@@ -150,6 +150,15 @@ class RedisBackend(RedisDatabase, ThreadIndexes):
                 ],
             )
 
+    async def _pending_upgrades(self) -> tuple[str, ...]:
+        """The threads an earlier release indexed only by expiry, which ``setup`` adopts."""
+        threads, names = await self._execute(
+            "health", [plain("ZCARD", self._threads_key), plain("ZCARD", self._names_key)]
+        )
+        if names >= threads:
+            return ()
+        return (f"index {threads - names} thread(s) an earlier release indexed only by expiry",)
+
     async def drop_all(self) -> None:
         """Delete every key under this prefix (SCANs: for tests and tear-down only)."""
         pattern = "".join("\\" + ch if ch in "*?[]\\" else ch for ch in self.prefix) + ":*"

@@ -145,6 +145,11 @@ class SQLiteConnection:
         ready.set_result(connection)
         return connection
 
+    def is_open(self) -> bool:
+        """Whether the connection has been opened (and prepared) and not closed since."""
+        ready = self._ready
+        return ready is not None and ready.done() and not ready.cancelled() and ready.exception() is None
+
     def get_blocking(self) -> Any:
         """The connection for a blocking call on the caller's thread (no running loop
         there), opened on a short-lived loop the first time."""

@@ -4,18 +4,31 @@ each operation run whole (``connection``) with SQLite's errors raised as the lib
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Final, TypeVar
 
+from ...core.health import BackendProbe, elapsed_ms
 from ...core.sync import in_blocking_call
 from ...errors import BackendUnavailableError, InvalidConfigError, SaverClosedError
 from ...registry import DEFAULT_BUSY_TIMEOUT, DEFAULT_SYNCHRONOUS, check_backend_options
 from .connection import SQLiteConnection
-from .migrations import migrate
+from .migrations import SCHEMA_VERSION, migrate, stored_version
 
 T = TypeVar("T")
+
+SELECT_SQLITE_VERSION: Final = "SELECT sqlite_version()"
+
+
+def _look(db: sqlite3.Connection) -> tuple[str, float, int]:
+    """The SQLite library's version (timed: one statement), and the file's schema version."""
+    started = time.perf_counter()
+    version = str(db.execute(SELECT_SQLITE_VERSION).fetchone()[0])
+    round_trip = elapsed_ms(started)
+    return version, round_trip, stored_version(db)
 
 
 class SQLiteFile:
@@ -79,6 +92,48 @@ class SQLiteFile:
 
     async def aclose(self) -> None:
         await self._connection.aclose(blocking=in_blocking_call())
+
+    async def probe(self, timeout: float) -> BackendProbe:
+        """The file looked at through a read-only connection of its own, so nothing is
+        created or migrated (the saver's connection migrates as it opens); an in-memory
+        database through the saver's connection, once that is open."""
+        notes: tuple[str, ...] = ()
+        if self.path == ":memory:":
+            if self._connection.is_open():
+                version, round_trip, schema = await self._run(_look)
+            else:
+                version, round_trip, schema = sqlite3.sqlite_version, None, 0
+                notes = ("the in-memory database exists once setup() or a first call opens it",)
+        elif not Path(self.path).exists():
+            if not Path(self.path).absolute().parent.is_dir():
+                raise BackendUnavailableError(
+                    f"cannot open SQLite database {self.path!r}: its directory does not exist"
+                )
+            version, round_trip, schema = sqlite3.sqlite_version, None, 0
+            notes = ("the file does not exist yet: setup() creates it",)
+        elif in_blocking_call():
+            version, round_trip, schema = self._look_read_only(timeout)
+        else:
+            version, round_trip, schema = await asyncio.to_thread(self._look_read_only, timeout)
+        return BackendProbe(
+            location=self.path,
+            round_trip_ms=round_trip,
+            server_version=version,
+            schema_version=schema,
+            expected_schema_version=SCHEMA_VERSION,
+            notes=notes,
+        )
+
+    def _look_read_only(self, timeout: float) -> tuple[str, float, int]:
+        uri = f"{Path(self.path).absolute().as_uri()}?mode=ro"
+        try:
+            db = sqlite3.connect(uri, uri=True, timeout=min(self.busy_timeout, timeout))
+            try:
+                return _look(db)
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            raise BackendUnavailableError(f"cannot read SQLite database {self.path!r}: {exc}") from None
 
     def interrupt(self) -> None:
         self._connection.interrupt()

@@ -18,6 +18,9 @@ CREATE TABLE IF NOT EXISTS lus_schema_migrations (
 )"""
 SELECT_SCHEMA_VERSION: Final = "SELECT coalesce(max(version), 0) FROM lus_schema_migrations"
 INSERT_SCHEMA_VERSION: Final = "INSERT INTO lus_schema_migrations (version) VALUES (?)"
+SELECT_MIGRATIONS_TABLE: Final = (
+    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'lus_schema_migrations'"
+)
 
 # Version 1: one blob per (channel, version), values whole. Tables are clustered on their
 # primary key (WITHOUT ROWID), so the key columns are not stored a second time in an index.
@@ -143,3 +146,11 @@ def migrate(db: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
                 db.execute(statement)
             db.execute(INSERT_SCHEMA_VERSION, (version,))
     return max(current, target)
+
+
+def stored_version(db: sqlite3.Connection) -> int:
+    """The file's schema version, 0 before the first migration; only reads (a health
+    check must create nothing, not even the migrations table)."""
+    if not db.execute(SELECT_MIGRATIONS_TABLE).fetchone()[0]:
+        return 0
+    return int(db.execute(SELECT_SCHEMA_VERSION).fetchone()[0])
