@@ -1,0 +1,1 @@
+"""The ``lus`` command line (``cli.app``); needs the ``typer`` and ``rich`` dependencies."""
