@@ -145,7 +145,8 @@ def history(
         output.json({"thread_id": thread, "checkpoints": rows_found})
         return
     rows = table(f"thread {thread}: {len(rows_found)} checkpoint(s), newest first", "checkpoint", "step", "source", "writes", "time", "parent")
-    rows.columns[0].no_wrap = True
+    for column in rows.columns[1:3] + rows.columns[4:]:
+        column.no_wrap = True
     for row in rows_found:
         written = f"{row['writes']}" + (f" ({', '.join(row['written_channels'])})" if row["written_channels"] else "")
         rows.add_row(
