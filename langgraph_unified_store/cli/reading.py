@@ -7,6 +7,7 @@ nothing stored can name a type to build or code to run.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from ..core.saver import UnifiedCheckpointSaver
 from ..errors import CheckpointNotFoundError
 from ..factory import DEFAULT_SQLITE_FILE, ENV_URL, create_saver, create_store
 from ..mapping import MESSAGES_CHANNEL, state_from_checkpoint
-from ..registry import backend_for_scheme
+from ..registry import SAVER_OPTIONS, BackendEntry, backend_for_scheme, backend_named
 from .parsing import UsageProblem, redact
 from .render import plain
 
@@ -32,9 +33,9 @@ def describe(url: str | None) -> str:
     return redact(url) if url else f"sqlite (default file {DEFAULT_SQLITE_FILE})"
 
 
-def _check_url(url: str | None) -> str | None:
-    """The URL to open; a usage problem for an unknown scheme, a failure for a SQLite
-    file that is not there (opening it would create an empty database)."""
+def _check_url(url: str | None) -> tuple[str | None, BackendEntry]:
+    """The URL to open and its backend; a usage problem for an unknown scheme, a failure
+    for a SQLite file that is not there (opening it would create an empty database)."""
     url = url or os.environ.get(ENV_URL) or None
     if url is None:
         if not DEFAULT_SQLITE_FILE.exists():
@@ -42,7 +43,7 @@ def _check_url(url: str | None) -> str | None:
                 f"no URL given and no {ENV_URL}, and the default SQLite file "
                 f"{DEFAULT_SQLITE_FILE} does not exist: pass --url"
             )
-        return None
+        return None, backend_named("sqlite")
     scheme = urlsplit(url).scheme
     if not scheme:
         raise UsageProblem(f"{redact(url)!r} is not a URL (e.g. sqlite:///file.db, postgresql://..., redis://...)")
@@ -54,12 +55,31 @@ def _check_url(url: str | None) -> str | None:
         path = entry.conn_of_url(url)
         if path != ":memory:" and not Path(path).exists():
             raise FileNotFoundError(f"no SQLite database at {path}")
-    return url
+    return url, entry
+
+
+def _saver_options(entry: BackendEntry, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` if the backend's saver takes each of them (the registry's table)."""
+    known = [option.name for option in (*entry.options, *SAVER_OPTIONS)]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise UsageProblem(
+            f"--option {', '.join(unknown)}: not an option of the {entry.name} saver; "
+            f"known: {', '.join(known)}"
+        )
+    return options
+
+
+def _store_options(entry: BackendEntry, options: dict[str, Any]) -> dict[str, Any]:
+    """Of the saver's options, those the backend's store also takes (its connection's)."""
+    taken = inspect.signature(entry.store_class()).parameters
+    return {name: value for name, value in _saver_options(entry, options).items() if name in taken}
 
 
 @contextmanager
 def opened_saver(url: str | None, options: dict[str, Any]) -> Iterator[UnifiedCheckpointSaver]:
-    saver = create_saver(_check_url(url), **options)
+    checked, entry = _check_url(url)
+    saver = create_saver(checked, **_saver_options(entry, options))
     try:
         yield saver
     finally:
@@ -68,7 +88,8 @@ def opened_saver(url: str | None, options: dict[str, Any]) -> Iterator[UnifiedCh
 
 @contextmanager
 def opened_store(url: str | None, options: dict[str, Any]) -> Iterator[Any]:
-    store = create_store(_check_url(url), **options)
+    checked, entry = _check_url(url)
+    store = create_store(checked, **_store_options(entry, options))
     try:
         yield store
     finally:

@@ -35,6 +35,8 @@ from rich.text import Text
 
 _CONTROL: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _PLAIN_DEPTH: Final = 64
+INT_RANGE: Final = (-(2**63), 2**64 - 1)
+"""Integers orjson writes; others are shown as strings."""
 
 
 def clean(text: str) -> str:
@@ -53,6 +55,8 @@ def plain(value: Any, _depth: int = 0) -> Any:
     sorted lists, anything else by its type name and repr."""
     if _depth > _PLAIN_DEPTH:
         return "..."
+    if isinstance(value, int) and not isinstance(value, bool) and not INT_RANGE[0] <= value <= INT_RANGE[1]:
+        return str(value)  # beyond what JSON tools read exactly
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, Mapping):
@@ -61,7 +65,7 @@ def plain(value: Any, _depth: int = 0) -> Any:
         return [plain(item, _depth + 1) for item in value]
     if isinstance(value, (set, frozenset)):
         items = [plain(item, _depth + 1) for item in value]
-        return sorted(items, key=lambda item: orjson.dumps(item, default=str))
+        return sorted(items, key=lambda item: orjson.dumps(item))
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {"bytes_base64": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, datetime):
