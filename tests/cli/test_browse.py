@@ -4,6 +4,7 @@ SQLite, PostgreSQL and Redis, driven in-process with Typer's CliRunner."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from typer.testing import CliRunner
@@ -75,7 +76,7 @@ def test_history_is_newest_first_and_chained_by_parents(stored: Stored, runner: 
     assert len(rows) == CHECKPOINTS_PER_TURN * 3
     steps = [row["step"] for row in rows]
     assert steps == sorted(steps, reverse=True)
-    for newer, older in zip(rows, rows[1:], strict=False):
+    for newer, older in pairwise(rows):
         assert newer["parent_checkpoint_id"] == older["checkpoint_id"]
     assert rows[-1]["parent_checkpoint_id"] is None
     assert {row["source"] for row in rows} == {"input", "loop"}
