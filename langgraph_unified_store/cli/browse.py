@@ -145,8 +145,9 @@ def history(
         output.json({"thread_id": thread, "checkpoints": rows_found})
         return
     rows = table(f"thread {thread}: {len(rows_found)} checkpoint(s), newest first", "checkpoint", "step", "source", "writes", "time", "parent")
-    for column in rows.columns[1:3] + rows.columns[4:]:
+    for column in rows.columns[1:3]:
         column.no_wrap = True
+    rows.columns[3].max_width = 20  # the written channels fold, the checkpoint id need not
     for row in rows_found:
         written = f"{row['writes']}" + (f" ({', '.join(row['written_channels'])})" if row["written_channels"] else "")
         rows.add_row(
@@ -200,7 +201,7 @@ def _message_panel(index: int, message: dict[str, Any]) -> Panel:
         body.append_text(literal(f"→ {call['name']}({compact(call.get('arguments') or {}, 200)})", "bold"))
         if call.get("id"):
             body.append_text(literal(f"  [call {call['id']}]", "dim"))
-    return Panel(body, title=literal(title), title_align="left", border_style=ROLE_STYLES.get(role, "white"))
+    return Panel(body, title=literal(title), title_align="left", border_style=ROLE_STYLES.get(role, "white"), expand=False)
 
 
 def _show_unified(output: Output, view: dict[str, Any]) -> None:
