@@ -16,7 +16,7 @@ from typing import IO, Any, TypeVar
 from ..core.saver import UnifiedCheckpointSaver
 from ..core.store import UnifiedStore
 from ..core.sync import ensure_no_running_loop
-from .copy import acopy
+from .copying import acopy
 from .export import Progress, aexport_records, aexport_to
 from .format import (
     FORMAT_NAME,
