@@ -103,7 +103,7 @@ def raw() -> Iterator[redis.Redis]:
 
 def _traces(client: redis.Redis, prefix: str, field: bytes) -> dict[str, Any]:
     """Everything the four store keys hold of one item's field."""
-    items, names, expiry, vectors = store_keys(prefix)
+    items, names, expiry, vectors, _ = store_keys(prefix)
     return {
         "items": client.hget(items, field),
         "names": client.zscore(names, field),
@@ -395,7 +395,7 @@ async def test_cluster_batch_is_one_script_and_reads_back(cluster_url: str) -> N
         assert await store.asearch((), limit=1000) == []
         client = aioredis.RedisCluster.from_url(cluster_url)
         try:
-            assert [await client.exists(key) for key in store_keys(prefix)] == [0, 0, 0, 0]
+            assert [await client.exists(key) for key in store_keys(prefix)] == [0, 0, 0, 0, 0]
         finally:
             await client.aclose()
     finally:
