@@ -102,13 +102,14 @@ def raw() -> Iterator[redis.Redis]:
 
 
 def _traces(client: redis.Redis, prefix: str, field: bytes) -> dict[str, Any]:
-    """Everything the four store keys hold of one item's field."""
-    items, names, expiry, vectors = store_keys(prefix)
+    """Everything the five store keys hold of one item's field."""
+    items, names, expiry, vectors, recent = store_keys(prefix)
     return {
         "items": client.hget(items, field),
         "names": client.zscore(names, field),
         "expiry": client.zscore(expiry, field),
         "vectors": client.hget(vectors, field),
+        "recent": client.zscore(recent, field),
     }
 
 
@@ -265,8 +266,11 @@ async def test_delete_leaves_nothing_in_any_key(clocked: tuple[RedisStore, list[
     field = item_field(("a", "b"), "k")
     traces = _traces(raw, prefix, field)
     assert traces["items"] is not None and traces["names"] == 0 and traces["expiry"] is not None
+    assert traces["recent"] == -START_TIME
     await store.adelete(("a", "b"), "k")
-    assert _traces(raw, prefix, field) == {"items": None, "names": None, "expiry": None, "vectors": None}
+    assert _traces(raw, prefix, field) == {
+        "items": None, "names": None, "expiry": None, "vectors": None, "recent": None
+    }
     assert all(raw.exists(key) == 0 for key in store_keys(prefix))
 
 
@@ -282,7 +286,7 @@ async def test_sweep_removes_every_trace_of_expired_items(
     now[0] += 31  # "old" expired at +60, "young" at +90
     assert await store.asweep_ttl() == 1
     assert _traces(raw, prefix, item_field(("s",), "old")) == {
-        "items": None, "names": None, "expiry": None, "vectors": None
+        "items": None, "names": None, "expiry": None, "vectors": None, "recent": None
     }
     assert {i.key for i in await store.asearch(("s",))} == {"pinned", "young"}
     assert raw.zcard(store_keys(prefix)[2]) == 2
@@ -395,7 +399,7 @@ async def test_cluster_batch_is_one_script_and_reads_back(cluster_url: str) -> N
         assert await store.asearch((), limit=1000) == []
         client = aioredis.RedisCluster.from_url(cluster_url)
         try:
-            assert [await client.exists(key) for key in store_keys(prefix)] == [0, 0, 0, 0]
+            assert [await client.exists(key) for key in store_keys(prefix)] == [0, 0, 0, 0, 0]
         finally:
             await client.aclose()
     finally:

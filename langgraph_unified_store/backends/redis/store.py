@@ -4,6 +4,10 @@ and RedisCache. The key layout is in ``store_keys.py``; each operation is one Lu
 (``lua/store_*.lua``, ``lua/cache_*.lua``) on keys of one hash tag, so a batch is atomic
 and one round trip on a single server and on a cluster alike.
 
+A search pushes its string equalities and number-range hints down to the script, which
+walks the recent index newest first and stops once the page is full (the names index and
+a sort when the prefix is a small part of the store; see ``lua/store_search.lua``).
+
 Expiry follows the core's clock (the ``now`` arguments), not Redis key expiry: every item
 lives in one hash, and an item past its ``expires_at`` is skipped by every script until
 the sweep removes it.
@@ -40,10 +44,12 @@ from .store_keys import (
     cache_keys,
     decode_cache_entry,
     decode_item,
+    hint_args,
     item_field,
     number_text,
     pack_vectors,
     prefix_bounds,
+    scope_args,
     store_keys,
 )
 
@@ -52,12 +58,15 @@ STORE_WRITE: Final = LuaScript.load("store_write")
 STORE_SEARCH: Final = LuaScript.load("store_search")
 STORE_NAMESPACES: Final = LuaScript.load("store_namespaces")
 STORE_SWEEP: Final = LuaScript.load("store_sweep")
+STORE_REINDEX: Final = LuaScript.load("store_reindex")
 CACHE_GET: Final = LuaScript.load("cache_get")
 CACHE_SET: Final = LuaScript.load("cache_set")
 CACHE_CLEAR: Final = LuaScript.load("cache_clear")
 
 SWEEP_BATCH: Final = 500
 """Expired items one sweep call removes (the sweep repeats: each call stays short)."""
+REINDEX_BATCH: Final = 500
+"""Fields one step of setup's index build reads (each step is one short script)."""
 CACHE_PURGE: Final = 64
 """Expired cache entries each cache read removes at most (the cache's only sweep)."""
 
@@ -82,8 +91,24 @@ class RedisStoreBackend(RedisDatabase, StoreBackend, CacheBackend):
         return await self._connection.execute_one(operation, Call(script, keys, args))
 
     async def setup(self) -> None:
-        """Checks the server answers (nothing to create: scripts make keys as they write)."""
-        await self._connection.execute_one("setup", plain("PING"))
+        """Checks the server answers, and builds the recent index of a store an earlier
+        release wrote (or mends one that does not hold exactly the names index's fields):
+        the upgrade, in bounded steps, skipped once both indexes count alike. Scripts
+        make every other key as they write."""
+        _, names, recent = await self._connection.execute(
+            "setup",
+            [plain("PING"), plain("ZCARD", self._store_keys[1]), plain("ZCARD", self._store_keys[4])],
+        )
+        if int(names) == int(recent):
+            return
+        for mode in ("add", "prune"):
+            cursor: bytes = b""
+            while True:
+                cursor = await self._run(
+                    "setup", STORE_REINDEX, self._store_keys, [mode, cursor, REINDEX_BATCH]
+                )
+                if not cursor:
+                    break
 
     async def drop_all(self) -> None:
         """Delete this prefix's store and cache keys (for tests and tear-down)."""
@@ -131,12 +156,14 @@ class RedisStoreBackend(RedisDatabase, StoreBackend, CacheBackend):
             _flag(search.with_vectors),
             search.offset,
             limit,
+            *scope_args(search.prefix),
             len(bounds) // 2,
             *bounds,
             len(search.filter.equals),
         ]
         for key, wanted in search.filter.equals.items():
             args += [utf8(key), utf8(wanted)]
+        args += hint_args(search.filter.ranges)
         answer = await self._run("store search", STORE_SEARCH, self._store_keys, args)
         return [
             decode_item(answer[i], answer[i + 1], answer[i + 2] if search.with_vectors else None)

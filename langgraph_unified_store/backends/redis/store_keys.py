@@ -8,6 +8,8 @@ each lives in one cluster slot and a batch is one atomic script:
 ``<prefix>:{memory}:names``    zset   every field, score 0: a namespace prefix is a lexical range
 ``<prefix>:{memory}:expiry``   zset   fields of items with an expiry, scored by it (epoch s)
 ``<prefix>:{memory}:vectors``  hash   field -> packed vectors (``pack_vectors``)
+``<prefix>:{memory}:recent``   zset   every field, scored by minus its updated_at: rank order
+                                      is the search order (newest, then field bytes)
 ``<prefix>:{cache}:entries``   hash   field -> cache frame (``cache_frame``)
 ``<prefix>:{cache}:names``     zset   every field, score 0: a namespace is a lexical range
 ``<prefix>:{cache}:expiry``    zset   fields of entries with an expiry, scored by it
@@ -16,6 +18,10 @@ each lives in one cluster slot and a batch is one atomic script:
 A field is ``<namespace text> NUL <key>`` in UTF-8. Namespace texts and keys hold no NUL
 (``core.validate``), so fields sort bytewise as (namespace text, key) do in Python (UTF-8
 byte order is code point order) and one namespace's fields are one range: [ns NUL, ns \\x01).
+
+The recent index is newer than the others: a store an earlier release wrote has none
+until setup builds it (``lua/store_reindex.lua``); meanwhile, and whenever it does not
+hold as many fields as the names index, searches walk the names index instead.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from typing import Final
 import orjson
 
 from ...core.store_backend import CacheEntry, StoredItem
-from ...core.store_rules import namespace_of, namespace_text, prefix_range
+from ...core.store_rules import NumberRange, namespace_of, namespace_text, prefix_range
 from ...errors import CorruptDataError
 from .keys import text_of, utf8
 
@@ -48,6 +54,7 @@ class StoreKey(StrEnum):
     NAMES = "names"
     EXPIRY = "expiry"
     VECTORS = "vectors"
+    RECENT = "recent"
 
 
 class CacheKey(StrEnum):
@@ -56,10 +63,16 @@ class CacheKey(StrEnum):
     EXPIRY = "expiry"
 
 
-def store_keys(prefix: str) -> tuple[str, str, str, str]:
-    """KEYS[1..4] of every store script: items, names, expiry, vectors."""
+def store_keys(prefix: str) -> tuple[str, str, str, str, str]:
+    """KEYS[1..5] of every store script: items, names, expiry, vectors, recent."""
     base = f"{prefix}:{STORE_TAG}:"
-    return (base + StoreKey.ITEMS, base + StoreKey.NAMES, base + StoreKey.EXPIRY, base + StoreKey.VECTORS)
+    return (
+        base + StoreKey.ITEMS,
+        base + StoreKey.NAMES,
+        base + StoreKey.EXPIRY,
+        base + StoreKey.VECTORS,
+        base + StoreKey.RECENT,
+    )
 
 
 def cache_keys(prefix: str) -> tuple[str, str, str]:
@@ -92,6 +105,22 @@ def prefix_bounds(prefix: Sequence[str]) -> list[bytes]:
         return [b"-", b"+"]
     text, low, high = (utf8(t) for t in found)
     return [b"[" + text + b"\x00", b"(" + text + b"\x01", b"[" + low, b"(" + high]
+
+
+def scope_args(prefix: Sequence[str]) -> list[bytes]:
+    """store_search's (scoped, prefix text): the whole store for an empty prefix."""
+    return [b"1", utf8(namespace_text(prefix))] if prefix else [b"0", b""]
+
+
+def hint_args(hints: Sequence[NumberRange]) -> list[bytes]:
+    """store_search's range hints: their count, then per hint the path's length, its
+    labels, and the bounds ('' for unbounded)."""
+    out = [str(len(hints)).encode("ascii")]
+    for hint in hints:
+        out.append(str(len(hint.path)).encode("ascii"))
+        out.extend(utf8(label) for label in hint.path)
+        out += [number_text(hint.low), number_text(hint.high)]
+    return out
 
 
 def number_text(value: float | None) -> bytes:

@@ -2,7 +2,7 @@
 -- order asked; an expired item is {false, false}.  With refresh, each returned item
 -- with a ttl has its expiry moved to now + ttl.
 --
--- KEYS[1..4]  items, names, expiry, vectors   <prefix>:{memory}:...
+-- KEYS[1..5]  items, names, expiry, vectors, recent   <prefix>:{memory}:...
 -- ARGV[1]     now       epoch seconds (the core's clock)
 -- ARGV[2]     refresh   '1' or '0'
 -- ARGV[3..]   fields    <ns text> NUL <key>

@@ -1,7 +1,7 @@
 -- store_namespaces: the distinct namespace texts of live items in some lexical ranges
 -- of the names index, one range lookup per namespace once a live item is seen in it.
 --
--- KEYS[1..4]  items, names, expiry, vectors   <prefix>:{memory}:...
+-- KEYS[1..5]  items, names, expiry, vectors, recent   <prefix>:{memory}:...
 -- ARGV[1]     now        epoch seconds (the core's clock)
 -- ARGV[2..]   (min, max) ZRANGEBYLEX bounds
 

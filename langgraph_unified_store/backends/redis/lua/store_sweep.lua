@@ -1,7 +1,7 @@
 -- store_sweep: remove every trace of up to `batch` items expired at or before now;
 -- returns how many went (the caller repeats while a whole batch went).
 --
--- KEYS[1..4]  items, names, expiry, vectors   <prefix>:{memory}:...
+-- KEYS[1..5]  items, names, expiry, vectors, recent   <prefix>:{memory}:...
 -- ARGV[1]     now     epoch seconds (the core's clock)
 -- ARGV[2]     batch
 

@@ -1,8 +1,9 @@
 -- store_write: a batch of deletes and puts, atomically.  A put replaces the item's
 -- value, times, ttl, expiry and vectors, keeping created_at of an item that exists and
--- has not expired; a delete removes every trace of the item.
+-- has not expired; a delete removes every trace of the item.  Every item is in the
+-- names index and in the recent index (by updated_at).
 --
--- KEYS[1..4]  items, names, expiry, vectors   <prefix>:{memory}:...
+-- KEYS[1..5]  items, names, expiry, vectors, recent   <prefix>:{memory}:...
 -- ARGV[1]     now         epoch seconds (the core's clock)
 -- ARGV[2]     n_deletes
 -- then        n_deletes fields (<ns text> NUL <key>)
@@ -35,6 +36,7 @@ while p + 6 <= #ARGV do
   redis.call('HSET', keys.items, field,
     item_frame({'1', created, ARGV[p + 2], ARGV[p + 3], expires, ARGV[p + 5]}))
   redis.call('ZADD', keys.names, 0, field)
+  redis.call('ZADD', keys.recent, item_recent_score(ARGV[p + 2]), field)
   if expires == '' then
     redis.call('ZREM', keys.expiry, field)
   else

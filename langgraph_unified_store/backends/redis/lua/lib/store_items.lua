@@ -44,6 +44,15 @@ local function item_refresh(items_key, expiry_key, field, frame, parts, now)
   return frame
 end
 
+-- An item's score in the recent index: minus its updated_at, so that rank order (score,
+-- then the field's bytes) is the search order: newest first, then namespace text, then
+-- key.  A frame without a readable time goes last, as the lexical walk sorts it.
+local function item_recent_score(updated)
+  local u = updated and tonumber(updated)
+  if not u or u ~= u then return '+inf' end
+  return string.format('%.17g', -u)
+end
+
 -- Removes every trace of the items named by fields (at most a few hundred at a time).
 local function item_forget(keys, fields)
   if #fields == 0 then return end
@@ -51,8 +60,9 @@ local function item_forget(keys, fields)
   redis.call('ZREM', keys.names, unpack(fields))
   redis.call('ZREM', keys.expiry, unpack(fields))
   redis.call('HDEL', keys.vectors, unpack(fields))
+  redis.call('ZREM', keys.recent, unpack(fields))
 end
 
 local function store_keys()
-  return {items = KEYS[1], names = KEYS[2], expiry = KEYS[3], vectors = KEYS[4]}
+  return {items = KEYS[1], names = KEYS[2], expiry = KEYS[3], vectors = KEYS[4], recent = KEYS[5]}
 end
