@@ -163,12 +163,18 @@ def _non_finite_at(value: Any) -> str | None:
     return None
 
 
-def decode_value(data: bytes | str) -> dict[str, Any]:
-    value = orjson.loads(data)
-    if not isinstance(value, dict):
-        from ..errors import CorruptDataError
+def decode_value(data: bytes | str, item: tuple[tuple[str, ...], str] | None = None) -> dict[str, Any]:
+    """A stored value back as a dict; CorruptDataError (naming the item when given) for
+    bytes that are not a JSON object, such as a planted ``1e400`` or a cut-off write."""
+    from ..errors import CorruptDataError
 
-        raise CorruptDataError("a stored store item is not a JSON object")
+    where = "" if item is None else f" {item[0]!r} / {item[1]!r}"
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise CorruptDataError(f"stored store item{where} is not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise CorruptDataError(f"stored store item{where} is not a JSON object")
     return value
 
 

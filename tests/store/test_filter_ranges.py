@@ -81,3 +81,15 @@ def test_operands_float_cannot_read_are_not_pushed_down() -> None:
     assert compile_filter({"n": {"$gt": "many"}}).ranges == ()
     assert compile_filter({"n": {"$ne": 3}}).ranges == ()
     assert compile_filter({"n": True}).ranges == ()
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.binary(max_size=64), st.sampled_from([b'{"a": 1e400}', b"[1]", b"null", b'{"a"'])))
+def test_stored_bytes_decode_to_a_dict_or_a_corrupt_data_error(data: bytes) -> None:
+    from langgraph_unified_store.core.store_rules import decode_value
+    from langgraph_unified_store.errors import CorruptDataError
+
+    try:
+        assert isinstance(decode_value(data, (("memories",), "k")), dict)
+    except CorruptDataError as exc:
+        assert "('memories',) / 'k'" in str(exc)
