@@ -120,7 +120,7 @@ async def test_the_upgrade_from_version_4(admin: Any, schema: str) -> None:
         await store.aput(("u",), "old", {"score": 0.9})
     await admin.execute(f"DROP FUNCTION {quoted}.lus_write_items")
     await admin.execute(f"DROP INDEX {quoted}.lus_memory_items_by_update")
-    await admin.execute(f"ALTER INDEX {quoted}.lus_memory_items_value_idx SET (fastupdate = on)")
+    await admin.execute(f"ALTER INDEX {quoted}.lus_memory_items_value_idx RESET (gin_pending_list_limit)")
     await admin.execute(f"DELETE FROM {quoted}.lus_migrations WHERE version = 5")
     async with PostgresStore(POSTGRES_DSN, schema=schema) as store:
         await store.aput(("u",), "new", {"score": 0.7})
@@ -130,7 +130,7 @@ async def test_the_upgrade_from_version_4(admin: Any, schema: str) -> None:
         "SELECT reloptions FROM pg_class WHERE oid = $1::regclass",
         f"{quoted}.lus_memory_items_value_idx",
     )
-    assert options == ["fastupdate=off"]
+    assert options == ["gin_pending_list_limit=64"]
     assert await admin.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{quoted}.lus_memory_items_by_update")
     versions = await admin.fetch(f"SELECT version FROM {quoted}.lus_migrations ORDER BY version")
     assert [r[0] for r in versions] == [1, 2, 3, 4, 5]
