@@ -258,8 +258,8 @@ async def test_create_store_and_cache_from_a_url(schema: str) -> None:
 async def test_migration_from_the_previous_version_keeps_checkpoints(
     admin: Any, schema: str
 ) -> None:
-    """A database at version SCHEMA_VERSION - 1 (the saver's tables, no store tables)
-    gets the store's tables on the store's first use; its checkpoints stay."""
+    """A database at version 3 (the saver's tables, no store tables) gets the store's
+    tables and functions on the store's first use; its checkpoints stay."""
     async with PostgresSaver(POSTGRES_DSN, schema=schema) as saver:
         await put_numbered(saver, "t", 1, x=1)
         await put_numbered(saver, "t", 2, x=2)
@@ -268,7 +268,8 @@ async def test_migration_from_the_previous_version_keeps_checkpoints(
         f"DROP TABLE {quoted}.lus_memory_vectors, {quoted}.lus_memory_items, "
         f"{quoted}.lus_node_cache"
     )
-    await admin.execute(f"DELETE FROM {quoted}.lus_migrations WHERE version = $1", SCHEMA_VERSION)
+    await admin.execute(f"DROP FUNCTION {quoted}.lus_write_items")
+    await admin.execute(f"DELETE FROM {quoted}.lus_migrations WHERE version >= 4")
     async with PostgresStore(POSTGRES_DSN, schema=schema) as store:
         await store.aput(("m",), "k", {"v": "1"})
         assert (await store.aget(("m",), "k")) is not None

@@ -202,11 +202,80 @@ CREATE INDEX lus_node_cache_by_expiry ON {schema}.lus_node_cache (expires_at)
     WHERE expires_at IS NOT NULL;
 """
 
+# Version 5: a store write in ONE round trip, and searches that walk the items newest first.
+# - lus_write_items(...) is a store write (``store_sql.WRITE_ITEMS``, called by one
+#   statement): it takes the exclusive advisory lock of every key it touches (ascending,
+#   so writers never deadlock), then writes. The function is VOLATILE plpgsql, so in READ
+#   COMMITTED its write statement takes a fresh snapshot after the locks are held: it sees
+#   every earlier write of those keys committed, as the transaction of two statements it
+#   replaces did (a put waiting for another's lock deletes exactly the vectors the other
+#   left). It holds no session state, so PgBouncer's transaction pooling keeps working.
+#   Its statements always run generic plans (planned once per connection): a custom plan
+#   of the write costs more to make (~0.7 ms) than the write itself, and a session without
+#   our pools' setting (behind PgBouncer, a given pool) would make one on every call.
+# - lus_memory_items_by_update: the search order (updated_at newest first, namespace, key),
+#   so a filtered search stops after its page instead of sorting every item.
+# - the value's GIN index with a short pending list (64 kB, the least allowed, flushed
+#   once here): with the default 4 MB a freshly filled store kept thousands of entries
+#   there, which every equality search scanned linearly and which made the planner shun
+#   the index for a full scan. A short list still batches the index's updates (a put
+#   costs half what it does with no list at all, fastupdate off).
+MIGRATION_5: Final = """
+CREATE OR REPLACE FUNCTION {schema}.lus_write_items(
+    lock_ids bigint[],
+    gone_namespaces text[], gone_keys text[],
+    put_namespaces text[], put_keys text[], put_values text[], put_created float8[],
+    put_updated float8[], put_ttls float8[], put_expiries float8[], write_time float8,
+    vector_namespaces text[], vector_keys text[], vector_paths text[], vector_data bytea[]
+) RETURNS void LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan AS $lus$
+BEGIN
+    PERFORM pg_advisory_xact_lock(l.id) FROM unnest(lock_ids) AS l(id) ORDER BY l.id;
+    WITH gone AS (
+        DELETE FROM {schema}.lus_memory_items i
+        USING unnest(gone_namespaces, gone_keys) AS d(namespace, key)
+        WHERE i.namespace = d.namespace AND i.key = d.key
+    ), put AS (
+        INSERT INTO {schema}.lus_memory_items AS i
+            (namespace, key, value, created_at, updated_at, ttl, expires_at)
+        SELECT p.namespace, p.key, p.value::jsonb, p.created_at, p.updated_at, p.ttl,
+            p.expires_at
+        FROM unnest(put_namespaces, put_keys, put_values, put_created, put_updated, put_ttls,
+            put_expiries) AS p(namespace, key, value, created_at, updated_at, ttl, expires_at)
+        ON CONFLICT (namespace, key) DO UPDATE SET
+            value = excluded.value,
+            created_at = CASE WHEN i.expires_at IS NULL OR i.expires_at > write_time
+                THEN i.created_at ELSE excluded.created_at END,
+            updated_at = excluded.updated_at,
+            ttl = excluded.ttl,
+            expires_at = excluded.expires_at
+    ), stale AS (
+        DELETE FROM {schema}.lus_memory_vectors v
+        USING unnest(put_namespaces, put_keys) AS p(namespace, key)
+        WHERE v.namespace = p.namespace AND v.key = p.key
+            AND NOT EXISTS (
+                SELECT 1 FROM unnest(vector_namespaces, vector_keys, vector_paths)
+                    AS n(namespace, key, path)
+                WHERE n.namespace = v.namespace AND n.key = v.key AND n.path = v.path)
+    )
+    INSERT INTO {schema}.lus_memory_vectors AS v (namespace, key, path, vector)
+    SELECT n.namespace, n.key, n.path, n.vector
+    FROM unnest(vector_namespaces, vector_keys, vector_paths, vector_data)
+        AS n(namespace, key, path, vector)
+    ON CONFLICT (namespace, key, path) DO UPDATE SET vector = excluded.vector;
+END
+$lus$;
+CREATE INDEX lus_memory_items_by_update ON {schema}.lus_memory_items
+    (updated_at DESC, namespace, key);
+ALTER INDEX {schema}.lus_memory_items_value_idx SET (gin_pending_list_limit = 64);
+SELECT gin_clean_pending_list('{schema}.lus_memory_items_value_idx'::regclass);
+"""
+
 DROP_SCHEMA: Final = "DROP SCHEMA IF EXISTS {schema} CASCADE"
 DROP_TABLES: Final = """
 DROP TABLE IF EXISTS {schema}.lus_store, {schema}.lus_threads, {schema}.lus_checkpoints,
     {schema}.lus_data, {schema}.lus_memory_vectors, {schema}.lus_memory_items,
-    {schema}.lus_node_cache, {schema}.lus_migrations"""
+    {schema}.lus_node_cache, {schema}.lus_migrations;
+DROP FUNCTION IF EXISTS {schema}.lus_write_items"""
 
 
 
@@ -257,7 +326,9 @@ async def _migrate_to_v2(conn: Connection, quoted_schema: str) -> None:
 
 
 Migration = str | Callable[[Connection, str], Awaitable[None]]
-MIGRATIONS: Final[tuple[Migration, ...]] = (MIGRATION_1, _migrate_to_v2, MIGRATION_3, MIGRATION_4)
+MIGRATIONS: Final[tuple[Migration, ...]] = (
+    MIGRATION_1, _migrate_to_v2, MIGRATION_3, MIGRATION_4, MIGRATION_5
+)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

@@ -6,12 +6,13 @@ under the same advisory lock), over the saver's connection machinery
 (``connection.Connections``: a pool per event loop or a given asyncpg.Pool, retries on a
 dropped connection, errors naming the server, never the password; PgBouncer-safe with
 ``prepared_statements=False``). Why it is shaped this way:
-- every read is ONE statement (``store_sql.py``); a batch's writes are one transaction
-  of two: the keys' advisory locks in one order, then one statement with every delete,
-  put and vector (see ``store_sql.LOCK_ITEMS`` for why the locks come first). Nothing
-  holds a session, so transaction pooling works;
-- a namespace prefix is a primary key range over the namespace text, and the exact part
-  of a filter is jsonb containment through a GIN index: the core filters the rest;
+- every read is ONE statement (``store_sql.py``), and so is a batch's writes: one call of
+  a plpgsql function that takes the keys' advisory locks in one order, then writes every
+  delete, put and vector (see ``store_sql.WRITE_ITEMS`` for why the locks come first).
+  Nothing holds a session, so transaction pooling works;
+- a namespace prefix is a primary key range over the namespace text, the exact part of a
+  filter is jsonb containment through a GIN index, and number ranges (the core's hints)
+  are pushed down as a walk of the items newest first: the core filters the rest;
 - a refreshing read moves the expiry in the read's own statement (UPDATE ... RETURNING
   in a CTE); plain reads stay plain SELECTs.
 Values are jsonb, so they come back as PostgreSQL stores them: object keys in jsonb's
@@ -58,6 +59,15 @@ T = TypeVar("T")
 DEADLOCK_ATTEMPTS: Final = 3
 """Tries of a statement PostgreSQL chose as a deadlock victim (rolled back whole): writes
 lock keys in one order, but a refreshing read updates rows without the key locks."""
+
+
+WALK_MIN_ROWS: Final = 256
+WALK_FACTOR: Final = 4
+WALK_MAX_ROWS: Final = 8192
+"""How many of the newest items a search without an equality filter walks before it
+falls back to the prefix's primary key range (``store_sql.SEARCH_WALKED``): WALK_FACTOR
+times the page it needs, at least WALK_MIN_ROWS; a page needing more than WALK_MAX_ROWS
+skips the walk."""
 
 
 def pack_vector(vector: Sequence[float]) -> bytes:
@@ -188,31 +198,48 @@ class PostgresStoreBackend(PostgresDatabase[StoreStatements], StoreBackend, Cach
             *([list(column) for column in zip(*vectors, strict=True)] or [[], [], [], []]),
         )
         # Each key's lock (a domain apart from the saver's thread locks: thread ids hold
-        # no NUL), in ascending order.
+        # no NUL), in ascending order (the function takes them in that order too).
         locks = sorted(
             {lock_key(self.schema, f"\0item\0{ns}\0{key}") for ns, key in [*gone, *by_key]}
         )
-        s = self._statements
+        statement = self._statements.write_items
 
         async def write(conn: Connection) -> None:
-            async with conn.transaction():
-                await conn.execute(s.lock_items, locks)
-                await conn.fetchrow(s.write_items, *args)
+            await conn.execute(statement, locks, *args)
 
         await self._write(write, "store put")
 
     async def search_items(self, search: ItemSearch) -> list[StoredItem]:
         bounds = prefix_range(search.prefix)
-        args: list[Any] = [search.now, *(bounds or ())]
+        where: list[Any] = [*(bounds or ())]
         equals = search.filter.equals
         if equals:
-            args.append(orjson.dumps(equals).decode())
-        args += [search.limit, search.offset]
+            where.append(orjson.dumps(equals).decode())
+        ranges = search.filter.ranges
+        for hint in ranges:
+            path = list(hint.path)
+            where += [path, path, hint.low, path, hint.high]
+        page = [search.limit, search.offset]
+        # Walk the newest items first where a filter or prefix leaves no equality for the
+        # GIN index (see store_sql.SEARCH_WALKED), if the page fits the walk.
+        need = None if search.limit is None else search.offset + search.limit
+        walk_rows = 0 if need is None else max(WALK_MIN_ROWS, WALK_FACTOR * need)
+        walked = (
+            0 < walk_rows <= WALK_MAX_ROWS
+            and not equals
+            and (bounds is not None or bool(ranges))
+        )
+        if walked:
+            args = [search.now, walk_rows, *where, need, need, *page, *where, *page]
+        else:
+            args = [search.now, *where, *page]
         statement = self._statements.search(
             prefix=bounds is not None,
             equals=bool(equals),
             refresh=search.refresh,
             vectors=search.with_vectors,
+            ranges=len(ranges),
+            walked=walked,
         )
         return [_stored_item(row) for row in await self._fetch(statement, args, "store search")]
 
