@@ -269,6 +269,9 @@ def test_an_encrypted_saver_exports_sealed_and_imports_with_the_key(
     key = "a passphrase for the transfer test"
     monkeypatch.setenv(KEY_ENV, key)
     source = with_history(places, "sqlite", tmp_path, encryption_key=key)
+    shown = as_json(invoke(runner, ["show", "support-1", "--url", source.url, "--key-env", KEY_ENV, "--json"]))
+    assert shown["state"]["messages"][0]["content"] == "hi support-1"  # the other commands take the key too
+    one_line(invoke(runner, ["show", "support-1", "--url", source.url]), 1)  # sealed values do not open without it
     sealed = tmp_path / "sealed.jsonl"
     assert export_file(runner, source, sealed, "--key-env", KEY_ENV)["encrypted"] is True
     assert all(tag.startswith("lus2:") for tag in value_tags(sealed))
