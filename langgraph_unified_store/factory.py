@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from .core.saver import UnifiedCheckpointSaver
-from .registry import BACKENDS, BackendEntry, backend_for_scheme, backend_named
+from .errors import InvalidConfigError
+from .registry import BACKENDS, SAVER_OPTIONS, BackendEntry, backend_for_scheme, backend_named
 
 ENV_URL = "LANGGRAPH_UNIFIED_STORE_URL"
 DEFAULT_DIRECTORY = Path(".langgraph_unified_store")
@@ -26,14 +29,46 @@ def create_saver(url: str | None = None, **options: Any) -> UnifiedCheckpointSav
     """
     url = url or os.environ.get(ENV_URL) or None
     if url is None:
-        saver_class = backend_named("sqlite").saver_class()
+        entry = backend_named("sqlite")
+        saver_class = entry.saver_class()
+        _check_option_names(entry, saver_class, options)
         DEFAULT_DIRECTORY.mkdir(parents=True, exist_ok=True)
         return saver_class(DEFAULT_SQLITE_FILE, **options)
     entry = backend_for_scheme(urlsplit(url).scheme)
     saver_class = entry.saver_class()
+    _check_option_names(entry, saver_class, options)
     if entry.conn_of_url is None:
         return saver_class(**options)
     return saver_class(entry.conn_of_url(url), **options)
+
+
+def saver_option_names(entry: BackendEntry, saver_class: Callable[..., Any]) -> list[str]:
+    """The keyword options ``entry``'s saver takes: the registry's (its own, then
+    ``SAVER_OPTIONS``), then any other named parameter of its class (``ssl``...)."""
+    parameters = list(inspect.signature(saver_class).parameters.values())
+    if entry.conn_of_url is not None:
+        parameters = parameters[1:]  # the connection, which the URL gives
+    named = [
+        p.name for p in parameters
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    ]
+    registry = [option.name for option in (*entry.options, *SAVER_OPTIONS)]
+    return list(dict.fromkeys([*registry, *named]))
+
+
+def _check_option_names(
+    entry: BackendEntry, saver_class: Callable[..., Any], options: dict[str, Any]
+) -> None:
+    """An option the saver does not take is named, with those it does, before the
+    constructor would raise a bare TypeError."""
+    accepted = saver_option_names(entry, saver_class)
+    unknown = [name for name in options if name not in accepted]
+    if unknown:
+        raise InvalidConfigError(
+            f"create_saver: {', '.join(map(repr, unknown))} "
+            f"{'is not an option' if len(unknown) == 1 else 'are not options'} of the "
+            f"{entry.name} saver; it takes: {', '.join(accepted)}"
+        )
 
 
 def _opened(url: str | None, make: str, options: dict[str, Any]) -> Any:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from langgraph_unified_store import MemorySaver, SQLiteSaver, create_saver
+from langgraph_unified_store.errors import InvalidConfigError
 from langgraph_unified_store.factory import DEFAULT_SQLITE_FILE, ENV_URL
 
 from .support import POSTGRES_DSN, REDIS_URL
@@ -50,3 +51,24 @@ def test_server_urls_build_their_savers() -> None:
 def test_unknown_scheme_lists_the_known_ones() -> None:
     with pytest.raises(ValueError, match=r"'mysql'.*memory://.*sqlite:///.*postgresql://.*redis://"):
         create_saver("mysql://localhost/db")
+
+
+@pytest.mark.parametrize("url", ["memory://", "sqlite://", REDIS_URL])
+def test_an_unknown_option_is_named_with_the_accepted_ones(url: str) -> None:
+    with pytest.raises(InvalidConfigError, match=r"'unknown_option' is not an option of the \w+ saver; it takes: .*serde.*encryption_key"):
+        create_saver(url, unknown_option=1)
+
+
+def test_unknown_options_are_named_together_and_the_default_file_checks_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(ENV_URL, raising=False)
+    with pytest.raises(InvalidConfigError, match=r"'nope', 'neither' are not options of the sqlite saver; it takes: busy_timeout, synchronous"):
+        create_saver(nope=1, neither=2)
+    assert not (tmp_path / DEFAULT_SQLITE_FILE).exists()  # refused before anything was made
+    with pytest.raises(InvalidConfigError, match=r"'prefix' is not an option of the postgres saver.*schema.*ssl"):
+        create_saver(POSTGRES_DSN, prefix="x")
+
+
+def test_accepted_options_still_reach_the_saver() -> None:
+    with create_saver("memory://", max_threads=3, ttl=60) as saver:
+        assert isinstance(saver, MemorySaver)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from . import browse, doctor, maintain
+from . import browse, doctor, maintain, transfer
 from .store import store_app
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app = typer.Typer(
 browse.register(app)
 maintain.register(app)
 doctor.register(app)
+transfer.register(app)
 app.add_typer(store_app, name="store")
 
 

@@ -17,6 +17,7 @@ from ..errors import CheckpointNotFoundError
 from .common import (
     FilterOption,
     JsonFlag,
+    KeyEnvOption,
     NamespaceOption,
     SaverOptions,
     UrlOption,
@@ -28,6 +29,7 @@ from .reading import (
     describe,
     diff,
     history_row,
+    key_from_env,
     opened_saver,
     stored_view,
     thread_config,
@@ -65,6 +67,7 @@ def _sort_key(sort: ThreadSort) -> Any:
 def threads(
     url: UrlOption = None,
     option: SaverOptions = None,
+    key_env: KeyEnvOption = None,
     filter: FilterOption = None,
     updated_after: Annotated[
         str | None,
@@ -96,7 +99,7 @@ def threads(
     }
     found: list[ThreadInfo] = []
     cursor = after
-    with opened_saver(url, parse_options(option or [])) as saver, output.progress("listing threads") as bar:
+    with opened_saver(url, parse_options(option or []), key=key_from_env(key_env)) as saver, output.progress("listing threads") as bar:
         while True:
             page = saver.list_threads(cursor=cursor, **query)
             found.extend(page.threads)
@@ -127,6 +130,7 @@ def history(
     thread: Annotated[str, typer.Argument(help="The thread id.")],
     url: UrlOption = None,
     option: SaverOptions = None,
+    key_env: KeyEnvOption = None,
     namespace: NamespaceOption = "",
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many, newest first.")] = None,
     as_json: JsonFlag = False,
@@ -134,7 +138,7 @@ def history(
     """A thread's checkpoints, newest first: id, step, source, pending writes, time, parent."""
     output = Output(as_json)
     rows_found: list[dict[str, Any]] = []
-    with opened_saver(url, parse_options(option or [])) as saver, output.progress(f"reading {thread}") as bar:
+    with opened_saver(url, parse_options(option or []), key=key_from_env(key_env)) as saver, output.progress(f"reading {thread}") as bar:
         for tup in saver.list(thread_config(thread, namespace), limit=limit):
             rows_found.append(history_row(tup))
             advance(bar)
@@ -248,12 +252,13 @@ def show(
     ] = View.unified,
     url: UrlOption = None,
     option: SaverOptions = None,
+    key_env: KeyEnvOption = None,
     namespace: NamespaceOption = "",
     as_json: JsonFlag = False,
 ) -> None:
     """One checkpoint: the chat as it reads, context, framework state and pending writes."""
     output = Output(as_json)
-    with opened_saver(url, parse_options(option or [])) as saver:
+    with opened_saver(url, parse_options(option or []), key=key_from_env(key_env)) as saver:
         tup = checkpoint(saver, thread, checkpoint_id, namespace)
         document = unified_view(tup) if view is View.unified else stored_view(tup)
     if as_json:
@@ -281,12 +286,13 @@ def diff_command(
     newer: Annotated[str, typer.Argument(metavar="B", help="The checkpoint to compare to.")],
     url: UrlOption = None,
     option: SaverOptions = None,
+    key_env: KeyEnvOption = None,
     namespace: NamespaceOption = "",
     as_json: JsonFlag = False,
 ) -> None:
     """What changed from checkpoint A to B: channel by channel, message by message."""
     output = Output(as_json)
-    with opened_saver(url, parse_options(option or [])) as saver:
+    with opened_saver(url, parse_options(option or []), key=key_from_env(key_env)) as saver:
         document = diff(checkpoint(saver, thread, older, namespace), checkpoint(saver, thread, newer, namespace))
     if as_json:
         output.json(document)

@@ -43,6 +43,14 @@ SaverOptions = Annotated[
         help="A saver/store option, e.g. -o schema=tenant_a, -o prefix=app (key:=json for numbers).",
     ),
 ]
+KeyEnvOption = Annotated[
+    str | None,
+    typer.Option(
+        "--key-env",
+        metavar="NAME",
+        help="The environment variable holding the saver's encryption key (never on the command line).",
+    ),
+]
 JsonFlag = Annotated[bool, typer.Option("--json", help="One JSON document on stdout instead of tables.")]
 FilterOption = Annotated[
     list[str] | None,

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 import typer
 
 from ..core.health import DEFAULT_HEALTH_TIMEOUT
-from .common import EXIT_FAILURE, JsonFlag, SaverOptions, UrlOption, handled
+from .common import EXIT_FAILURE, JsonFlag, KeyEnvOption, SaverOptions, UrlOption, handled
 from .parsing import parse_options
-from .reading import describe, opened_saver, opened_store
+from .reading import describe, key_from_env, opened_saver, opened_store
 from .render import Output, literal, table
 
 
@@ -44,6 +44,7 @@ def doctor(
     target: Annotated[str | None, typer.Argument(metavar="[URL]", help="The URL to check (or --url).")] = None,
     url: UrlOption = None,
     option: SaverOptions = None,
+    key_env: KeyEnvOption = None,
     timeout: Annotated[float, typer.Option(min=0.001, help="Seconds to wait for the storage.")] = DEFAULT_HEALTH_TIMEOUT,
     as_json: JsonFlag = False,
 ) -> None:
@@ -53,7 +54,7 @@ def doctor(
     url = target or url
     options = parse_options(option or [])
     with output.progress("checking"):
-        with opened_saver(url, options) as saver:
+        with opened_saver(url, options, key=key_from_env(key_env)) as saver:
             saver_report = saver.health(timeout=timeout).as_dict()
         with opened_store(url, options) as store:
             store_report = store.health(timeout=timeout).as_dict()

@@ -21,13 +21,14 @@ from .common import (
     DryRunFlag,
     FilterOption,
     JsonFlag,
+    KeyEnvOption,
     SaverOptions,
     UrlOption,
     YesFlag,
     handled,
 )
 from .parsing import UsageProblem, parse_filter, parse_options, parse_when
-from .reading import describe, opened_saver
+from .reading import describe, key_from_env, opened_saver
 from .render import Output, advance, literal, size, table, when
 
 
@@ -77,6 +78,7 @@ def prune(
     every_thread: Annotated[bool, typer.Option("--all", help="Prune every thread.")] = False,
     url: UrlOption = None,
     option: SaverOptions = None,
+    key_env: KeyEnvOption = None,
     dry_run: DryRunFlag = False,
     yes: YesFlag = False,
     as_json: JsonFlag = False,
@@ -89,7 +91,7 @@ def prune(
     if not (named or matching or every_thread):
         raise UsageProblem("prune: name thread ids, or give --filter or --all")
     strategy = "keep_latest" if keep_last == 1 else "keep_last"
-    with opened_saver(url, parse_options(option or [])) as saver:
+    with opened_saver(url, parse_options(option or []), key=key_from_env(key_env)) as saver:
         targets = _matching(saver, output, filter=matching)
         if named:
             wanted = set(named)
@@ -150,6 +152,7 @@ def retain(
     limit: Annotated[int | None, typer.Option(min=1, help="Delete at most this many threads.")] = None,
     url: UrlOption = None,
     option: SaverOptions = None,
+    key_env: KeyEnvOption = None,
     dry_run: DryRunFlag = False,
     yes: YesFlag = False,
     as_json: JsonFlag = False,
@@ -158,7 +161,7 @@ def retain(
     output = Output(as_json)
     cutoff = parse_when(older_than, "--older-than", datetime.now(UTC))
     matching = parse_filter(filter or [])
-    with opened_saver(url, parse_options(option or [])) as saver:
+    with opened_saver(url, parse_options(option or []), key=key_from_env(key_env)) as saver:
         targets = _matching(saver, output, filter=matching, updated_before=cutoff)
         if limit is not None:
             targets = targets[:limit]
@@ -181,6 +184,7 @@ def forget(
     filter: FilterOption = None,
     url: UrlOption = None,
     option: SaverOptions = None,
+    key_env: KeyEnvOption = None,
     dry_run: DryRunFlag = False,
     yes: YesFlag = False,
     as_json: JsonFlag = False,
@@ -191,7 +195,7 @@ def forget(
     matching = parse_filter(filter or [])
     if not matching:
         raise UsageProblem("forget: give at least one --filter key=value")
-    with opened_saver(url, parse_options(option or [])) as saver:
+    with opened_saver(url, parse_options(option or []), key=key_from_env(key_env)) as saver:
         targets = _matching(saver, output, filter=matching)
         if dry_run:
             _show_targets(output, f"would erase {len(targets)} thread(s)", targets)

@@ -26,6 +26,8 @@ from ..registry import SAVER_OPTIONS, BackendEntry, backend_for_scheme, backend_
 from .parsing import UsageProblem, redact
 from .render import plain
 
+KEY_OPTION = "encryption_key"
+
 
 def describe(url: str | None) -> str:
     """Which storage a command opens, for messages (secrets out)."""
@@ -33,9 +35,10 @@ def describe(url: str | None) -> str:
     return redact(url) if url else f"sqlite (default file {DEFAULT_SQLITE_FILE})"
 
 
-def _check_url(url: str | None) -> tuple[str | None, BackendEntry]:
+def _check_url(url: str | None, create: bool = False) -> tuple[str | None, BackendEntry]:
     """The URL to open and its backend; a usage problem for an unknown scheme, a failure
-    for a SQLite file that is not there (opening it would create an empty database)."""
+    for a SQLite file that is not there (opening it would create an empty database),
+    unless the command writes there (``create``: an import or a copy's target)."""
     url = url or os.environ.get(ENV_URL) or None
     if url is None:
         if not DEFAULT_SQLITE_FILE.exists():
@@ -53,13 +56,44 @@ def _check_url(url: str | None) -> tuple[str | None, BackendEntry]:
         raise UsageProblem(str(exc)) from None
     if entry.name == "sqlite" and entry.conn_of_url is not None:
         path = entry.conn_of_url(url)
-        if path != ":memory:" and not Path(path).exists():
+        if path != ":memory:" and not create and not Path(path).exists():
             raise FileNotFoundError(f"no SQLite database at {path}")
     return url, entry
 
 
+def new_sqlite_file(url: str | None) -> Path | None:
+    """The SQLite file ``url`` names, if it does not exist yet (writing creates it)."""
+    url = url or os.environ.get(ENV_URL) or None
+    if url is None:
+        return None if DEFAULT_SQLITE_FILE.exists() else DEFAULT_SQLITE_FILE
+    try:
+        entry = backend_for_scheme(urlsplit(url).scheme)
+    except ValueError:
+        return None
+    if entry.name != "sqlite" or entry.conn_of_url is None:
+        return None
+    path = entry.conn_of_url(url)
+    return None if path == ":memory:" or Path(path).exists() else Path(path)
+
+
+def key_from_env(name: str | None, option: str = "--key-env") -> str | None:
+    """The encryption key held by the environment variable ``name`` (None: no key).
+    Keys never come from the command line, where ``ps`` and shell history show them."""
+    if name is None:
+        return None
+    value = os.environ.get(name)
+    if not value:
+        raise UsageProblem(f"{option} {name}: the environment variable {name} is not set or empty")
+    return value
+
+
 def _saver_options(entry: BackendEntry, options: dict[str, Any]) -> dict[str, Any]:
     """``options`` if the backend's saver takes each of them (the registry's table)."""
+    if KEY_OPTION in options:
+        raise UsageProblem(
+            f"--option {KEY_OPTION}: a key on the command line shows in ps and shell history; "
+            "put it in an environment variable and pass --key-env NAME"
+        )
     known = [option.name for option in (*entry.options, *SAVER_OPTIONS)]
     unknown = sorted(set(options) - set(known))
     if unknown:
@@ -77,9 +111,15 @@ def _store_options(entry: BackendEntry, options: dict[str, Any]) -> dict[str, An
 
 
 @contextmanager
-def opened_saver(url: str | None, options: dict[str, Any]) -> Iterator[UnifiedCheckpointSaver]:
-    checked, entry = _check_url(url)
-    saver = create_saver(checked, **_saver_options(entry, options))
+def opened_saver(
+    url: str | None, options: dict[str, Any], *, key: str | None = None, create: bool = False
+) -> Iterator[UnifiedCheckpointSaver]:
+    """The saver at ``url`` with ``options`` (and an encryption ``key``), closed after."""
+    checked, entry = _check_url(url, create)
+    chosen = dict(_saver_options(entry, options))
+    if key is not None:
+        chosen[KEY_OPTION] = key
+    saver = create_saver(checked, **chosen)
     try:
         yield saver
     finally:
@@ -87,8 +127,9 @@ def opened_saver(url: str | None, options: dict[str, Any]) -> Iterator[UnifiedCh
 
 
 @contextmanager
-def opened_store(url: str | None, options: dict[str, Any]) -> Iterator[Any]:
-    checked, entry = _check_url(url)
+def opened_store(url: str | None, options: dict[str, Any], *, create: bool = False) -> Iterator[Any]:
+    """The long-term memory store on the same URL (the options its connection takes)."""
+    checked, entry = _check_url(url, create)
     store = create_store(checked, **_store_options(entry, options))
     try:
         yield store

@@ -13,7 +13,7 @@ import base64
 import dataclasses
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
@@ -187,6 +187,16 @@ def advance(bar: Progress, steps: int = 1, total: int | None = None) -> None:
         if total is not None:
             bar.update(task.id, total=total)
         bar.advance(task.id, steps)
+
+
+def reporter(bar: Progress) -> Callable[[int, int | None], None]:
+    """A ``progress(done, total)`` callback (the transfer's) that moves ``bar``."""
+
+    def report(done: int, total: int | None) -> None:
+        for task in bar.tasks:
+            bar.update(task.id, completed=done, total=total)
+
+    return report
 
 
 def table(title: str | None, *columns: str, **kwargs: Any) -> Table:
