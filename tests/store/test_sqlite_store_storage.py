@@ -140,25 +140,25 @@ async def test_json_typed_equality(tmp_path: Path) -> None:
         assert "number" in numbers and "text" not in numbers
 
 
-# -- the schema: migration 4 on the saver's file ---------------------------------------------
+# -- the schema: migrations 4 and 5 on the saver's file ---------------------------------------------
 
 
 async def test_version_3_database_gains_the_store_tables_and_keeps_its_checkpoints(tmp_path: Path) -> None:
     path = tmp_path / "v3.sqlite"
     async with SQLiteSaver(path) as saver:
         await chat_graph(saver).ainvoke({"messages": [HumanMessage("hi", id="h1")]}, thread_config("t"))
-    # What the saver writes is version 3 plus migration 4's tables: take them away again.
+    # What the saver writes is version 3 plus the store's migrations: take them away again.
     db = sqlite3.connect(path)
     for table in STORE_TABLES:
         db.execute(f"DROP TABLE {table}")
-    db.execute("DELETE FROM lus_schema_migrations WHERE version = 4")
+    db.execute("DELETE FROM lus_schema_migrations WHERE version >= 4")
     db.commit()
     db.close()
     assert schema_version(path) == 3 and not tables(path) & set(STORE_TABLES)
 
     async with SQLiteStore(path) as store:
         await store.aput(("m",), "k", {"v": "1"})
-        assert schema_version(path) == SCHEMA_VERSION == 4
+        assert schema_version(path) == SCHEMA_VERSION == 5
         assert set(STORE_TABLES) <= tables(path)
         # The saver and the store share the file at once.
         async with SQLiteSaver(path) as saver:
@@ -167,7 +167,7 @@ async def test_version_3_database_gains_the_store_tables_and_keeps_its_checkpoin
             await chat_graph(saver).ainvoke({"messages": [HumanMessage("more", id="h2")]}, thread_config("t"))
             got = await store.aget(("m",), "k")
             assert got is not None and got.value == {"v": "1"}
-    assert raw(path, "SELECT version FROM lus_schema_migrations ORDER BY version") == [(1,), (2,), (3,), (4,)]
+    assert raw(path, "SELECT version FROM lus_schema_migrations ORDER BY version") == [(1,), (2,), (3,), (4,), (5,)]
 
 
 async def test_released_version_2_file_opened_by_the_store_first(tmp_path: Path) -> None:

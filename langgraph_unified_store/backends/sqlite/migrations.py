@@ -7,9 +7,16 @@ one write transaction, so processes opening the same file at once never apply on
 from __future__ import annotations
 
 import sqlite3
+import struct
+from collections.abc import Callable
 from typing import Final
 
 from .transaction import Transaction
+from .vectors import unit_float32
+
+Step = str | Callable[[sqlite3.Connection], None]
+"""A statement, or a function of the connection for what SQL cannot do (in the same
+transaction)."""
 
 MIGRATIONS_TABLE_DDL: Final = """
 CREATE TABLE IF NOT EXISTS lus_schema_migrations (
@@ -129,7 +136,38 @@ MIGRATION_4: Final = (
     ) WITHOUT ROWID""",
     "CREATE INDEX node_cache_by_expiry ON node_cache (expires_at) WHERE expires_at IS NOT NULL",
 )
-MIGRATIONS: Final = (MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4)
+
+
+# Version 5 (float32 vectors): beside each float64 vector, the float32 copy of it scaled
+# to unit length that sqlite-vec ranks on (backends.sqlite.vectors.unit_float32); the
+# store then re-ranks SQL's best candidates exactly in float64. Vectors stored before it
+# are copied here, in Python (no SQL turns float64 bytes into float32); a stored vector
+# that is not whole float64s keeps x'', and a search over it reports it as corrupt.
+SELECT_FLOAT64_VECTORS: Final = "SELECT namespace, key, path, vector FROM memory_vectors"
+SET_FLOAT32_VECTOR: Final = """
+UPDATE memory_vectors SET vector32 = ? WHERE namespace = ? AND key = ? AND path = ?"""
+
+
+def _copy_float32_vectors(db: sqlite3.Connection) -> None:
+    copies = []
+    for namespace, key, path, data in db.execute(SELECT_FLOAT64_VECTORS).fetchall():
+        if len(data) and not len(data) % 8:
+            vector = struct.unpack(f"<{len(data) // 8}d", data)
+            copies.append((unit_float32(vector), namespace, key, path))
+    db.executemany(SET_FLOAT32_VECTOR, copies)
+
+
+MIGRATION_5_FLOAT32_VECTORS: Final[tuple[Step, ...]] = (
+    "ALTER TABLE memory_vectors ADD COLUMN vector32 BLOB NOT NULL DEFAULT x''",
+    _copy_float32_vectors,
+)
+MIGRATIONS: Final[tuple[tuple[Step, ...], ...]] = (
+    MIGRATION_1,
+    MIGRATION_2,
+    MIGRATION_3,
+    MIGRATION_4,
+    MIGRATION_5_FLOAT32_VECTORS,
+)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
@@ -139,7 +177,10 @@ def migrate(db: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     with Transaction(db, write=True):
         current = int(db.execute(SELECT_SCHEMA_VERSION).fetchone()[0])
         for version in range(current + 1, target + 1):
-            for statement in MIGRATIONS[version - 1]:
-                db.execute(statement)
+            for step in MIGRATIONS[version - 1]:
+                if isinstance(step, str):
+                    db.execute(step)
+                else:
+                    step(db)
             db.execute(INSERT_SCHEMA_VERSION, (version,))
     return max(current, target)
