@@ -27,7 +27,7 @@ from langgraph_unified_store.backends.sqlite.vectors import (
     unit_float32,
 )
 from langgraph_unified_store.core.store_rules import cosine_scores
-from langgraph_unified_store.errors import CorruptDataError
+from langgraph_unified_store.errors import BackendUnavailableError, CorruptDataError
 
 from .conftest import FakeClock
 from .test_store_semantic import _same
@@ -110,6 +110,25 @@ def test_the_store_connection_runs_sqlite_vec(tmp_path: Path) -> None:
         store.setup()
         version = store.backend._connection.run_blocking(lambda db: db.execute("SELECT vec_version()").fetchone()[0])
         assert version.startswith("v") and store.backend.ranks_in_sql
+
+
+def test_the_store_and_plain_sqlite3_share_one_sqlite_and_its_locks(tmp_path: Path) -> None:
+    """sqlite-vec runs inside the SQLite of the ``sqlite3`` module: a plain sqlite3
+    connection's write lock holds the store off (two copies of SQLite in one process
+    would both take it, and lose writes)."""
+    path = tmp_path / "s.sqlite"
+    with SQLiteStore(path, index=INDEX, busy_timeout=0) as store:  # type: ignore[arg-type]
+        store.put(("n",), "old", {"text": "note 1"})
+        assert store.backend.ranks_in_sql
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(BackendUnavailableError):
+                store.put(("n",), "new", {"text": "note 2"})
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert [i.key for i in store.search(("n",), query="note 1")] == ["old"]
 
 
 def test_ranking_over_hundreds_of_items_matches_in_memory_store(tmp_path: Path) -> None:
