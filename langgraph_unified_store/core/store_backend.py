@@ -115,8 +115,8 @@ class StoreBackend(ABC):
         the prefix, unexpired and match ``equals``. They must hold every item that can be
         among the ``offset + limit`` best by max-pooled cosine similarity to ``query``
         (a vector library's approximate scores pick them, with a margin that makes that
-        certain), and, when they hold every item that has vectors, also the first
-        ``limit`` items without vectors in search order (the scoreless fill)."""
+        certain), and, when fewer than ``offset + limit`` items have vectors, also the
+        first ``limit`` items without vectors in search order (the scoreless fill)."""
         return None
 
     @abstractmethod

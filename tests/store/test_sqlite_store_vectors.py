@@ -159,6 +159,20 @@ def test_ranking_over_hundreds_of_items_matches_in_memory_store(tmp_path: Path) 
         assert answered[0] == len(SEARCHES) + 2
 
 
+def test_ties_past_the_candidates_widen_them(tmp_path: Path) -> None:
+    """150 items of one vector: no float32 margin separates them, so SQL's candidates
+    grow (32, 128, 512) until they hold every item; ties keep InMemoryStore's order."""
+    items = [(("t",), f"k{n:03d}", {"text": f"same {n}"}, None) for n in range(150)]
+    reference = InMemoryStore(index=INDEX)  # type: ignore[arg-type]
+    _fill(reference, items)
+    with SQLiteStore(tmp_path / "s.sqlite", index=INDEX, clock=FakeClock()) as store:  # type: ignore[arg-type]
+        _fill(store, items)
+        answered = _counting(store)
+        for options in ({"limit": 3}, {"limit": 5, "offset": 140}, {"limit": 20, "offset": 60}):
+            _same(store.search(("t",), query="same", **options), reference.search(("t",), query="same", **options))
+        assert answered[0] == 3
+
+
 async def test_async_ranking_uses_sqlite_vec_too(tmp_path: Path) -> None:
     items = _items(120)
     reference = InMemoryStore(index=INDEX)  # type: ignore[arg-type]
@@ -175,9 +189,9 @@ async def test_async_ranking_uses_sqlite_vec_too(tmp_path: Path) -> None:
 
 
 def _as_version_4(path: Path) -> None:
-    """What the release before migration 5 left: memory_vectors without vector32."""
+    """What the release before migration 5 left: memory_vectors without the copies."""
     db = sqlite3.connect(path)
-    db.execute("ALTER TABLE memory_vectors DROP COLUMN vector32")
+    db.execute("DROP TABLE memory_vector_copies")
     db.execute("DELETE FROM lus_schema_migrations WHERE version = 5")
     db.commit()
     db.close()
@@ -200,9 +214,12 @@ def test_a_version_4_file_is_upgraded_and_searchable(tmp_path: Path) -> None:
         assert answered[0] == len(SEARCHES)
     db = sqlite3.connect(path)
     assert db.execute("SELECT max(version) FROM lus_schema_migrations").fetchone()[0] == SCHEMA_VERSION == 5
-    rows = db.execute("SELECT vector, vector32 FROM memory_vectors").fetchall()
+    rows = db.execute(
+        "SELECT v.vector, c.vector FROM memory_vectors AS v JOIN memory_vector_copies AS c USING (namespace, key, path)"
+    ).fetchall()
+    assert db.execute("SELECT count(*) FROM memory_vector_copies").fetchone()[0] == len(rows) > 0
     db.close()
-    assert rows and all(v32 == unit_float32(struct.unpack(f"<{DIMS}d", v)) for v, v32 in rows)
+    assert all(copy == unit_float32(struct.unpack(f"<{DIMS}d", v)) for v, copy in rows)
 
 
 def _plant(path: Path, statement: str, params: tuple[Any, ...]) -> None:
@@ -213,15 +230,20 @@ def _plant(path: Path, statement: str, params: tuple[Any, ...]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("column", "data"),
-    [("vector32", b"\x01\x02\x03"), ("vector32", struct.pack("<3f", 1, 2, 3)), ("vector32", b""), ("vector", b"\x00" * 12)],
+    ("table", "data"),
+    [
+        ("memory_vector_copies", b"\x01\x02\x03"),
+        ("memory_vector_copies", struct.pack("<3f", 1, 2, 3)),
+        ("memory_vector_copies", b""),
+        ("memory_vectors", b"\x00" * 12),
+    ],
     ids=["float32-ragged", "float32-other-dims", "float32-empty", "float64-ragged"],
 )
-def test_bad_stored_vector_bytes_are_corrupt_data(tmp_path: Path, column: str, data: bytes) -> None:
+def test_bad_stored_vector_bytes_are_corrupt_data(tmp_path: Path, table: str, data: bytes) -> None:
     path = tmp_path / "s.sqlite"
     with SQLiteStore(path, index=INDEX, clock=FakeClock()) as store:  # type: ignore[arg-type]
         _fill(store, _items(20))
-    _plant(path, f"UPDATE memory_vectors SET {column} = ? WHERE key = 'k0004' AND path = 'text'", (data,))
+    _plant(path, f"UPDATE {table} SET vector = ? WHERE key = 'k0004' AND path = 'text'", (data,))
     with SQLiteStore(path, index=INDEX, clock=FakeClock()) as store:  # type: ignore[arg-type]
         with pytest.raises(CorruptDataError, match="k0004"):
             store.search(("docs",), query="note 4", limit=40)

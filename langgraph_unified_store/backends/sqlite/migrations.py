@@ -140,25 +140,35 @@ MIGRATION_4: Final = (
 
 # Version 5 (float32 vectors): beside each float64 vector, the float32 copy of it scaled
 # to unit length that sqlite-vec ranks on (backends.sqlite.vectors.unit_float32); the
-# store then re-ranks SQL's best candidates exactly in float64. Vectors stored before it
-# are copied here, in Python (no SQL turns float64 bytes into float32); a stored vector
-# that is not whole float64s keeps x'', and a search over it reports it as corrupt.
+# store then re-ranks SQL's best candidates exactly in float64. A table of its own, with
+# rowids: its rows (about 1 KiB at 256 dims) then fit in the table's pages and a scan
+# reads only them, not the float64 blobs (a WITHOUT ROWID row that size spills to
+# overflow pages). Vectors stored before it are copied here, in Python (no SQL turns
+# float64 bytes into float32); a stored vector that is not whole float64s gets an empty
+# copy, and a search over it reports it as corrupt.
 SELECT_FLOAT64_VECTORS: Final = "SELECT namespace, key, path, vector FROM memory_vectors"
-SET_FLOAT32_VECTOR: Final = """
-UPDATE memory_vectors SET vector32 = ? WHERE namespace = ? AND key = ? AND path = ?"""
+INSERT_FLOAT32_COPY: Final = """
+INSERT INTO memory_vector_copies (namespace, key, path, vector) VALUES (?, ?, ?, ?)"""
 
 
 def _copy_float32_vectors(db: sqlite3.Connection) -> None:
     copies = []
     for namespace, key, path, data in db.execute(SELECT_FLOAT64_VECTORS).fetchall():
+        copy = b""
         if len(data) and not len(data) % 8:
-            vector = struct.unpack(f"<{len(data) // 8}d", data)
-            copies.append((unit_float32(vector), namespace, key, path))
-    db.executemany(SET_FLOAT32_VECTOR, copies)
+            copy = unit_float32(struct.unpack(f"<{len(data) // 8}d", data))
+        copies.append((namespace, key, path, copy))
+    db.executemany(INSERT_FLOAT32_COPY, copies)
 
 
 MIGRATION_5_FLOAT32_VECTORS: Final[tuple[Step, ...]] = (
-    "ALTER TABLE memory_vectors ADD COLUMN vector32 BLOB NOT NULL DEFAULT x''",
+    """CREATE TABLE memory_vector_copies (
+        namespace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        path TEXT NOT NULL,
+        vector BLOB NOT NULL,     -- float32, scaled to unit length
+        PRIMARY KEY (namespace, key, path)
+    )""",
     _copy_float32_vectors,
 )
 MIGRATIONS: Final[tuple[tuple[Step, ...], ...]] = (

@@ -115,6 +115,7 @@ def write_items(
         for namespace, key in deletes:
             text = namespace_text(namespace)
             db.execute(sql.DELETE_ITEM_VECTORS, (text, key))
+            db.execute(sql.DELETE_ITEM_VECTOR_COPIES, (text, key))
             db.execute(sql.DELETE_ITEM, (text, key))
         for item in puts:
             text = namespace_text(item.namespace)
@@ -132,13 +133,15 @@ def write_items(
                 ),
             )
             db.execute(sql.DELETE_ITEM_VECTORS, (text, item.key))
+            db.execute(sql.DELETE_ITEM_VECTOR_COPIES, (text, item.key))
             if item.vectors:
                 db.executemany(
                     sql.INSERT_VECTOR,
-                    [
-                        (text, item.key, path, pack_vector(v), unit_float32(v))
-                        for path, v in item.vectors.items()
-                    ],
+                    [(text, item.key, path, pack_vector(v)) for path, v in item.vectors.items()],
+                )
+                db.executemany(
+                    sql.INSERT_VECTOR_COPY,
+                    [(text, item.key, path, unit_float32(v)) for path, v in item.vectors.items()],
                 )
 
 
@@ -172,26 +175,37 @@ def search_items(db: sqlite3.Connection, search: ItemSearch) -> list[StoredItem]
 
 def rank_candidates(db: sqlite3.Connection, search: ItemSearch, query: list[float]) -> list[StoredItem]:
     """The items the core's exact ranking needs for the page (``core.store_backend``):
-    sqlite-vec orders the items under the search by float32 distance and this reads the
-    best 4x the places asked, more while the last of them is not provably (by
-    ``cosine_error_bound``) worse than the page's last; then the scoreless fill when
-    every scored item was read. One read transaction."""
+    sqlite-vec orders the items under the search by float32 distance, 4x the places asked
+    (more while the last of them is not provably worse than the page's last, by
+    ``cosine_error_bound``), and this reads those not provably worse; with fewer scored
+    items than places, also the scoreless fill. One read transaction."""
     wanted = search.offset + (search.limit or 0)
     if wanted == 0:
         return []
     conditions, params = _under(search.prefix, search.now)
+    ranked_conditions = [sql.SEARCH_LIVE]
+    ranked_params: list[Any] = [search.now]
+    bounds = prefix_range(search.prefix)
+    if bounds is not None:
+        ranked_conditions.append(sql.SEARCH_VECTOR_PREFIX)
+        ranked_params.extend(bounds)
     for key, value in search.filter.equals.items():
-        conditions.append(sql.SEARCH_EQUALS)
-        params.extend((key, value))
+        for into, values in ((conditions, params), (ranked_conditions, ranked_params)):
+            into.append(sql.SEARCH_EQUALS)
+            values.extend((key, value))
     where = " AND ".join(conditions)
-    ranking = sql.RANK_VECTOR_CANDIDATES.format(where=where)
+    ranking = sql.RANK_VECTOR_CANDIDATES.format(where=" AND ".join(ranked_conditions))
     target, margin = unit_float32(query), 2.0 * cosine_error_bound(len(query))
     count = max(4 * wanted, MIN_VECTOR_CANDIDATES)
     with Transaction(db, write=False):
         while True:
-            rows = _ranked_rows(db, ranking, [target, *params, count], len(query))
-            complete = len(rows) < count
-            if complete or rows[-1][2] - rows[wanted - 1][2] > margin:
+            rows = _ranked_rows(db, ranking, [target, *ranked_params, count], len(query))
+            if len(rows) < wanted:  # every scored item, fewer than the places
+                break
+            # Past this, an item is worse in float64 than each of the first ``wanted``.
+            cutoff = rows[wanted - 1][2] + margin
+            if len(rows) < count or rows[-1][2] > cutoff:
+                rows = [row for row in rows if row[2] <= cutoff]
                 break
             count *= 4
         found = []
@@ -200,7 +214,7 @@ def rank_candidates(db: sqlite3.Connection, search: ItemSearch, query: list[floa
             stored = _item(row)
             stored.vectors = _vectors(db, namespace, key)
             found.append(stored)
-        if complete and search.limit:
+        if len(rows) < wanted and search.limit:
             scoreless = sql.SELECT_ITEMS_PAGE.format(where=f"{where} AND {sql.SEARCH_NO_VECTORS}")
             rows = db.execute(scoreless, [*params, search.limit, 0]).fetchall()
             found.extend(_item(row) for row in rows)
@@ -217,7 +231,7 @@ def _ranked_rows(db: sqlite3.Connection, ranking: str, params: list[Any], dims: 
         if bad is None:
             raise
         raise CorruptDataError(
-            f"memory_vectors {bad[0]!r} / {bad[1]!r} / {bad[2]!r}: a stored float32 vector of "
+            f"memory_vector_copies {bad[0]!r} / {bad[1]!r} / {bad[2]!r}: a stored float32 vector of "
             f"{bad[3]} bytes, not {dims} float32s (the index's dims): corrupt, or stored under "
             f"other dims ({exc})"
         ) from None
@@ -233,6 +247,7 @@ def item_namespaces(db: sqlite3.Connection, prefix: tuple[str, ...], now: float)
 def sweep_items(db: sqlite3.Connection, now: float) -> int:
     with Transaction(db, write=True):
         db.execute(sql.SWEEP_VECTORS, (now,))
+        db.execute(sql.SWEEP_VECTOR_COPIES, (now,))
         return db.execute(sql.SWEEP_ITEMS, (now,)).rowcount
 
 
