@@ -291,3 +291,23 @@ def test_float32_cosine_stays_within_the_bound(data: st.DataObject, dims: int) -
     exact = 1.0 - cosine_scores(a, [b])[0]
     assert math.isfinite(got)
     assert abs(got - exact) <= cosine_error_bound(dims)
+
+
+def test_migration_5_copies_every_vector_in_batches(tmp_path: Path) -> None:
+    """More vectors than one batch (COPY_BATCH): each gets its copy, a ragged one an
+    empty copy (reported by the search that reaches it)."""
+    from langgraph_unified_store.backends.sqlite.migrations import COPY_BATCH, migrate
+
+    db = sqlite3.connect(tmp_path / "v4.sqlite", isolation_level=None)
+    try:
+        assert migrate(db, target=4) == 4
+        rows = [("n", f"k{i:05d}", "text", struct.pack("<4d", i, 1.0, -2.5, 1e-3 * i)) for i in range(2 * COPY_BATCH + 7)]
+        rows.append(("n", "ragged", "text", b"\x00" * 9))
+        db.executemany("INSERT INTO memory_vectors (namespace, key, path, vector) VALUES (?, ?, ?, ?)", rows)
+        assert migrate(db) == SCHEMA_VERSION
+        copies = dict(db.execute("SELECT key, vector FROM memory_vector_copies").fetchall())
+    finally:
+        db.close()
+    assert len(copies) == len(rows)
+    assert copies.pop("ragged") == b""
+    assert all(copies[key] == unit_float32(struct.unpack("<4d", data)) for _, key, _, data in rows[:-1])

@@ -151,14 +151,20 @@ INSERT_FLOAT32_COPY: Final = """
 INSERT INTO memory_vector_copies (namespace, key, path, vector) VALUES (?, ?, ?, ?)"""
 
 
+COPY_BATCH: Final = 1000
+
+
 def _copy_float32_vectors(db: sqlite3.Connection) -> None:
-    copies = []
-    for namespace, key, path, data in db.execute(SELECT_FLOAT64_VECTORS).fetchall():
-        copy = b""
-        if len(data) and not len(data) % 8:
-            copy = unit_float32(struct.unpack(f"<{len(data) // 8}d", data))
-        copies.append((namespace, key, path, copy))
-    db.executemany(INSERT_FLOAT32_COPY, copies)
+    """In batches, so that a large store's vectors are never all in memory at once."""
+    vectors = db.execute(SELECT_FLOAT64_VECTORS)
+    while batch := vectors.fetchmany(COPY_BATCH):
+        copies = []
+        for namespace, key, path, data in batch:
+            copy = b""
+            if len(data) and not len(data) % 8:
+                copy = unit_float32(struct.unpack(f"<{len(data) // 8}d", data))
+            copies.append((namespace, key, path, copy))
+        db.executemany(INSERT_FLOAT32_COPY, copies)
 
 
 MIGRATION_5_FLOAT32_VECTORS: Final[tuple[Step, ...]] = (
