@@ -102,12 +102,14 @@ def unit_float32(vector: Sequence[float]) -> bytes:
     """The float32 copy SQL ranks on: the vector scaled to unit length first (cosine does
     not change), so no float64 value overflows float32 and sqlite-vec's float32 sums stay
     within a known error; a zero vector stays zero (sqlite-vec then gives NULL)."""
-    largest = max((abs(x) for x in vector), default=0.0)
-    if largest == 0.0:
-        return struct.pack(f"<{len(vector)}f", *([0.0] * len(vector)))
-    scaled = [x / largest for x in vector]
-    norm = math.sqrt(math.fsum(x * x for x in scaled))
-    return struct.pack(f"<{len(vector)}f", *(x / norm for x in scaled))
+    norm = math.hypot(*vector)  # scaled inside: no overflow or underflow of the squares
+    if math.isinf(norm):  # the norm itself past float64: scale down first
+        largest = max(map(abs, vector))
+        vector = [x / largest for x in vector]
+        norm = math.hypot(*vector)
+    if norm == 0.0:
+        return bytes(4 * len(vector))  # float32 zeros
+    return struct.pack(f"<{len(vector)}f", *[x / norm for x in vector])
 
 
 def cosine_error_bound(dims: int) -> float:
