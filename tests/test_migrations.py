@@ -74,7 +74,7 @@ async def test_version_1_database_upgrades_and_reads_back(tmp_path: Path) -> Non
     path = tmp_path / "old.sqlite"
     messages = _v1_database(path)
     async with SQLiteSaver(path) as saver:
-        assert _schema_version(path) == SCHEMA_VERSION == 4
+        assert _schema_version(path) == SCHEMA_VERSION == 5
         latest = await saver.aget_tuple({"configurable": {"thread_id": "old-thread"}})
         assert latest is not None
         assert latest.checkpoint["channel_values"]["messages"] == messages
@@ -114,5 +114,5 @@ def test_migrations_are_idempotent_and_safe_in_parallel(tmp_path: Path) -> None:
     assert not errors
     assert results == [SCHEMA_VERSION] * 6
     db = sqlite3.connect(path)
-    assert [row[0] for row in db.execute("SELECT version FROM lus_schema_migrations ORDER BY version")] == [1, 2, 3, 4]
+    assert [row[0] for row in db.execute("SELECT version FROM lus_schema_migrations ORDER BY version")] == [1, 2, 3, 4, 5]
     db.close()

@@ -195,7 +195,8 @@ class UnifiedStore(BackendClient[StoreBackend], BaseStore):
     """LangGraph's long-term memory store on any of our backends.
 
     ``index={"dims": ..., "embed": ..., "fields": [...]}`` turns on semantic search
-    (exact cosine similarity, ranked here as ``InMemoryStore`` ranks). ``ttl={"default_ttl":
+    (exact cosine similarity, ranked here as ``InMemoryStore`` ranks, over every match or
+    over the candidates a backend's vector library picked: ``rank_candidates``). ``ttl={"default_ttl":
     minutes, "refresh_on_read": bool, "sweep_interval_minutes": n}`` expires items; an
     expired item is gone to every read at once, and ``sweep_ttl()`` (or the sweeper)
     removes it. The rules are ``core.store_rules``.
@@ -452,11 +453,18 @@ class UnifiedStore(BackendClient[StoreBackend], BaseStore):
         if exact:
             return [_search_item(s, None) for s in await self.backend.search_items(search)]
         if ranked:
-            found = await self.backend.search_items(search)
+            assert op.query is not None
+            query = queries[op.query]
+            found = None
+            if compiled.exact:
+                search.offset, search.limit = op.offset, op.limit
+                found = await self.backend.rank_candidates(search, query)
+                search.offset, search.limit = 0, None
+            if found is None:
+                found = await self.backend.search_items(search)
             matching = [s for s in found if compiled.matches(decode_value(s.value))]
             matching.sort(key=lambda s: unranked_order(s.updated_at, s.namespace, s.key))
-            assert op.query is not None
-            results = _ranked(op, queries[op.query], matching)
+            results = _ranked(op, query, matching)
         else:
             matching = await self._matching_rows(search, op.offset + op.limit)
             results = [_search_item(s, None) for s in matching[op.offset : op.offset + op.limit]]

@@ -3,8 +3,9 @@ backend provides under ``core.store.UnifiedStore`` and ``core.cache.UnifiedCache
 
 A store backend keeps items: (namespace, key) -> a JSON object (bytes the core encoded),
 created and updated times, an expiry, and optional vectors per indexed field. It knows
-nothing of embeddings, filters beyond the exact part pushed down to it, or ranking: the
-core (``core.store_rules``) does those once for every backend.
+nothing of embeddings or filters beyond the exact part pushed down to it; the core
+(``core.store_rules``) ranks exactly, once for every backend, though a backend with a
+vector library may pick the candidates it ranks (``rank_candidates``).
 
 Rules every backend keeps:
 - Times are the core's (``now`` arguments, epoch seconds); an item whose ``expires_at`` is
@@ -105,6 +106,18 @@ class StoreBackend(ABC):
     @abstractmethod
     async def search_items(self, search: ItemSearch) -> list[StoredItem]:
         """Unexpired items under the prefix matching ``equals`` (see the rules)."""
+
+    async def rank_candidates(self, search: ItemSearch, query: Sequence[float]) -> list[StoredItem] | None:
+        """The items (with their vectors) the core's exact ranking needs for the page
+        ``search.offset``, ``search.limit`` of a vector search, or None where the backend
+        cannot pick them (then the core ranks every match): optional, for backends with
+        a vector library. Asked only when ``search.filter`` is exact; the items are under
+        the prefix, unexpired and match ``equals``. They must hold every item that can be
+        among the ``offset + limit`` best by max-pooled cosine similarity to ``query``
+        (a vector library's approximate scores pick them, with a margin that makes that
+        certain), and, when fewer than ``offset + limit`` items have vectors, also the
+        first ``limit`` items without vectors in search order (the scoreless fill)."""
+        return None
 
     @abstractmethod
     async def item_namespaces(self, prefix: tuple[str, ...], now: float) -> list[tuple[str, ...]]:

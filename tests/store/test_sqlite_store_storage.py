@@ -29,7 +29,7 @@ from ..support import thread_config
 from ..test_stored_formats import SQLITE, check_store, saver_options
 
 T0 = 1_000_000.0
-STORE_TABLES = ("memory_items", "memory_vectors", "node_cache")
+STORE_TABLES = ("memory_items", "memory_vectors", "memory_vector_copies", "node_cache")
 
 
 def raw(path: Path, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -140,25 +140,25 @@ async def test_json_typed_equality(tmp_path: Path) -> None:
         assert "number" in numbers and "text" not in numbers
 
 
-# -- the schema: migration 4 on the saver's file ---------------------------------------------
+# -- the schema: migrations 4 and 5 on the saver's file ---------------------------------------------
 
 
 async def test_version_3_database_gains_the_store_tables_and_keeps_its_checkpoints(tmp_path: Path) -> None:
     path = tmp_path / "v3.sqlite"
     async with SQLiteSaver(path) as saver:
         await chat_graph(saver).ainvoke({"messages": [HumanMessage("hi", id="h1")]}, thread_config("t"))
-    # What the saver writes is version 3 plus migration 4's tables: take them away again.
+    # What the saver writes is version 3 plus the store's migrations: take them away again.
     db = sqlite3.connect(path)
     for table in STORE_TABLES:
         db.execute(f"DROP TABLE {table}")
-    db.execute("DELETE FROM lus_schema_migrations WHERE version = 4")
+    db.execute("DELETE FROM lus_schema_migrations WHERE version >= 4")
     db.commit()
     db.close()
     assert schema_version(path) == 3 and not tables(path) & set(STORE_TABLES)
 
     async with SQLiteStore(path) as store:
         await store.aput(("m",), "k", {"v": "1"})
-        assert schema_version(path) == SCHEMA_VERSION == 4
+        assert schema_version(path) == SCHEMA_VERSION == 5
         assert set(STORE_TABLES) <= tables(path)
         # The saver and the store share the file at once.
         async with SQLiteSaver(path) as saver:
@@ -167,7 +167,7 @@ async def test_version_3_database_gains_the_store_tables_and_keeps_its_checkpoin
             await chat_graph(saver).ainvoke({"messages": [HumanMessage("more", id="h2")]}, thread_config("t"))
             got = await store.aget(("m",), "k")
             assert got is not None and got.value == {"v": "1"}
-    assert raw(path, "SELECT version FROM lus_schema_migrations ORDER BY version") == [(1,), (2,), (3,), (4,)]
+    assert raw(path, "SELECT version FROM lus_schema_migrations ORDER BY version") == [(1,), (2,), (3,), (4,), (5,)]
 
 
 async def test_released_version_2_file_opened_by_the_store_first(tmp_path: Path) -> None:
@@ -196,11 +196,18 @@ def test_migration_4_creates_the_tables_and_indexes(tmp_path: Path) -> None:
     assert "memory_items_by_update" in indexes
     for table in STORE_TABLES:
         ddl = raw(path, "SELECT sql FROM sqlite_master WHERE name = ?", (table,))[0][0]
-        assert "WITHOUT ROWID" in ddl
+        # The float32 copies keep rowids: their rows fit in the table's pages.
+        assert ("WITHOUT ROWID" in ddl) is (table != "memory_vector_copies")
     assert len(MIGRATION_4) == 6
 
 
 # -- rows on disk ----------------------------------------------------------------------------
+
+
+def copies_in_step(path: Path) -> None:
+    """Every vector has its float32 copy (migration 5), and no copy outlives its vector."""
+    columns = "SELECT namespace, key, path FROM {} ORDER BY namespace, key, path"
+    assert raw(path, columns.format("memory_vectors")) == raw(path, columns.format("memory_vector_copies"))
 
 
 def test_rows_after_put_replace_delete_and_sweep(tmp_path: Path) -> None:
@@ -218,16 +225,20 @@ def test_rows_after_put_replace_delete_and_sweep(tmp_path: Path) -> None:
             ("tags[*].1", struct.pack("<3d", 1.0, 0.0, 1.0)),
             ("text", struct.pack("<3d", 6.0, 3.0, 1.0)),
         ]
+        copies_in_step(path)
         ranked = store.search(("n",), query="aaaaaa")
         assert [i.key for i in ranked] == ["k"] and ranked[0].score is not None
         # A put replaces the vectors (none when not indexed).
         store.put(("n",), "k", {"text": "x"}, index=False)
         assert raw(path, "SELECT count(*) FROM memory_vectors") == [(0,)]
+        copies_in_step(path)
         store.put(("n",), "k", {"text": "abc"})
         assert raw(path, "SELECT path FROM memory_vectors") == [("text",)]
+        copies_in_step(path)
         store.delete(("n",), "k")
         assert raw(path, "SELECT count(*) FROM memory_items") == [(0,)]
         assert raw(path, "SELECT count(*) FROM memory_vectors") == [(0,)]
+        copies_in_step(path)
 
         # Expired items are invisible at once, and a sweep leaves nothing of them.
         store.put(("n",), "short", {"text": "gone soon"}, ttl=1)
@@ -246,6 +257,7 @@ def test_rows_after_put_replace_delete_and_sweep(tmp_path: Path) -> None:
         assert store.sweep_ttl() == 0
         assert raw(path, "SELECT key FROM memory_items") == [("keep",)]
         assert raw(path, "SELECT DISTINCT key FROM memory_vectors") == [("keep",)]
+        copies_in_step(path)
 
 
 async def test_batch_is_atomic(tmp_path: Path) -> None:

@@ -94,9 +94,16 @@ class SQLiteConnection:
     """One aiosqlite connection to ``path``, shared by every caller of the saver."""
 
     def __init__(
-        self, path: str, prepare: Callable[[sqlite3.Connection], None], *, owner: str
+        self,
+        path: str,
+        prepare: Callable[[sqlite3.Connection], None],
+        *,
+        owner: str,
+        connect: Callable[[str], sqlite3.Connection] | None = None,
     ) -> None:
         self.path = path
+        # How the sqlite3 connection opens (the store's loads sqlite-vec); None: aiosqlite's.
+        self._connect = connect
         self._owner = owner  # what SaverClosedError names: the backend's repr
         self._prepare = prepare  # pragmas and migrations, on the new connection
         self._lock = threading.Lock()
@@ -126,7 +133,11 @@ class SQLiteConnection:
         except ImportError:
             raise missing_extra("sqlite", "aiosqlite") from None
         try:
-            connection = aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
+            if self._connect is None:
+                connection = aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
+            else:
+                connect, path = self._connect, self.path
+                connection = aiosqlite.Connection(lambda: connect(path), 64)
             # An unclosed saver must not keep the process alive: its worker waits forever.
             _worker_thread(connection).daemon = True
             await connection

@@ -50,7 +50,13 @@ class SQLiteFile:
         self.path = str(path)
         self.busy_timeout = checked["busy_timeout"]
         self.synchronous = checked["synchronous"]
-        self._connection = SQLiteConnection(self.path, self._prepare, owner=repr(self))
+        self._connection = SQLiteConnection(
+            self.path, self._prepare, owner=repr(self), connect=self._connector()
+        )
+
+    def _connector(self) -> Callable[[str], sqlite3.Connection] | None:
+        """How this file's connection opens; None: as aiosqlite opens it."""
+        return None
 
     def _prepare(self, db: sqlite3.Connection) -> None:
         """Pragmas and migrations of a new connection."""

@@ -7,9 +7,16 @@ one write transaction, so processes opening the same file at once never apply on
 from __future__ import annotations
 
 import sqlite3
+import struct
+from collections.abc import Callable
 from typing import Final
 
 from .transaction import Transaction
+from .vectors import unit_float32
+
+Step = str | Callable[[sqlite3.Connection], None]
+"""A statement, or a function of the connection for what SQL cannot do (in the same
+transaction)."""
 
 MIGRATIONS_TABLE_DDL: Final = """
 CREATE TABLE IF NOT EXISTS lus_schema_migrations (
@@ -132,7 +139,54 @@ MIGRATION_4: Final = (
     ) WITHOUT ROWID""",
     "CREATE INDEX node_cache_by_expiry ON node_cache (expires_at) WHERE expires_at IS NOT NULL",
 )
-MIGRATIONS: Final = (MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4)
+
+
+# Version 5 (float32 vectors): beside each float64 vector, the float32 copy of it scaled
+# to unit length that sqlite-vec ranks on (backends.sqlite.vectors.unit_float32); the
+# store then re-ranks SQL's best candidates exactly in float64. A table of its own, with
+# rowids: its rows (about 1 KiB at 256 dims) then fit in the table's pages and a scan
+# reads only them, not the float64 blobs (a WITHOUT ROWID row that size spills to
+# overflow pages). Vectors stored before it are copied here, in Python (no SQL turns
+# float64 bytes into float32); a stored vector that is not whole float64s gets an empty
+# copy, and a search over it reports it as corrupt.
+SELECT_FLOAT64_VECTORS: Final = "SELECT namespace, key, path, vector FROM memory_vectors"
+INSERT_FLOAT32_COPY: Final = """
+INSERT INTO memory_vector_copies (namespace, key, path, vector) VALUES (?, ?, ?, ?)"""
+
+
+COPY_BATCH: Final = 1000
+
+
+def _copy_float32_vectors(db: sqlite3.Connection) -> None:
+    """In batches, so that a large store's vectors are never all in memory at once."""
+    vectors = db.execute(SELECT_FLOAT64_VECTORS)
+    while batch := vectors.fetchmany(COPY_BATCH):
+        copies = []
+        for namespace, key, path, data in batch:
+            copy = b""
+            if len(data) and not len(data) % 8:
+                copy = unit_float32(struct.unpack(f"<{len(data) // 8}d", data))
+            copies.append((namespace, key, path, copy))
+        db.executemany(INSERT_FLOAT32_COPY, copies)
+
+
+MIGRATION_5_FLOAT32_VECTORS: Final[tuple[Step, ...]] = (
+    """CREATE TABLE memory_vector_copies (
+        namespace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        path TEXT NOT NULL,
+        vector BLOB NOT NULL,     -- float32, scaled to unit length
+        PRIMARY KEY (namespace, key, path)
+    )""",
+    _copy_float32_vectors,
+)
+MIGRATIONS: Final[tuple[tuple[Step, ...], ...]] = (
+    MIGRATION_1,
+    MIGRATION_2,
+    MIGRATION_3,
+    MIGRATION_4,
+    MIGRATION_5_FLOAT32_VECTORS,
+)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
@@ -142,8 +196,11 @@ def migrate(db: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     with Transaction(db, write=True):
         current = int(db.execute(SELECT_SCHEMA_VERSION).fetchone()[0])
         for version in range(current + 1, target + 1):
-            for statement in MIGRATIONS[version - 1]:
-                db.execute(statement)
+            for step in MIGRATIONS[version - 1]:
+                if isinstance(step, str):
+                    db.execute(step)
+                else:
+                    step(db)
             db.execute(INSERT_SCHEMA_VERSION, (version,))
     return max(current, target)
 

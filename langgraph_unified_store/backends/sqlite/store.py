@@ -1,7 +1,8 @@
 """The long-term memory store and the node cache on SQLite: the saver's database file,
 connection machinery (``database.SQLiteFile``: WAL, ``busy_timeout``, ``BEGIN
 IMMEDIATE`` writes, blocking calls on the caller's thread) and versioned migrations
-(version 4 adds ``memory_items``, ``memory_vectors`` and ``node_cache``).
+(version 4 adds ``memory_items``, ``memory_vectors`` and ``node_cache``; version 5 a
+float32 copy of each vector, which sqlite-vec ranks on: ``vectors``).
 
 Each backend call is one plain sqlite3 function below, run whole in one transaction;
 the rules are ``core.store_backend``'s, the statements ``store_sql``'s.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -36,8 +37,13 @@ from ...registry import DEFAULT_BUSY_TIMEOUT, DEFAULT_SYNCHRONOUS
 from . import store_sql as sql
 from .database import SQLiteFile
 from .transaction import Transaction
+from .vectors import connect as connect_with_vec
+from .vectors import cosine_error_bound, has_vec, unit_float32
 
 Row = tuple[Any, ...]
+
+MIN_VECTOR_CANDIDATES = 32
+"""The fewest items sqlite-vec hands the core's exact re-ranking."""
 
 
 # -- vectors ---------------------------------------------------------------------------------
@@ -109,6 +115,7 @@ def write_items(
         for namespace, key in deletes:
             text = namespace_text(namespace)
             db.execute(sql.DELETE_ITEM_VECTORS, (text, key))
+            db.execute(sql.DELETE_ITEM_VECTOR_COPIES, (text, key))
             db.execute(sql.DELETE_ITEM, (text, key))
         for item in puts:
             text = namespace_text(item.namespace)
@@ -126,10 +133,15 @@ def write_items(
                 ),
             )
             db.execute(sql.DELETE_ITEM_VECTORS, (text, item.key))
+            db.execute(sql.DELETE_ITEM_VECTOR_COPIES, (text, item.key))
             if item.vectors:
                 db.executemany(
                     sql.INSERT_VECTOR,
                     [(text, item.key, path, pack_vector(v)) for path, v in item.vectors.items()],
+                )
+                db.executemany(
+                    sql.INSERT_VECTOR_COPY,
+                    [(text, item.key, path, unit_float32(v)) for path, v in item.vectors.items()],
                 )
 
 
@@ -161,6 +173,70 @@ def search_items(db: sqlite3.Connection, search: ItemSearch) -> list[StoredItem]
     return found
 
 
+def rank_candidates(db: sqlite3.Connection, search: ItemSearch, query: list[float]) -> list[StoredItem]:
+    """The items the core's exact ranking needs for the page (``core.store_backend``):
+    sqlite-vec orders the items under the search by float32 distance, 4x the places asked
+    (more while the last of them is not provably worse than the page's last, by
+    ``cosine_error_bound``), and this reads those not provably worse; with fewer scored
+    items than places, also the scoreless fill. One read transaction."""
+    wanted = search.offset + (search.limit or 0)
+    if wanted == 0:
+        return []
+    conditions, params = _under(search.prefix, search.now)
+    ranked_conditions = [sql.SEARCH_LIVE]
+    ranked_params: list[Any] = [search.now]
+    bounds = prefix_range(search.prefix)
+    if bounds is not None:
+        ranked_conditions.append(sql.SEARCH_VECTOR_PREFIX)
+        ranked_params.extend(bounds)
+    for key, value in search.filter.equals.items():
+        for into, values in ((conditions, params), (ranked_conditions, ranked_params)):
+            into.append(sql.SEARCH_EQUALS)
+            values.extend((key, value))
+    where = " AND ".join(conditions)
+    ranking = sql.RANK_VECTOR_CANDIDATES.format(where=" AND ".join(ranked_conditions))
+    target, margin = unit_float32(query), 2.0 * cosine_error_bound(len(query))
+    count = max(4 * wanted, MIN_VECTOR_CANDIDATES)
+    with Transaction(db, write=False):
+        while True:
+            rows = _ranked_rows(db, ranking, [target, *ranked_params, count], len(query))
+            if len(rows) < wanted:  # every scored item, fewer than the places
+                break
+            # Past this, an item is worse in float64 than each of the first ``wanted``.
+            cutoff = rows[wanted - 1][2] + margin
+            if len(rows) < count or rows[-1][2] > cutoff:
+                rows = [row for row in rows if row[2] <= cutoff]
+                break
+            count *= 4
+        found = []
+        for namespace, key, _ in rows:
+            row = db.execute(sql.SELECT_ITEM, (namespace, key, search.now)).fetchone()
+            stored = _item(row)
+            stored.vectors = _vectors(db, namespace, key)
+            found.append(stored)
+        if len(rows) < wanted and search.limit:
+            scoreless = sql.SELECT_ITEMS_PAGE.format(where=f"{where} AND {sql.SEARCH_NO_VECTORS}")
+            rows = db.execute(scoreless, [*params, search.limit, 0]).fetchall()
+            found.extend(_item(row) for row in rows)
+    return found
+
+
+def _ranked_rows(db: sqlite3.Connection, ranking: str, params: list[Any], dims: int) -> list[Row]:
+    """The ranking's rows; a stored float32 copy sqlite-vec cannot read as the query's
+    size is corrupt data (or vectors stored under other dims), named."""
+    try:
+        return db.execute(ranking, params).fetchall()
+    except sqlite3.OperationalError as exc:
+        bad = db.execute(sql.SELECT_MISSIZED_VECTOR, (4 * dims,)).fetchone()
+        if bad is None:
+            raise
+        raise CorruptDataError(
+            f"memory_vector_copies {bad[0]!r} / {bad[1]!r} / {bad[2]!r}: a stored float32 vector of "
+            f"{bad[3]} bytes, not {dims} float32s (the index's dims): corrupt, or stored under "
+            f"other dims ({exc})"
+        ) from None
+
+
 def item_namespaces(db: sqlite3.Connection, prefix: tuple[str, ...], now: float) -> list[tuple[str, ...]]:
     conditions, params = _under(prefix, now)
     statement = sql.SELECT_NAMESPACES.format(where=" AND ".join(conditions))
@@ -171,6 +247,7 @@ def item_namespaces(db: sqlite3.Connection, prefix: tuple[str, ...], now: float)
 def sweep_items(db: sqlite3.Connection, now: float) -> int:
     with Transaction(db, write=True):
         db.execute(sql.SWEEP_VECTORS, (now,))
+        db.execute(sql.SWEEP_VECTOR_COPIES, (now,))
         return db.execute(sql.SWEEP_ITEMS, (now,)).rowcount
 
 
@@ -213,6 +290,17 @@ class SQLiteStoreBackend(SQLiteFile, StoreBackend, CacheBackend):
     def __repr__(self) -> str:
         return f"SQLiteStoreBackend(path={self.path!r})"
 
+    ranks_in_sql = False
+    """Whether sqlite-vec answers on the connection (``vectors``): vector searches then
+    rank in SQL; else in the core."""
+
+    def _connector(self) -> Callable[[str], sqlite3.Connection]:
+        return connect_with_vec
+
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        super()._prepare(db)
+        self.ranks_in_sql = has_vec(db)
+
     async def get_items(self, keys: Sequence[ItemKey], now: float, refresh: bool) -> list[StoredItem | None]:
         return await self._run(get_items, list(keys), now, refresh)
 
@@ -221,6 +309,11 @@ class SQLiteStoreBackend(SQLiteFile, StoreBackend, CacheBackend):
 
     async def search_items(self, search: ItemSearch) -> list[StoredItem]:
         return await self._run(search_items, search)
+
+    async def rank_candidates(self, search: ItemSearch, query: Sequence[float]) -> list[StoredItem] | None:
+        if not self.ranks_in_sql:
+            return None
+        return await self._run(rank_candidates, search, list(query))
 
     async def item_namespaces(self, prefix: tuple[str, ...], now: float) -> list[tuple[str, ...]]:
         return await self._run(item_namespaces, prefix, now)

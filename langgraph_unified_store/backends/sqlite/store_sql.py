@@ -2,7 +2,8 @@
 
 Tables (migration 4 in ``migrations.py``): ``memory_items`` ((namespace text, key) -> a
 JSON object, times, ttl, expiry), ``memory_vectors`` (one little-endian float64 vector
-per indexed path of an item) and ``node_cache``. User strings (namespaces, keys, filter
+per indexed path of an item), ``memory_vector_copies`` (migration 5: the float32 copy
+of each at unit length, which sqlite-vec ranks on) and ``node_cache``. User strings (namespaces, keys, filter
 keys and values) are always bound parameters: a filter key is compared with
 ``json_each``'s ``key`` column, never spliced into a JSON path (the official SqliteStore's
 CVE-2025-8709 and CVE-2025-64104 were exactly that). A statement with ``{where}`` takes
@@ -43,6 +44,10 @@ DELETE_ITEM: Final = "DELETE FROM memory_items WHERE namespace = ? AND key = ?"
 DELETE_ITEM_VECTORS: Final = "DELETE FROM memory_vectors WHERE namespace = ? AND key = ?"
 INSERT_VECTOR: Final = """
 INSERT INTO memory_vectors (namespace, key, path, vector) VALUES (?, ?, ?, ?)"""
+# Each vector's float32 copy at unit length (migration 5), kept in step with the vectors.
+DELETE_ITEM_VECTOR_COPIES: Final = "DELETE FROM memory_vector_copies WHERE namespace = ? AND key = ?"
+INSERT_VECTOR_COPY: Final = """
+INSERT INTO memory_vector_copies (namespace, key, path, vector) VALUES (?, ?, ?, ?)"""
 
 # A search: newest first, then namespace text, then key (core.store_rules.unranked_order);
 # LIMIT -1 is none.
@@ -66,9 +71,37 @@ SEARCH_EQUALS: Final = (
     " WHERE j.key = ? AND j.type = 'text' AND j.value = ?)"
 )
 
-# Takes now; the vectors of expired items first, then the items (their count is the sweep's).
+# -- vector search with sqlite-vec (backends.sqlite.vectors) ------------------------------
+
+# The items with vectors, by their best (max-pooled) float32 cosine distance to the query;
+# a zero vector scores 0 (distance 1), as in core.store_rules.cosine_scores. Takes the
+# query's float32 copy, the {where} conditions' parameters, then how many. CROSS JOIN
+# keeps the copies the outer loop (twice as fast as the planner's choice of the items
+# first): a scan of the small rows, or of a prefix's range of their key
+# (SEARCH_VECTOR_PREFIX), each row's item found by its primary key.
+RANK_VECTOR_CANDIDATES: Final = """
+SELECT v.namespace, v.key, min(coalesce(vec_distance_cosine(v.vector, ?), 1.0)) AS distance
+FROM memory_vector_copies AS v CROSS JOIN memory_items AS m ON m.namespace = v.namespace AND m.key = v.key
+WHERE {where}
+GROUP BY v.namespace, v.key
+ORDER BY distance
+LIMIT ?"""
+# SEARCH_PREFIX on the copies' namespace (the item's, by the join).
+SEARCH_VECTOR_PREFIX: Final = "(v.namespace = ? OR (v.namespace >= ? AND v.namespace < ?))"
+# An item without vectors (ranked after the scored ones).
+SEARCH_NO_VECTORS: Final = (
+    "NOT EXISTS (SELECT 1 FROM memory_vectors AS v WHERE v.namespace = m.namespace AND v.key = m.key)"
+)
+# A float32 copy that is not the query's size, for the error: takes that size in bytes.
+SELECT_MISSIZED_VECTOR: Final = """
+SELECT namespace, key, path, length(vector) FROM memory_vector_copies WHERE length(vector) != ? LIMIT 1"""
+
+# Takes now; the vectors (and their copies) of expired items first, then the items (their count is the sweep's).
 SWEEP_VECTORS: Final = """
 DELETE FROM memory_vectors WHERE (namespace, key) IN (
+    SELECT namespace, key FROM memory_items WHERE expires_at <= ?)"""
+SWEEP_VECTOR_COPIES: Final = """
+DELETE FROM memory_vector_copies WHERE (namespace, key) IN (
     SELECT namespace, key FROM memory_items WHERE expires_at <= ?)"""
 SWEEP_ITEMS: Final = "DELETE FROM memory_items WHERE expires_at <= ?"
 
