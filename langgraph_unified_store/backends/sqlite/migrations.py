@@ -7,8 +7,10 @@ one write transaction, so processes opening the same file at once never apply on
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import Final
 
+from ...core.observability import MIGRATED, emit
 from .transaction import Transaction
 
 MIGRATIONS_TABLE_DDL: Final = """
@@ -139,12 +141,18 @@ SCHEMA_VERSION: Final = len(MIGRATIONS)
 def migrate(db: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     """Apply the migrations this file has not seen yet; safe when processes race."""
     db.execute(MIGRATIONS_TABLE_DDL)
+    applied: list[tuple[int, float]] = []
     with Transaction(db, write=True):
         current = int(db.execute(SELECT_SCHEMA_VERSION).fetchone()[0])
         for version in range(current + 1, target + 1):
+            started = time.perf_counter()
             for statement in MIGRATIONS[version - 1]:
                 db.execute(statement)
             db.execute(INSERT_SCHEMA_VERSION, (version,))
+            applied.append((version, round((time.perf_counter() - started) * 1000, 3)))
+    # Told once committed: a migration rolled back was never applied.
+    for version, duration_ms in applied:
+        emit(MIGRATED, "sqlite", version=version, duration_ms=duration_ms)
     return max(current, target)
 
 
