@@ -125,13 +125,21 @@ class ObservedRetry(Retry):
             )
             return await fail(error, *count)
 
-        result = await super().call_with_retry(do, noting, is_retryable, with_failure_count)
+        try:
+            result = await super().call_with_retry(do, noting, is_retryable, with_failure_count)
+        except Exception as exc:
+            if lost and not isinstance(exc, self._supported_errors):
+                self._recovered(lost[0], len(lost))  # answered: a script it lost, say
+            raise
         if lost:
-            emit(
-                CONNECTION_RECOVERED, "redis", server=self.server, attempt=len(lost) + 1,
-                duration_ms=round((time.perf_counter() - lost[0]) * 1000, 3),
-            )
+            self._recovered(lost[0], len(lost))
         return result
+
+    def _recovered(self, lost_at: float, failures: int) -> None:
+        emit(
+            CONNECTION_RECOVERED, "redis", server=self.server, attempt=failures + 1,
+            duration_ms=round((time.perf_counter() - lost_at) * 1000, 3),
+        )
 
 
 def _refuse_decoding(kwargs: dict[str, Any]) -> None:
