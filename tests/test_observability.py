@@ -407,11 +407,11 @@ async def test_redis_connection_lost_and_recovered(
 @pytest.fixture
 def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
     """A tracer provider with an in-memory exporter, for this test only (the global one
-    can be set once per process, so the getter is patched instead)."""
+    can be set once per process, so OpenTelemetry's global is patched instead)."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
     try:
         yield exporter
     finally:

@@ -21,6 +21,7 @@ compute a size only ``if op``.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Coroutine, Mapping
@@ -102,13 +103,21 @@ CONNECTION_RECOVERED: Final = Operation("connection.recovered", INFO, "lus.conne
 # -- spans ----------------------------------------------------------------------------------
 
 _tracers: dict[int, tuple[Any, Any]] = {}
+_modules = sys.modules
+# A provider named by the environment is loaded by OpenTelemetry on first use.
+_PROVIDER_FROM_ENVIRONMENT: Final = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
+_UNKNOWN: Final = object()
 
 
 def _tracer() -> Any:
     """The tracer of the provider the application set, or None (no OpenTelemetry imported,
     or no provider set: its proxy provider then makes only no-op spans)."""
-    trace = sys.modules.get("opentelemetry.trace")
+    trace = _modules.get("opentelemetry.trace")
     if trace is None:
+        return None
+    # The hot path: OpenTelemetry's own global, None until a provider is set (its getter
+    # looks in os.environ on every call).
+    if getattr(trace, "_TRACER_PROVIDER", _UNKNOWN) is None and not _PROVIDER_FROM_ENVIRONMENT:
         return None
     provider = trace.get_tracer_provider()
     if isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
@@ -137,7 +146,7 @@ def in_caller_context(coro: Coroutine[Any, Any, T]) -> Coroutine[Any, Any, T]:
     """``coro`` run in the caller's OpenTelemetry context, wherever it runs: a blocking
     call runs on the saver's I/O loop, whose tasks would otherwise start fresh traces.
     Unchanged when no tracing is on."""
-    if _tracer() is None:
+    if "opentelemetry.trace" not in _modules or _tracer() is None:
         return coro
     context = sys.modules["opentelemetry.context"]
     carried = context.get_current()
@@ -255,8 +264,8 @@ def observe(operation: Operation, backend: str, *, current: bool = True) -> Obse
     on success one event at the operation's level, and a span when tracing is on.
     ``current=False`` for an operation that spans several tasks (a list iterated by the
     blocking API): its span is then nobody's parent."""
+    tracer = None if "opentelemetry.trace" not in _modules else _tracer()
     log = events_logger.isEnabledFor(operation.level)
-    tracer = _tracer()
     if not log and tracer is None:
         return OFF
     return Observation(operation, backend, log, tracer, current)
