@@ -24,6 +24,7 @@ from langgraph.checkpoint.base import (
 )
 
 from ..errors import SaverClosedError
+from .observability import in_caller_context
 from .sync import CallGate, SyncRunner, ensure_no_running_loop
 
 T = TypeVar("T")
@@ -48,7 +49,7 @@ class BlockingTwins(BaseCheckpointSaver[str]):
             coro.close()
             raise
         try:
-            return self._runner.run(coro)
+            return self._runner.run(in_caller_context(coro))
         except SaverClosedError as exc:
             # Named after the blocking method the caller used, not its async twin.
             raise SaverClosedError(exc.saver, method, in_flight=exc.in_flight) from exc.__cause__

@@ -39,7 +39,8 @@ from .lifecycle import (
     timestamp,
 )
 from .list_memos import ListMemos
-from .records import ListQuery
+from .observability import FORGOTTEN, PRUNED, SWEPT, THREADS_DELETED, observe
+from .records import FilterScalar, ListQuery
 from .validate import check_id_list, check_thread_id, show
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,11 @@ class LifecycleMethods(BlockingTwins):
         limit = check_limit("sweep: limit", limit)
         now = self.backend.lifecycle.now()
         query = ThreadQuery(expired_at=now, everything=True, with_stats=False)
-        return await self._remove_found(query, RemovalGuard(expired_at=now), limit)
+        with observe(SWEPT, self.backend.name) as op:
+            removed = await self._remove_found(query, RemovalGuard(expired_at=now), limit)
+            if op:
+                op.note(**_removal_fields(removed))
+            return removed
 
     @guarded
     async def aset_ttl(self, thread_id: str, ttl: float | timedelta | None) -> None:
@@ -96,27 +101,37 @@ class LifecycleMethods(BlockingTwins):
             raise InvalidConfigError(f"prune: keep applies to strategy 'keep_last', not {strategy!r}")
         else:
             newest = 1
-        for thread_id in dict.fromkeys(check_id_list(thread_ids, "thread id", "prune")):
-            self._memos.forget(thread_id)
-            if strategy == "delete":
-                await self.backend.delete_thread(thread_id)
-                continue
-            kept: set[tuple[str, str]] = set()
-            for head in await self.backend.checkpoint_heads(thread_id):
-                # The head as read, and the newest before it: a checkpoint put since is
-                # newer than the head, and retain keeps it (core.rules.retained).
-                chosen = [head]
-                if newest > 1:
-                    query = ListQuery(
-                        thread_id=thread_id,
-                        checkpoint_ns=head.checkpoint_ns,
-                        before=head.checkpoint_id,
-                        limit=newest - 1,
-                    )
-                    chosen.extend([stored.record async for stored in self.backend.list_checkpoints(query)])
-                for record in chosen:
-                    kept.update(await delta_chain(self.backend, record))
-            await self.backend.retain(thread_id, kept)
+        unique_ids = list(dict.fromkeys(check_id_list(thread_ids, "thread id", "prune")))
+        with observe(PRUNED, self.backend.name) as op:
+            for thread_id in unique_ids:
+                await self._prune_thread(thread_id, strategy, newest)
+            op.note(
+                thread_id=unique_ids[0] if len(unique_ids) == 1 else None,
+                count=len(unique_ids),
+                strategy=strategy,
+            )
+
+    async def _prune_thread(self, thread_id: str, strategy: str, newest: int) -> None:
+        self._memos.forget(thread_id)
+        if strategy == "delete":
+            await self.backend.delete_thread(thread_id)
+            return
+        kept: set[tuple[str, str]] = set()
+        for head in await self.backend.checkpoint_heads(thread_id):
+            # The head as read, and the newest before it: a checkpoint put since is
+            # newer than the head, and retain keeps it (core.rules.retained).
+            chosen = [head]
+            if newest > 1:
+                query = ListQuery(
+                    thread_id=thread_id,
+                    checkpoint_ns=head.checkpoint_ns,
+                    before=head.checkpoint_id,
+                    limit=newest - 1,
+                )
+                chosen.extend([stored.record async for stored in self.backend.list_checkpoints(query)])
+            for record in chosen:
+                kept.update(await delta_chain(self.backend, record))
+        await self.backend.retain(thread_id, kept)
 
     @guarded
     async def adelete_threads(
@@ -142,7 +157,11 @@ class LifecycleMethods(BlockingTwins):
         query = ThreadQuery(
             filter=matching, updated_before=cutoff, everything=True, with_stats=False
         )
-        return await self._remove_found(query, RemovalGuard(written_before=cutoff), limit)
+        with observe(THREADS_DELETED, self.backend.name) as op:
+            removed = await self._remove_found(query, RemovalGuard(written_before=cutoff), limit)
+            if op:
+                op.note(**_removal_fields(removed))
+            return removed
 
     @guarded
     async def aforget(self, filter: Mapping[str, Any]) -> ErasureReceipt:
@@ -150,6 +169,13 @@ class LifecycleMethods(BlockingTwins):
         blobs and items) with a checkpoint whose metadata match ``filter``; then look
         again. The receipt says what went and whether the re-check found anything left."""
         matching = check_thread_filter(filter, "forget", required=True)
+        with observe(FORGOTTEN, self.backend.name) as op:
+            receipt = await self._forget(matching)
+            if op:
+                op.note(**_removal_fields(receipt), verified=receipt.verified)
+            return receipt
+
+    async def _forget(self, matching: dict[str, FilterScalar]) -> ErasureReceipt:
         receipt = ErasureReceipt(filter=dict(matching))
         query = ThreadQuery(filter=matching, everything=True, with_stats=False)
         for _ in range(ERASURE_ROUNDS):
@@ -281,3 +307,14 @@ class LifecycleMethods(BlockingTwins):
                 cursor=cursor,
             ),
         )
+
+
+def _removal_fields(removed: Removed) -> dict[str, Any]:
+    """An event's fields for a removal: how much went (never which filter found it)."""
+    return {
+        "count": len(removed.thread_ids),
+        "checkpoints": removed.checkpoints,
+        "writes": removed.writes,
+        "blobs": removed.blobs,
+        "items": removed.items,
+    }

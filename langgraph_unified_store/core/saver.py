@@ -61,6 +61,17 @@ from .lifecycle import Clock, ThreadClock, check_clock, check_ttl
 from .lifecycle_methods import LifecycleMethods
 from .limits import ReadLimits, check_read_limits
 from .list_memos import ListMemo, ListMemos
+from .observability import (
+    COPIED,
+    DELETED,
+    LISTED,
+    LOADED,
+    RUNS_DELETED,
+    SAVED,
+    WRITES_SAVED,
+    observe,
+    stored_bytes,
+)
 from .options import flag, seconds_or_none, seconds_or_zero
 from .records import (
     BlobRecord,
@@ -329,12 +340,23 @@ class UnifiedCheckpointSaver(LifecycleMethods, SaverHealth):
     @guarded
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         configurable = require_configurable(config, "get_tuple")
-        stored = await self.backend.get_checkpoint(
-            configurable["thread_id"],
-            configurable["checkpoint_ns"],
-            configurable.get("checkpoint_id"),
-        )
-        return None if stored is None else self._to_tuple(stored)
+        with observe(LOADED, self.backend.name) as op:
+            stored = await self.backend.get_checkpoint(
+                configurable["thread_id"],
+                configurable["checkpoint_ns"],
+                configurable.get("checkpoint_id"),
+            )
+            found = None if stored is None else self._to_tuple(stored)
+            if op:
+                op.note(
+                    thread_id=configurable["thread_id"],
+                    checkpoint_ns=configurable["checkpoint_ns"],
+                    checkpoint_id=configurable.get("checkpoint_id")
+                    if stored is None else stored.record.checkpoint_id,
+                    found=stored is not None,
+                    bytes=0 if stored is None else _stored_size(stored),
+                )
+            return found
 
     @guarded_iterator
     async def alist(
@@ -351,16 +373,26 @@ class UnifiedCheckpointSaver(LifecycleMethods, SaverHealth):
         remaining = limit
         # Each stored item is decoded once per call; every other use gets a fresh copy.
         decoded = DecodedItems() if self.decode_items_once else None
-        async for stored in self.backend.list_checkpoints(query):
-            if leftover:
-                metadata = Codec.load_metadata(stored.record.metadata, "list")
-                if not all(_metadata_has(metadata, k, v) for k, v in leftover.items()):
-                    continue
-            yield self._to_tuple(stored, decoded)
-            if remaining is not None:
-                remaining -= 1
-                if remaining <= 0:
-                    return
+        # Not the current span: the blocking list steps through it in several tasks.
+        with observe(LISTED, self.backend.name, current=False) as op:
+            count = size = 0
+            if op:
+                op.note(thread_id=query.thread_id, checkpoint_ns=query.checkpoint_ns, count=0, bytes=0)
+            async for stored in self.backend.list_checkpoints(query):
+                if leftover:
+                    metadata = Codec.load_metadata(stored.record.metadata, "list")
+                    if not all(_metadata_has(metadata, k, v) for k, v in leftover.items()):
+                        continue
+                tup = self._to_tuple(stored, decoded)
+                if op:
+                    count += 1
+                    size += _stored_size(stored)
+                    op.note(count=count, bytes=size)
+                yield tup
+                if remaining is not None:
+                    remaining -= 1
+                    if remaining <= 0:
+                        return
 
     @guarded
     async def aget_delta_channel_history(
@@ -387,27 +419,35 @@ class UnifiedCheckpointSaver(LifecycleMethods, SaverHealth):
         problem = metadata_shape_problem(metadata)
         if problem is not None:
             raise InvalidConfigError(f"put: {problem}")
-        serializable_metadata = get_serializable_checkpoint_metadata(config, metadata)
-        memos: list[ListMemo] = []
-        record, blobs, items, inherited = self._encode_checkpoint(
-            configurable, checkpoint, serializable_metadata, new_versions, memos
-        )
-        try:
-            await self.backend.put_checkpoint(record, blobs, items, inherited)
-        except ItemsMissingError:
-            # Something this put relies on without sending it is gone: a blob whose items
-            # a list extends, or a value inherited from the parent (pruned, deleted by
-            # another saver or process, expired). Nothing was written: the checkpoint
-            # holds every value, so send them all, whole, and rely on nothing.
-            self._memos.forget(record.thread_id)
-            memos = []
+        with observe(SAVED, self.backend.name) as op:
+            serializable_metadata = get_serializable_checkpoint_metadata(config, metadata)
+            memos: list[ListMemo] = []
             record, blobs, items, inherited = self._encode_checkpoint(
-                configurable, checkpoint, serializable_metadata, new_versions, memos,
-                resend=True,
+                configurable, checkpoint, serializable_metadata, new_versions, memos
             )
-            await self.backend.put_checkpoint(record, blobs, items, inherited)
-        self._memos.remember(memos)
-        return checkpoint_config(record.thread_id, record.checkpoint_ns, record.checkpoint_id)
+            try:
+                await self.backend.put_checkpoint(record, blobs, items, inherited)
+            except ItemsMissingError:
+                # Something this put relies on without sending it is gone: a blob whose
+                # items a list extends, or a value inherited from the parent (pruned,
+                # deleted by another saver or process, expired). Nothing was written: the
+                # checkpoint holds every value, so send them all, whole, and rely on nothing.
+                self._memos.forget(record.thread_id)
+                memos = []
+                record, blobs, items, inherited = self._encode_checkpoint(
+                    configurable, checkpoint, serializable_metadata, new_versions, memos,
+                    resend=True,
+                )
+                await self.backend.put_checkpoint(record, blobs, items, inherited)
+            self._memos.remember(memos)
+            if op:
+                op.note(
+                    thread_id=record.thread_id,
+                    checkpoint_ns=record.checkpoint_ns,
+                    checkpoint_id=record.checkpoint_id,
+                    bytes=stored_bytes(record, *blobs, *items),
+                )
+            return checkpoint_config(record.thread_id, record.checkpoint_ns, record.checkpoint_id)
 
     def _encode_checkpoint(
         self,
@@ -448,14 +488,23 @@ class UnifiedCheckpointSaver(LifecycleMethods, SaverHealth):
         )
         if not records:
             return
-        await self.backend.put_writes(
-            configurable["thread_id"],
-            configurable["checkpoint_ns"],
-            checkpoint_id,
-            records,
-            items,
-            replace=all(channel in WRITES_IDX_MAP for channel, _ in writes),
-        )
+        with observe(WRITES_SAVED, self.backend.name) as op:
+            await self.backend.put_writes(
+                configurable["thread_id"],
+                configurable["checkpoint_ns"],
+                checkpoint_id,
+                records,
+                items,
+                replace=all(channel in WRITES_IDX_MAP for channel, _ in writes),
+            )
+            if op:
+                op.note(
+                    thread_id=configurable["thread_id"],
+                    checkpoint_ns=configurable["checkpoint_ns"],
+                    checkpoint_id=checkpoint_id,
+                    count=len(records),
+                    bytes=stored_bytes(*records, *items),
+                )
 
     # -- deleting and copying --------------------------------------------------------------
 
@@ -463,14 +512,18 @@ class UnifiedCheckpointSaver(LifecycleMethods, SaverHealth):
     async def adelete_thread(self, thread_id: str) -> None:
         thread_id = check_thread_id(thread_id, "delete_thread")
         self._memos.forget(thread_id)
-        await self.backend.delete_thread(thread_id)
+        with observe(DELETED, self.backend.name) as op:
+            await self.backend.delete_thread(thread_id)
+            op.note(thread_id=thread_id)
 
     @guarded
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         run_ids = check_id_list(run_ids, "run id", "delete_for_runs")
         if run_ids:
             self._memos.forget()
-            await self.backend.delete_for_runs(run_ids)
+            with observe(RUNS_DELETED, self.backend.name) as op:
+                await self.backend.delete_for_runs(run_ids)
+                op.note(count=len(run_ids))
 
     @guarded
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
@@ -479,10 +532,12 @@ class UnifiedCheckpointSaver(LifecycleMethods, SaverHealth):
         if source == target:
             raise InvalidConfigError("copy_thread: source and target thread are the same")
         self._memos.forget(target)
-        if self.codec.sealed:
-            await self._copy_sealed(source, target)
-        else:
-            await self.backend.copy_thread(source, target)
+        with observe(COPIED, self.backend.name) as op:
+            if self.codec.sealed:
+                await self._copy_sealed(source, target)
+            else:
+                await self.backend.copy_thread(source, target)
+            op.note(thread_id=source, target_thread_id=target)
 
     async def _copy_sealed(self, source: str, target: str) -> None:
         """copy_thread of encrypted data: every value is bound to its thread, so a raw
@@ -585,6 +640,13 @@ class UnifiedCheckpointSaver(LifecycleMethods, SaverHealth):
 
     def history(self, workflow_id: str, limit: int | None = None) -> builtins.list[UnifiedWorkflowState]:
         return self._block("history", self.ahistory(workflow_id, limit))
+
+
+def _stored_size(stored: StoredCheckpoint) -> int:
+    """The bytes a read brought back: the record, its blobs, writes and items."""
+    return stored_bytes(
+        stored.record, *stored.blobs.values(), *stored.writes, *stored.items.values()
+    )
 
 
 async def _wait_event(event: threading.Event, timeout: float) -> None:

@@ -19,11 +19,13 @@ import dataclasses
 import inspect
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Final, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ...core.backend import LoopLocal
+from ...core.observability import CONNECTION_LOST, CONNECTION_RECOVERED, emit
 from ...core.sync import ForeignLoop, UserClient
 from ...errors import (
     BackendUnavailableError,
@@ -318,6 +320,7 @@ class Connections:
         if setup is not None:
             await setup(False)
         recreated = False
+        lost_at: float | None = None
         for attempt in range(1, CONNECTION_ATTEMPTS + 1):
             pool = self.external if self.external is not None else await self._pools.get()
             try:
@@ -330,7 +333,13 @@ class Connections:
                 raise self._unavailable("cannot use the given pool for", exc) from None
             tables_gone = False
             try:
-                return await operation(connection)
+                result = await operation(connection)
+                if lost_at is not None:
+                    emit(
+                        CONNECTION_RECOVERED, "postgres", server=self.where(), attempt=attempt,
+                        duration_ms=round((time.perf_counter() - lost_at) * 1000, 3),
+                    )
+                return result
             except TimeoutError as exc:
                 raise BackendUnavailableError(
                     f"{self.where()} did not answer within command_timeout="
@@ -350,11 +359,17 @@ class Connections:
                     raise
                 _discard(connection)
                 await pool.expire_connections()  # its siblings were most likely dropped too
+                if lost_at is None:
+                    lost_at = time.perf_counter()
+                # The error's type only: its message may quote a statement's arguments.
+                emit(
+                    CONNECTION_LOST, "postgres", server=self.where(), attempt=attempt,
+                    error=type(exc).__name__, retrying=attempt < CONNECTION_ATTEMPTS,
+                )
                 if attempt == CONNECTION_ATTEMPTS:
                     # Every kind of lost connection, asyncpg's protocol left out of step
                     # by a terminated backend included, ends as the saver's own error.
                     raise self._unavailable("lost the connection to", exc) from None
-                logger.info("PostgreSQL connection lost (%s); retrying", type(exc).__name__)
             finally:
                 with contextlib.suppress(Exception):
                     await pool.release(connection)

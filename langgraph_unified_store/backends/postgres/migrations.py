@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
+from ...core.observability import MIGRATED, emit
 from ...core.records import WriteRecord
 from ...core.rules import split_refs
 from ...registry import postgres_schema
@@ -347,6 +349,7 @@ async def migrate(conn: Connection, schema: str) -> None:
             return
     digest = hashlib.blake2b(schema.encode(), digest_size=4).digest()
     schema_key = int.from_bytes(digest, "big", signed=True)
+    applied: list[tuple[int, float]] = []
     async with conn.transaction():
         await conn.execute(LOCK_MIGRATIONS, MIGRATION_LOCK_CLASS, schema_key)
         if not await conn.fetchval(SELECT_SCHEMA_EXISTS, schema):
@@ -354,13 +357,17 @@ async def migrate(conn: Connection, schema: str) -> None:
         await conn.execute(bind(MIGRATIONS_TABLE_DDL, quoted))
         version = await conn.fetchval(schema_version)
         for number in range(version + 1, SCHEMA_VERSION + 1):
+            started = time.perf_counter()
             step = MIGRATIONS[number - 1]
             if isinstance(step, str):
                 await conn.execute(bind(step, quoted))
             else:
                 await step(conn, quoted)
             await conn.execute(bind(INSERT_SCHEMA_VERSION, quoted), number)
-            logger.info("schema %s migrated to version %s", schema, number)
+            applied.append((number, round((time.perf_counter() - started) * 1000, 3)))
+    # Told once committed: a migration rolled back was never applied.
+    for number, duration_ms in applied:
+        emit(MIGRATED, "postgres", schema=schema, version=number, duration_ms=duration_ms)
 
 
 async def stored_version(conn: Connection, schema: str) -> int:

@@ -5,11 +5,13 @@ threads (the global indexes, the lifecycle primitives) it inherits from ``thread
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any, ClassVar, Final
 
 import orjson
 
+from ...core.observability import MIGRATED, emit
 from ...core.records import (
     BlobRecord,
     CheckpointRecord,
@@ -132,6 +134,8 @@ class RedisBackend(RedisDatabase, ThreadIndexes):
         )
         if names >= threads:
             return
+        started = time.perf_counter()
+        adopted = 0
         now = self._now_ms()
         for start in range(0, int(threads), PIPELINE_CHUNK):
             members = await self._execute_one(
@@ -149,6 +153,11 @@ class RedisBackend(RedisDatabase, ThreadIndexes):
                     plain("ZADD", self._written_key, "NX", *[p for m in members for p in (now, m)]),
                 ],
             )
+            adopted += len(members)
+        emit(
+            MIGRATED, "redis", count=adopted,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
 
     async def _pending_upgrades(self) -> tuple[str, ...]:
         """The threads an earlier release indexed only by expiry, which ``setup`` adopts."""

@@ -5,12 +5,14 @@ one round trip per batch of calls, and server errors translated to the library's
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 from ...core.backend import LoopLocal
+from ...core.observability import CONNECTION_LOST, CONNECTION_RECOVERED, emit
 from ...core.sync import ForeignLoop, UserClient
 from ...errors import BackendUnavailableError, InvalidConfigError, missing_extra
 
@@ -49,6 +51,7 @@ UNAVAILABLE: Final = (
     TimeoutError,
 )
 
+T = TypeVar("T")
 ScriptArg = str | bytes | int | float
 Command = Callable[[Any], Any]
 
@@ -94,6 +97,49 @@ def url_password(url: str) -> str | None:
         return urlsplit(url).password
     except ValueError:
         return None
+
+
+class ObservedRetry(Retry):
+    """redis-py's retry of a dropped connection, telling each loss and each recovery as
+    an event (``core.observability``); ``server`` is the password-free location."""
+
+    def __init__(self, backoff: ExponentialWithJitterBackoff, retries: int, server: str) -> None:
+        super().__init__(backoff, retries)
+        self.server = server
+
+    async def call_with_retry(
+        self,
+        do: Callable[[], Awaitable[T]],
+        fail: Callable[[Exception], Any] | Callable[[Exception, int], Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> T:
+        lost: list[float] = []
+
+        async def noting(error: Exception, *count: int) -> Any:
+            lost.append(time.perf_counter())
+            # The error's type only: its message may quote a command's arguments.
+            emit(
+                CONNECTION_LOST, "redis", server=self.server, attempt=len(lost),
+                error=type(error).__name__, retrying=len(lost) <= self._retries,
+            )
+            return await fail(error, *count)
+
+        try:
+            result = await super().call_with_retry(do, noting, is_retryable, with_failure_count)
+        except Exception as exc:
+            if lost and not isinstance(exc, self._supported_errors):
+                self._recovered(lost[0], len(lost))  # answered: a script it lost, say
+            raise
+        if lost:
+            self._recovered(lost[0], len(lost))
+        return result
+
+    def _recovered(self, lost_at: float, failures: int) -> None:
+        emit(
+            CONNECTION_RECOVERED, "redis", server=self.server, attempt=failures + 1,
+            duration_ms=round((time.perf_counter() - lost_at) * 1000, 3),
+        )
 
 
 def _refuse_decoding(kwargs: dict[str, Any]) -> None:
@@ -158,9 +204,10 @@ class RedisConnection:
         return {
             "socket_timeout": self.socket_timeout,
             "socket_connect_timeout": self.socket_timeout,
-            "retry": Retry(
+            "retry": ObservedRetry(
                 ExponentialWithJitterBackoff(base=RETRY_BACKOFF_BASE, cap=RETRY_BACKOFF_CAP),
                 CONNECT_RETRIES,
+                self.where,
             ),
             "decode_responses": False,
         }

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import sqlite3
 import struct
+import time
 from collections.abc import Callable
 from typing import Final
 
+from ...core.observability import MIGRATED, emit
 from .transaction import Transaction
 from .vectors import unit_float32
 
@@ -193,15 +195,21 @@ SCHEMA_VERSION: Final = len(MIGRATIONS)
 def migrate(db: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     """Apply the migrations this file has not seen yet; safe when processes race."""
     db.execute(MIGRATIONS_TABLE_DDL)
+    applied: list[tuple[int, float]] = []
     with Transaction(db, write=True):
         current = int(db.execute(SELECT_SCHEMA_VERSION).fetchone()[0])
         for version in range(current + 1, target + 1):
+            started = time.perf_counter()
             for step in MIGRATIONS[version - 1]:
                 if isinstance(step, str):
                     db.execute(step)
                 else:
                     step(db)
             db.execute(INSERT_SCHEMA_VERSION, (version,))
+            applied.append((version, round((time.perf_counter() - started) * 1000, 3)))
+    # Told once committed: a migration rolled back was never applied.
+    for version, duration_ms in applied:
+        emit(MIGRATED, "sqlite", version=version, duration_ms=duration_ms)
     return max(current, target)
 
 
