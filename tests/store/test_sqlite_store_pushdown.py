@@ -267,6 +267,13 @@ def test_a_nul_in_a_filter_key_is_refused(tmp_path: Path) -> None:
             store.search(("ns",), filter={"a\x00": {"$gt": 0}})
 
 
+def test_a_lone_surrogate_in_a_filter_value_is_refused(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "s.sqlite") as store:
+        store.put(("ns",), "k", {"a": "x"})
+        with pytest.raises(InvalidConfigError, match="surrogate"):
+            store.search(("ns",), filter={"a": "\ud800"})
+
+
 def test_many_keys_and_deep_paths_keep_a_bounded_statement(tmp_path: Path) -> None:
     """A thousand equality keys and more stay under SQLite's expression depth (1000); range
     hints past the pushed bounds are left to the core, which still decides."""

@@ -174,8 +174,12 @@ def _filter_conditions(search: ItemSearch) -> tuple[list[str], list[Any]]:
     params: list[Any] = []
     equals = search.filter.equals
     for wanted in list(equals.values())[:MAX_TEXT_PREFILTERS]:
+        try:
+            encoded = orjson.dumps(wanted).decode()
+        except orjson.JSONEncodeError:  # a lone surrogate: the bound string itself is refused
+            continue
         conditions.append(sql.SEARCH_TEXT_SEEN)
-        params.append(orjson.dumps(wanted).decode())
+        params.append(encoded)
     for key, wanted in equals.items():
         conditions.append(sql.SEARCH_EQUALS)
         params.extend((key, wanted))
