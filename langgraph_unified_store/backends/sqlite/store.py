@@ -10,12 +10,14 @@ the rules are ``core.store_backend``'s, the statements ``store_sql``'s.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import struct
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
+import orjson
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.store.base import IndexConfig, TTLConfig
 
@@ -156,15 +158,107 @@ def _under(prefix: tuple[str, ...], now: float) -> tuple[list[str], list[Any]]:
     return conditions, params
 
 
-def search_items(db: sqlite3.Connection, search: ItemSearch) -> list[StoredItem]:
-    conditions, params = _under(search.prefix, search.now)
-    for key, wanted in search.filter.equals.items():
+SMALL_PREFIX_ITEMS: Final = 1000
+"""Under this many items (live or not), a prefix is read whole by primary key and its
+matches sorted; from it on, a page is walked down ``memory_items_by_update`` (newest first),
+stopping once full. Both plans cost at most a millisecond or so at this size."""
+MAX_TEXT_PREFILTERS: Final = 4
+"""How many equality strings get a ``SEARCH_TEXT_SEEN`` test ahead of ``json_each``."""
+MAX_PUSHED_RANGES: Final = 16
+MAX_RANGE_DEPTH: Final = 16
+"""Range hints beyond these (more fields, deeper paths) stay the core's to check: hints
+are optional, and the statement keeps a bounded shape."""
+
+
+def _conjunction(conditions: Sequence[str]) -> str:
+    """``a AND b AND ...`` as a balanced tree, in order: SQLite limits an expression's
+    depth (1000), and a filter with many keys must not reach it."""
+    if len(conditions) <= 8:
+        return " AND ".join(conditions)
+    middle = len(conditions) // 2
+    return f"({_conjunction(conditions[:middle])}) AND ({_conjunction(conditions[middle:])})"
+
+
+def _filter_conditions(search: ItemSearch) -> tuple[list[str], list[Any]]:
+    """The filter's conditions on ``m`` (cheapest first) and their parameters: every
+    equality exactly, and the range hints that fit the bounds above."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    equals = search.filter.equals
+    for wanted in list(equals.values())[:MAX_TEXT_PREFILTERS]:
+        try:
+            encoded = orjson.dumps(wanted).decode()
+        except orjson.JSONEncodeError:  # a lone surrogate: the bound string itself is refused
+            continue
+        conditions.append(sql.SEARCH_TEXT_SEEN)
+        params.append(encoded)
+    for key, wanted in equals.items():
         conditions.append(sql.SEARCH_EQUALS)
         params.extend((key, wanted))
+    pushed = [hint for hint in search.filter.ranges if len(hint.path) <= MAX_RANGE_DEPTH]
+    for hint in pushed[:MAX_PUSHED_RANGES]:
+        conditions.append(sql.range_condition(len(hint.path)))
+        params.extend(hint.path)
+        params.append(-math.inf if hint.low is None else hint.low)
+        params.append(math.inf if hint.high is None else hint.high)
+    return conditions, params
+
+
+def _walks_index(db: sqlite3.Connection, search: ItemSearch) -> bool:
+    """Whether the page is read down ``memory_items_by_update`` (see SMALL_PREFIX_ITEMS);
+    a search for every match (no limit) reads them all anyway, by primary key."""
+    if search.limit is None:
+        return False
+    bounds = prefix_range(search.prefix)
+    if bounds is None:
+        return True
+    counted = db.execute(sql.COUNT_PREFIX_ITEMS, (*bounds, SMALL_PREFIX_ITEMS)).fetchone()[0]
+    return int(counted) >= SMALL_PREFIX_ITEMS
+
+
+def page_query(db: sqlite3.Connection, search: ItemSearch) -> tuple[str, list[Any]]:
+    """The statement and parameters that read a search's page (the plan chosen here)."""
+    filters, filter_params = _filter_conditions(search)
+    bounds = prefix_range(search.prefix)
+    if _walks_index(db, search):
+        conditions = [] if bounds is None else [sql.WALK_PREFIX]
+        params: list[Any] = [] if bounds is None else list(bounds)
+        template = sql.SELECT_ITEMS_WALK
+    else:
+        conditions = [] if bounds is None else [sql.SEARCH_PREFIX]
+        params = [] if bounds is None else list(bounds)
+        template = sql.SELECT_ITEMS_PAGE
+    conditions.append(sql.SEARCH_LIVE)
+    params.append(search.now)
+    conditions.extend(filters)
+    params.extend(filter_params)
     params.extend((-1 if search.limit is None else search.limit, search.offset))
-    statement = sql.SELECT_ITEMS_PAGE.format(where=" AND ".join(conditions))
+    return template.format(where=_conjunction(conditions)), params
+
+
+def _page_rows(db: sqlite3.Connection, search: ItemSearch) -> list[Row]:
+    statement, params = page_query(db, search)
+    try:
+        return db.execute(statement, params).fetchall()
+    except sqlite3.OperationalError as exc:
+        if str(exc) != "malformed JSON":
+            raise
+        raise _unreadable_value(db) from None
+
+
+def _unreadable_value(db: sqlite3.Connection) -> CorruptDataError:
+    row = db.execute(sql.SELECT_UNREADABLE_ITEM).fetchone()
+    where = "an item" if row is None else f"item {namespace_of(row[0])!r} / {row[1]!r}"
+    return CorruptDataError(
+        f"memory_items: the value of {where} is not JSON that SQLite can read (malformed, "
+        "or nested deeper than its limit of 2000 levels), so a filter cannot look into it; "
+        "delete or rewrite that item"
+    )
+
+
+def search_items(db: sqlite3.Connection, search: ItemSearch) -> list[StoredItem]:
     with Transaction(db, write=search.refresh):
-        found = [_item(row) for row in db.execute(statement, params).fetchall()]
+        found = [_item(row) for row in _page_rows(db, search)]
         for stored in found:
             if search.with_vectors:
                 stored.vectors = _vectors(db, namespace_text(stored.namespace), stored.key)

@@ -7,11 +7,14 @@ of each at unit length, which sqlite-vec ranks on) and ``node_cache``. User stri
 keys and values) are always bound parameters: a filter key is compared with
 ``json_each``'s ``key`` column, never spliced into a JSON path (the official SqliteStore's
 CVE-2025-8709 and CVE-2025-64104 were exactly that). A statement with ``{where}`` takes
-a conjunction of the ``SEARCH_*`` conditions below, each fully bound, and nothing else.
+a conjunction of the ``SEARCH_*`` / ``WALK_*`` conditions below, each fully bound, and
+nothing else; ``range_condition`` composes the one family of conditions whose shape
+depends on the filter (the depth of a field's path) from the two templates it uses.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Final
 
 # -- items -----------------------------------------------------------------------------------
@@ -57,6 +60,28 @@ FROM memory_items AS m
 WHERE {where}
 ORDER BY updated_at DESC, namespace, key
 LIMIT ? OFFSET ?"""
+# The same page read down ``memory_items_by_update`` (newest first, the key columns after
+# updated_at in it), stopping once the page is full instead of sorting every candidate.
+# ``u`` walks the index alone (``WALK_PREFIX`` is checked on it, so an item outside the
+# prefix costs no table read); ``m`` is the item, read by primary key only for the rest.
+SELECT_ITEMS_WALK: Final = """
+SELECT m.namespace, m.key, m.value, m.created_at, m.updated_at, m.ttl, m.expires_at
+FROM memory_items AS u INDEXED BY memory_items_by_update
+CROSS JOIN memory_items AS m ON m.namespace = u.namespace AND m.key = u.key
+WHERE {where}
+ORDER BY u.updated_at DESC, u.namespace, u.key
+LIMIT ? OFFSET ?"""
+# How many items (live or not) are under a prefix, counted up to a cap (the last
+# parameter): a small prefix is read whole by primary key and sorted, a large one walked.
+COUNT_PREFIX_ITEMS: Final = """
+SELECT count(*) FROM (
+    SELECT 1 FROM memory_items AS m
+    WHERE m.namespace = ? OR (m.namespace >= ? AND m.namespace < ?)
+    LIMIT ?)"""
+# The first item whose value SQLite's JSON functions cannot read (a search's json_each
+# failed on it): malformed, or nested deeper than SQLite's limit.
+SELECT_UNREADABLE_ITEM: Final = """
+SELECT namespace, key FROM memory_items WHERE NOT json_valid(value) LIMIT 1"""
 # Distinct namespaces holding a live item, in namespace-text order.
 SELECT_NAMESPACES: Final = """
 SELECT DISTINCT namespace FROM memory_items AS m WHERE {where} ORDER BY namespace"""
@@ -65,11 +90,48 @@ SEARCH_LIVE: Final = "(m.expires_at IS NULL OR m.expires_at > ?)"
 # Takes the prefix text, then the range [low, high) of namespaces strictly under it
 # (core.store_rules.prefix_range): two ranges of the primary key, never LIKE.
 SEARCH_PREFIX: Final = "(m.namespace = ? OR (m.namespace >= ? AND m.namespace < ?))"
+# SEARCH_PREFIX on the walked index entry (SELECT_ITEMS_WALK's ``u``).
+WALK_PREFIX: Final = "(u.namespace = ? OR (u.namespace >= ? AND u.namespace < ?))"
 # JSON-typed equality of one top-level key to a string: the key, then the string.
 SEARCH_EQUALS: Final = (
     "EXISTS (SELECT 1 FROM json_each(m.value) AS j"
     " WHERE j.key = ? AND j.type = 'text' AND j.value = ?)"
 )
+# A cheap test that runs before SEARCH_EQUALS parses the value: takes the wanted string
+# as JSON (orjson's encoding, the one every stored value was written with). A value
+# holding that string holds its encoding, unless it spells something with an escape
+# sequence, and then it holds a backslash: the test keeps both, so it never drops a match.
+SEARCH_TEXT_SEEN: Final = "(instr(m.value, ?) > 0 OR instr(m.value, '\\') > 0)"
+
+# A NumberRange hint (core.store_rules): the value at a path of object keys is a string,
+# a boolean, or a number in [low, high]. One ``json_each`` per level of the path, each
+# level's key bound and compared (a level that is not an object gives json_each NULL,
+# so no rows); then the leaf test on the last level. Takes each key of the path, then
+# low and high (-inf / inf for an open end).
+RANGE_FIRST_LEVEL: Final = "json_each(m.value) AS j1"
+RANGE_NEXT_LEVEL: Final = (
+    " JOIN json_each(CASE j{outer}.type WHEN 'object' THEN j{outer}.value END) AS j{inner}"
+)
+RANGE_CONDITION: Final = (
+    "EXISTS (SELECT 1 FROM {levels} WHERE {keys}"
+    " AND (j{leaf}.type IN ('text', 'true', 'false')"
+    " OR (j{leaf}.type IN ('integer', 'real') AND j{leaf}.value BETWEEN ? AND ?)))"
+)
+RANGE_LEVEL_KEY: Final = "j{level}.key = ?"
+
+
+@lru_cache(maxsize=64)
+def range_condition(depth: int) -> str:
+    """The range condition for a path of ``depth`` keys: built only from the templates
+    above and level numbers, so its shape depends on nothing but ``depth``."""
+    if depth < 1:
+        raise ValueError(f"a range path has at least one key, not {depth}")
+    levels = RANGE_FIRST_LEVEL + "".join(
+        RANGE_NEXT_LEVEL.format(outer=level - 1, inner=level) for level in range(2, depth + 1)
+    )
+    keys = " AND ".join(RANGE_LEVEL_KEY.format(level=level) for level in range(1, depth + 1))
+    return RANGE_CONDITION.format(levels=levels, keys=keys, leaf=depth)
+
 
 # -- vector search with sqlite-vec (backends.sqlite.vectors) ------------------------------
 
