@@ -148,6 +148,26 @@ def encode_value(value: Any, namespace: tuple[str, ...], key: str) -> bytes:
     return data
 
 
+def nul_at(value: Any) -> str | None:
+    """The path of a string holding NUL in a value (a key or a string value), or None:
+    for backends whose JSON cannot hold one exactly (SQLite's JSON functions cut the
+    string there, PostgreSQL's jsonb refuses it)."""
+    stack: list[tuple[tuple[str, ...], Any]] = [((), value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return ".".join(path)
+        elif isinstance(item, Mapping):
+            for k, v in item.items():
+                if "\x00" in str(k):
+                    return ".".join((*path, str(k)))
+                stack.append(((*path, str(k)), v))
+        elif isinstance(item, (list, tuple)):
+            stack.extend(((*path, str(i)), v) for i, v in enumerate(item))
+    return None
+
+
 def _non_finite_at(value: Any) -> str | None:
     """The path of a NaN or an infinity in a value, or None."""
     stack: list[tuple[tuple[str, ...], Any]] = [((), value)]
@@ -202,7 +222,8 @@ class NumberRange:
 @dataclass(frozen=True, slots=True)
 class CompiledFilter:
     """A search filter, checked. ``equals`` is the part every backend pushes down exactly
-    (top-level keys whose value must be this string) and ``exact`` says whether that part
+    (top-level keys whose value must be this string; never one holding NUL, which SQLite's
+    JSON functions cut short, so the core compares those) and ``exact`` says whether that part
     is the whole filter (then the backend's page is the answer). ``ranges`` are hints a
     backend may push down to return fewer candidates; ``matches`` always decides."""
 
@@ -226,9 +247,9 @@ def compile_filter(filter: Any, operation: str = "search") -> CompiledFilter:
     for key, wanted in filter.items():
         if isinstance(wanted, Mapping) and set(wanted) == {"$eq"}:
             wanted = wanted["$eq"]
-        if isinstance(wanted, str):
+        if isinstance(wanted, str) and "\x00" not in wanted:
             equals[key] = wanted
-        else:
+        elif not isinstance(wanted, str):
             ranges.extend(_number_ranges((key,), wanted))
     return CompiledFilter(filter, equals, len(equals) == len(filter), tuple(ranges))
 

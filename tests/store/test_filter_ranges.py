@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from langgraph_unified_store.core.store_rules import NumberRange, compile_filter
+from langgraph_unified_store.errors import InvalidConfigError
 
 numbers = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**64 - 1),
@@ -93,3 +95,29 @@ def test_stored_bytes_decode_to_a_dict_or_a_corrupt_data_error(data: bytes) -> N
         assert isinstance(decode_value(data, (("memories",), "k")), dict)
     except CorruptDataError as exc:
         assert "('memories',) / 'k'" in str(exc)
+
+
+def test_strings_holding_nul_are_compared_in_the_core() -> None:
+    compiled = compile_filter({"a": "x\x00y", "b": "plain"})
+    assert compiled.equals == {"b": "plain"} and not compiled.exact
+    assert compiled.matches({"a": "x\x00y", "b": "plain"})
+    assert not compiled.matches({"a": "x", "b": "plain"})
+
+
+def test_a_string_holding_nul_is_found_or_refused_on_every_backend(place: Any, backend_name: str) -> None:
+    """Memory and Redis compare it exactly; SQLite (whose JSON functions cut it) and
+    PostgreSQL (whose jsonb refuses it) refuse the put, naming why, and store nothing."""
+    with place.store() as store:
+        if backend_name in ("sqlite", "postgres"):
+            with pytest.raises(InvalidConfigError, match="NUL"):
+                store.put(("ns",), "nul", {"a": "x\x00y"})
+            with pytest.raises(InvalidConfigError, match="NUL"):
+                store.put(("ns",), "nul", {"deep": [{"x\x00": 1}]})
+            assert store.search(("ns",)) == []
+            store.put(("ns",), "text", {"a": "a backslash and u0000: \\u0000"})
+            assert [i.key for i in store.search(("ns",), filter={"a": "a backslash and u0000: \\u0000"})] == ["text"]
+            return
+        store.put(("ns",), "nul", {"a": "x\x00y"})
+        store.put(("ns",), "cut", {"a": "x"})
+        assert [item.key for item in store.search(("ns",), filter={"a": "x\x00y"})] == ["nul"]
+        assert [item.key for item in store.search(("ns",), filter={"a": "x"})] == ["cut"]

@@ -32,9 +32,9 @@ from ...core.store_backend import (
     StoreBackend,
     StoredItem,
 )
-from ...core.store_rules import namespace_of, namespace_text, prefix_range
+from ...core.store_rules import decode_value, namespace_of, namespace_text, nul_at, prefix_range
 from ...core.sync import BlockingMode
-from ...errors import CorruptDataError
+from ...errors import CorruptDataError, InvalidConfigError
 from ...registry import DEFAULT_BUSY_TIMEOUT, DEFAULT_SYNCHRONOUS
 from . import store_sql as sql
 from .database import SQLiteFile
@@ -113,6 +113,14 @@ def get_items(
 def write_items(
     db: sqlite3.Connection, puts: Sequence[StoredItem], deletes: Sequence[ItemKey], now: float
 ) -> None:
+    for item in puts:
+        where = nul_at(decode_value(item.value)) if b"\\u0000" in item.value else None
+        if where is not None:
+            raise InvalidConfigError(
+                f"store put {item.namespace!r} / {item.key!r}: SQLite's JSON functions cut a "
+                f"string at the NUL character (\\u0000), so a value holding one (at {where!r}) "
+                "cannot be searched exactly; nothing was written"
+            )
     with Transaction(db, write=True):
         for namespace, key in deletes:
             text = namespace_text(namespace)
