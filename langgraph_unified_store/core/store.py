@@ -60,6 +60,7 @@ MAX_SEARCH_PAGE = 4096
 MAX_KNOWN_NAMESPACES: Final = 65536
 """Namespaces a store remembers having accepted (then it forgets them all and starts over)."""
 MAX_CACHED_TIMES: Final = 65536
+"""Datetimes ``_time`` keeps (then it forgets them all and starts over)."""
 
 
 class EmbeddingError(UnifiedStoreError):
