@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Final, Generic, Literal, Self, TypeVar, cast
 
 from langgraph.store.base import (
+    NOT_PROVIDED,
     BaseStore,
     GetOp,
     IndexConfig,
     Item,
     ListNamespacesOp,
+    NotProvided,
     Op,
     PutOp,
     Result,
@@ -56,6 +58,10 @@ MIN_SEARCH_PAGE = 32
 MAX_SEARCH_PAGE = 4096
 """Rows per read while a search filters in the core: the first read asks for the page
 (or 32 rows), each further one for four times as many, up to this."""
+MAX_KNOWN_NAMESPACES: Final = 65536
+"""Namespaces a store remembers having accepted (then it forgets them all and starts over)."""
+MAX_CACHED_TIMES: Final = 65536
+"""Datetimes ``_time`` keeps (then it forgets them all and starts over)."""
 
 
 class EmbeddingError(UnifiedStoreError):
@@ -163,11 +169,12 @@ class OpenedOnConnection:
 
 @dataclass(slots=True)
 class _Plan:
-    """A batch, checked: its ops, its puts (the last per key), the (path, text) pairs
-    each put indexes, and the queries its searches embed."""
+    """A batch, checked: its ops, its puts (the last per key) with their values encoded,
+    the (path, text) pairs each put indexes, and the queries its searches embed."""
 
     ops: list[Op]
     puts: list[PutOp]
+    encoded: list[bytes | None]
     put_texts: list[list[tuple[str, str]]]
     search_queries: list[str]
 
@@ -187,8 +194,19 @@ def _minutes(name: str, value: Any) -> float | None:
     return float(value) * 60.0
 
 
+_DATETIMES: dict[float, datetime] = {}
+
+
 def _time(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
+    """Epoch seconds as an aware datetime, memoised: datetimes are immutable, and reads
+    return the same few stamps again and again (building one costs more than the rest of
+    a get)."""
+    found = _DATETIMES.get(seconds)
+    if found is None:
+        if len(_DATETIMES) >= MAX_CACHED_TIMES:
+            _DATETIMES.clear()
+        found = _DATETIMES[seconds] = datetime.fromtimestamp(seconds, UTC)
+    return found
 
 
 class UnifiedStore(BackendClient[StoreBackend], BaseStore):
@@ -213,6 +231,8 @@ class UnifiedStore(BackendClient[StoreBackend], BaseStore):
         clock: Clock | None = None,
     ) -> None:
         BackendClient.__init__(self, backend, clock)
+        self._namespaces_ok: set[Any] = set()
+        """Namespaces ``check_namespace`` accepted for an item: a verdict that cannot change."""
         self.ttl_config = self._check_ttl_config(ttl)
         self.index_config = index
         self.embeddings = None
@@ -264,16 +284,19 @@ class UnifiedStore(BackendClient[StoreBackend], BaseStore):
         return await self._apply(plan, documents, dict(zip(queries, asked, strict=True)))
 
     def _plan(self, ops: Iterable[Op]) -> _Plan:
-        checked = [self._checked(op) for op in ops]
-        puts: dict[ItemKey, PutOp] = {}
-        for op in checked:
+        checked: list[Op] = []
+        puts: dict[ItemKey, tuple[PutOp, bytes | None]] = {}
+        for op in ops:
+            encoded = self._checked(op)
+            checked.append(op)
             if isinstance(op, PutOp):
-                puts[(op.namespace, op.key)] = op
+                puts[(op.namespace, op.key)] = (op, encoded)
         ranked = self.embeddings is not None
         return _Plan(
             checked,
-            list(puts.values()),
-            [self._texts(op) for op in puts.values()],
+            [op for op, _ in puts.values()],
+            [encoded for _, encoded in puts.values()],
+            [self._texts(op) for op, _ in puts.values()],
             [op.query for op in checked if ranked and isinstance(op, SearchOp) and op.query is not None],
         )
 
@@ -332,21 +355,12 @@ class UnifiedStore(BackendClient[StoreBackend], BaseStore):
             await self._write(plan, documents, now)
         return results
 
-    def _checked(self, op: Op) -> Op:
+    def _checked(self, op: Op) -> bytes | None:
+        """Refuse a bad op (InvalidConfigError naming what is wrong); a put's value, encoded."""
         if isinstance(op, GetOp):
-            check_namespace(op.namespace, "get")
-            check_text(op.key, "key", "get")
+            self._check_get(op.namespace, op.key)
         elif isinstance(op, PutOp):
-            check_namespace(op.namespace, "put")
-            check_text(op.key, "key", "put")
-            if op.value is not None:
-                encode_value(op.value, op.namespace, op.key)
-            if op.ttl is not None:
-                _minutes("put: ttl", op.ttl)
-            if op.index not in (None, False) and not (
-                isinstance(op.index, list) and all(isinstance(p, str) for p in op.index)
-            ):
-                raise InvalidConfigError(f"put: index must be False, None or a list of paths, not {show(op.index)}")
+            return self._check_put(op.namespace, op.key, op.value, op.index, op.ttl)
         elif isinstance(op, SearchOp):
             check_namespace(op.namespace_prefix, "search", prefix=True)
             compile_filter(op.filter)
@@ -369,33 +383,145 @@ class UnifiedStore(BackendClient[StoreBackend], BaseStore):
                 )
         else:
             raise InvalidConfigError(f"batch: unknown operation {show(op)}")
-        return op
+        return None
+
+    def _check_namespace(self, namespace: Any, operation: str) -> None:
+        """``check_namespace`` for an item's namespace, remembering the ones it accepted."""
+        known = self._namespaces_ok
+        try:
+            if namespace in known:
+                return
+        except TypeError:  # unhashable: check_namespace names what is wrong
+            pass
+        check_namespace(namespace, operation)
+        if len(known) >= MAX_KNOWN_NAMESPACES:
+            known.clear()
+        known.add(namespace)
+
+    def _check_get(self, namespace: Any, key: Any) -> None:
+        self._check_namespace(namespace, "get")
+        check_text(key, "key", "get")
+
+    def _check_put(self, namespace: Any, key: Any, value: Any, index: Any, ttl: Any) -> bytes | None:
+        """A put's (or a delete's, ``value`` None) checks; its value encoded."""
+        self._check_namespace(namespace, "put")
+        check_text(key, "key", "put")
+        encoded = None if value is None else encode_value(value, namespace, key)
+        if ttl is not None:
+            _minutes("put: ttl", ttl)
+        if index not in (None, False) and not (isinstance(index, list) and all(isinstance(p, str) for p in index)):
+            raise InvalidConfigError(f"put: index must be False, None or a list of paths, not {show(index)}")
+        return encoded
+
+    # -- one operation ---------------------------------------------------------------------
+    # BaseStore's get, put and delete (and their async twins) wrap one op in a batch; ours run
+    # the same checks and backend calls without one. BaseStore first checks the labels its
+    # own way: until ``_check_namespace`` has accepted a namespace (it refuses all BaseStore
+    # refuses, and more), calls on it go BaseStore's way, so every refusal is as it was.
+
+    def _one_op(self, namespace: Any, key: Any, put: bool = False) -> bool:
+        """Whether a get, delete or (``put``) put may skip BaseStore's batch: a put that
+        embeds goes the batch's way, which embeds with the sync or async embedder."""
+        if type(key) is not str or (put and (self.embeddings is not None or not self.supports_ttl)):
+            return False  # BaseStore makes a key str(key), and refuses a ttl without supports_ttl
+        try:
+            return namespace in self._namespaces_ok
+        except TypeError:
+            return False
+
+    def _refresh(self, refresh_ttl: bool | None) -> bool:
+        """A read's refresh_ttl as BaseStore settles it."""
+        if refresh_ttl is not None:
+            return bool(refresh_ttl)
+        return True if self.ttl_config is None else bool(self.ttl_config.get("refresh_on_read", True))
+
+    def _ttl(self, ttl: float | NotProvided | None) -> float | None:
+        """A put's ttl (minutes) as BaseStore settles it: the default when not given."""
+        if ttl is NOT_PROVIDED:
+            return self.ttl_config.get("default_ttl") if self.ttl_config else None
+        return cast("float | None", ttl)
+
+    async def _get_one(self, namespace: tuple[str, ...], key: str, refresh: bool) -> Item | None:
+        if not self._is_set_up or self._closed:
+            await self._ensure_setup()
+        now = self.now()
+        (stored,) = await self.backend.get_items([(namespace, key)], now, refresh)
+        return None if stored is None else _item(stored)
+
+    async def _put_one(self, namespace: tuple[str, ...], key: str, encoded: bytes | None, ttl: float | None) -> None:
+        if not self._is_set_up or self._closed:
+            await self._ensure_setup()
+        now = self.now()
+        if encoded is None:
+            await self.backend.write_items([], [(namespace, key)], now)
+        else:
+            await self.backend.write_items([_new_item(namespace, key, encoded, ttl, now, None)], [], now)
+
+    async def aget(self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None) -> Item | None:
+        if not self._one_op(namespace, key):
+            return await super().aget(namespace, key, refresh_ttl=refresh_ttl)
+        self._check_get(namespace, key)
+        return await self._get_one(namespace, key, self._refresh(refresh_ttl))
+
+    def get(self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None) -> Item | None:
+        if not self._one_op(namespace, key):
+            return super().get(namespace, key, refresh_ttl=refresh_ttl)
+        self._check_get(namespace, key)
+        return self._run("batch", self._get_one(namespace, key, self._refresh(refresh_ttl)))
+
+    async def aput(
+        self,
+        namespace: tuple[str, ...],
+        key: str,
+        value: Mapping[str, Any],
+        index: Literal[False] | list[str] | None = None,
+        *,
+        ttl: float | NotProvided | None = NOT_PROVIDED,
+    ) -> None:
+        if not self._one_op(namespace, key, put=True):
+            return await super().aput(namespace, key, value, index, ttl=ttl)
+        minutes = self._ttl(ttl)
+        encoded = self._check_put(namespace, key, value, index, minutes)
+        await self._put_one(namespace, key, encoded, minutes)
+
+    def put(
+        self,
+        namespace: tuple[str, ...],
+        key: str,
+        value: Mapping[str, Any],
+        index: Literal[False] | list[str] | None = None,
+        *,
+        ttl: float | NotProvided | None = NOT_PROVIDED,
+    ) -> None:
+        if not self._one_op(namespace, key, put=True):
+            return super().put(namespace, key, value, index, ttl=ttl)
+        minutes = self._ttl(ttl)
+        encoded = self._check_put(namespace, key, value, index, minutes)
+        self._run("batch", self._put_one(namespace, key, encoded, minutes))
+
+    async def adelete(self, namespace: tuple[str, ...], key: str) -> None:
+        if not self._one_op(namespace, key):
+            return await super().adelete(namespace, key)
+        self._check_put(namespace, key, None, None, None)
+        await self._put_one(namespace, key, None, None)
+
+    def delete(self, namespace: tuple[str, ...], key: str) -> None:
+        if not self._one_op(namespace, key):
+            return super().delete(namespace, key)
+        self._check_put(namespace, key, None, None, None)
+        self._run("batch", self._put_one(namespace, key, None, None))
 
     # -- writing ---------------------------------------------------------------------------
 
     async def _write(self, plan: _Plan, documents: list[list[float]], now: float) -> None:
-        deletes = [(op.namespace, op.key) for op in plan.puts if op.value is None]
+        deletes = [(op.namespace, op.key) for op, encoded in zip(plan.puts, plan.encoded, strict=True) if encoded is None]
         items = []
         position = 0
-        for op, pairs in zip(plan.puts, plan.put_texts, strict=True):
+        for op, encoded, pairs in zip(plan.puts, plan.encoded, plan.put_texts, strict=True):
             vectors = {path: documents[position + n] for n, (path, _) in enumerate(pairs)}
             position += len(pairs)
-            if op.value is None:
-                continue
-            # BaseStore.put has already applied the default ttl: None here is "never".
-            ttl = None if op.ttl is None else _minutes("put: ttl", op.ttl)
-            items.append(
-                StoredItem(
-                    namespace=op.namespace,
-                    key=op.key,
-                    value=encode_value(op.value, op.namespace, op.key),
-                    created_at=now,
-                    updated_at=now,
-                    ttl=ttl,
-                    expires_at=None if ttl is None else now + ttl,
-                    vectors=vectors or None,
-                )
-            )
+            if encoded is not None:
+                items.append(_new_item(op.namespace, op.key, encoded, op.ttl, now, vectors))
         await self.backend.write_items(items, deletes, now)
 
     def _texts(self, op: PutOp) -> list[tuple[str, str]]:
@@ -505,14 +631,44 @@ class UnifiedStore(BackendClient[StoreBackend], BaseStore):
             self._sweeper.start()
 
 
+def _new_item(
+    namespace: tuple[str, ...],
+    key: str,
+    encoded: bytes,
+    ttl: float | None,
+    now: float,
+    vectors: dict[str, list[float]] | None,
+) -> StoredItem:
+    """A put as written (``ttl`` in minutes; BaseStore has applied the default ttl, so
+    None is "never")."""
+    seconds = None if ttl is None else _minutes("put: ttl", ttl)
+    return StoredItem(namespace, key, encoded, now, now, seconds, None if seconds is None else now + seconds, vectors or None)
+
+
+_ITEM_SLOTS_KNOWN: Final = getattr(Item, "__slots__", None) == ("value", "key", "namespace", "created_at", "updated_at")
+"""Whether ``Item`` is the five slots ``_item`` fills (else it calls ``Item(...)``)."""
+_bare = object.__new__
+
+
 def _item(stored: StoredItem) -> Item:
-    return Item(
-        value=decode_value(stored.value),
-        key=stored.key,
-        namespace=stored.namespace,
-        created_at=_time(stored.created_at),
-        updated_at=_time(stored.updated_at),
-    )
+    """What ``Item(...)`` builds, filled slot by slot: its ``__init__`` converts strings to
+    the datetimes and tuples that we already hold, and costs a third of a get."""
+    namespace = stored.namespace if type(stored.namespace) is tuple else tuple(stored.namespace)
+    if not _ITEM_SLOTS_KNOWN:
+        return Item(
+            value=decode_value(stored.value),
+            key=stored.key,
+            namespace=namespace,
+            created_at=_time(stored.created_at),
+            updated_at=_time(stored.updated_at),
+        )
+    item: Item = _bare(Item)
+    item.value = decode_value(stored.value)
+    item.key = stored.key
+    item.namespace = namespace
+    item.created_at = _time(stored.created_at)
+    item.updated_at = _time(stored.updated_at)
+    return item
 
 
 def _search_item(stored: StoredItem, score: float | None) -> SearchItem:

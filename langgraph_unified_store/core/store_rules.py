@@ -129,12 +129,13 @@ def listed_namespaces(
 
 def encode_value(value: Any, namespace: tuple[str, ...], key: str) -> bytes:
     """A put's value as stored: a JSON object, encoded once here."""
-    if not isinstance(value, Mapping):
+    exact = type(value) is dict  # the usual case: no ABC check, no copy before dumps
+    if not exact and not isinstance(value, Mapping):
         raise InvalidConfigError(
             f"put {namespace!r} / {key!r}: the value must be a JSON object (a dict), not {show(value)}"
         )
     try:
-        data = orjson.dumps(dict(value))
+        data = orjson.dumps(value if exact else dict(value))
     except TypeError as exc:
         raise InvalidConfigError(
             f"put {namespace!r} / {key!r}: the value is not JSON ({exc})"
@@ -233,7 +234,10 @@ class CompiledFilter:
     ranges: tuple[NumberRange, ...] = ()
 
     def matches(self, value: Mapping[str, Any]) -> bool:
-        return all(_compare(value.get(key), wanted) for key, wanted in self.raw.items())
+        for key, wanted in self.raw.items():  # noqa: SIM110 - a loop: no generator per item
+            if not _compare(value.get(key), wanted):
+                return False
+        return True
 
 
 def compile_filter(filter: Any, operation: str = "search") -> CompiledFilter:
@@ -319,7 +323,12 @@ def _check_filter(filter: Mapping[Any, Any], operation: str, path: tuple[str, ..
             raise InvalidConfigError(f"{operation}: filter value at {where!r} must be finite")
 
 
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+
+
 def _compare(value: Any, wanted: Any) -> bool:
+    if type(wanted) in _SCALARS:  # neither a Mapping nor a sequence: skip the ABC checks
+        return bool(value == wanted)
     if isinstance(wanted, Mapping):
         if any(isinstance(k, str) and k.startswith("$") for k in wanted):
             return all(_operator(value, op, operand) for op, operand in wanted.items())
