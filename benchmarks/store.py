@@ -482,7 +482,7 @@ async def measure_backend(
     ours = result["stores"]["ours"]["ops_per_s"]
     result["ratios"] = {
         phase: round(ours[phase] / result["baseline"][phase]["ops_per_s"], 2)
-        if phase in ours and phase in result["baseline"]
+        if phase in ours and phase in result["baseline"] and result["baseline"][phase]["ops_per_s"]
         else None
         for phase in PHASES
     }

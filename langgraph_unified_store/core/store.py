@@ -588,7 +588,7 @@ class UnifiedStore(BackendClient[StoreBackend], BaseStore):
                 search.offset, search.limit = 0, None
             if found is None:
                 found = await self.backend.search_items(search)
-            matching = [s for s in found if compiled.matches(decode_value(s.value))]
+            matching = [s for s in found if compiled.matches(decode_value(s.value, (s.namespace, s.key)))]
             matching.sort(key=lambda s: unranked_order(s.updated_at, s.namespace, s.key))
             results = _ranked(op, query, matching)
         else:
@@ -608,7 +608,7 @@ class UnifiedStore(BackendClient[StoreBackend], BaseStore):
         search.offset, search.limit = 0, max(wanted, MIN_SEARCH_PAGE)
         while True:
             rows = await self.backend.search_items(search)
-            matching.extend(s for s in rows if search.filter.matches(decode_value(s.value)))
+            matching.extend(s for s in rows if search.filter.matches(decode_value(s.value, (s.namespace, s.key))))
             if len(matching) >= wanted or len(rows) < search.limit:
                 return matching
             search.offset += len(rows)
@@ -656,14 +656,14 @@ def _item(stored: StoredItem) -> Item:
     namespace = stored.namespace if type(stored.namespace) is tuple else tuple(stored.namespace)
     if not _ITEM_SLOTS_KNOWN:
         return Item(
-            value=decode_value(stored.value),
+            value=decode_value(stored.value, (stored.namespace, stored.key)),
             key=stored.key,
             namespace=namespace,
             created_at=_time(stored.created_at),
             updated_at=_time(stored.updated_at),
         )
     item: Item = _bare(Item)
-    item.value = decode_value(stored.value)
+    item.value = decode_value(stored.value, (stored.namespace, stored.key))
     item.key = stored.key
     item.namespace = namespace
     item.created_at = _time(stored.created_at)
@@ -675,7 +675,7 @@ def _search_item(stored: StoredItem, score: float | None) -> SearchItem:
     return SearchItem(
         namespace=stored.namespace,
         key=stored.key,
-        value=decode_value(stored.value),
+        value=decode_value(stored.value, (stored.namespace, stored.key)),
         created_at=_time(stored.created_at),
         updated_at=_time(stored.updated_at),
         score=score,

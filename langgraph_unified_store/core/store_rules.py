@@ -187,16 +187,20 @@ def _non_finite_at(value: Any) -> str | None:
 def decode_value(data: bytes | str, item: tuple[tuple[str, ...], str] | None = None) -> dict[str, Any]:
     """A stored value back as a dict; CorruptDataError (naming the item when given) for
     bytes that are not a JSON object, such as a planted ``1e400`` or a cut-off write."""
-    from ..errors import CorruptDataError
-
-    where = "" if item is None else f" {item[0]!r} / {item[1]!r}"
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise CorruptDataError(f"stored store item{where} is not valid JSON ({exc})") from None
+        raise _corrupt_item(item, f"is not valid JSON ({exc})") from None
     if not isinstance(value, dict):
-        raise CorruptDataError(f"stored store item{where} is not a JSON object")
+        raise _corrupt_item(item, "is not a JSON object")
     return value
+
+
+def _corrupt_item(item: tuple[tuple[str, ...], str] | None, problem: str) -> Exception:
+    from ..errors import CorruptDataError
+
+    where = "" if item is None else f" {item[0]!r} / {item[1]!r}"
+    return CorruptDataError(f"stored store item{where} {problem}")
 
 
 # -- filters ---------------------------------------------------------------------------------
