@@ -76,6 +76,12 @@ class ExportKeyError(InvalidConfigError):
         )
 
 
+class ExportSourceError(UnifiedStoreError):
+    """The export's source cannot be read as it is: its schema has migrations (or an
+    upgrade) pending, which reading it would apply, and an export changes nothing in
+    its source."""
+
+
 class ExportDecryptError(ExportFormatError):
     """A sealed value of the export does not open with the target saver's key: it was
     sealed with another key, or the file was changed."""

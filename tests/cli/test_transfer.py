@@ -22,6 +22,7 @@ from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 from ..graphs import chat_graph
 from ..store.conftest import Place
 from ..support import open_saver
+from ..test_migrations import _v1_database
 from ..transfer.histories import thread_view
 from .cli_support import THREADS, Stored, as_json, invoke, run_graph, stored_for
 from .test_errors import one_line
@@ -229,6 +230,19 @@ def test_a_conflict_is_refused_naming_the_thread(places: list[Stored], runner: C
     replaced = as_json(invoke(runner, ["import", target.url, str(path), "--on-conflict", "replace", "--yes", "--json"]))
     assert replaced["summary"]["threads"] == 3 and replaced["summary"]["checkpoints_present"] == 0
     assert views(target) == views(source)
+
+
+def test_export_changes_nothing_in_its_source(places: list[Stored], runner: CliRunner, tmp_path: Path) -> None:
+    empty = fresh(places, "sqlite", tmp_path, "empty")
+    Path(empty.location).touch()  # a file with no table: nothing was ever set up there
+    assert export_file(runner, empty, tmp_path / "empty.jsonl")["counts"]["threads"] == 0
+    assert Path(empty.location).stat().st_size == 0  # no tables were created
+    old = fresh(places, "sqlite", tmp_path, "old")
+    _v1_database(Path(old.location))  # saver tables of an older release, no store tables
+    before = Path(old.location).read_bytes()
+    line = one_line(invoke(runner, ["export", old.url, "-O", str(tmp_path / "old.jsonl")]), 1)
+    assert "an export changes nothing in its source, so run setup() there first" in line
+    assert Path(old.location).read_bytes() == before and not (tmp_path / "old.jsonl").exists()
 
 
 def test_a_truncated_file_is_refused_naming_the_line(places: list[Stored], runner: CliRunner, tmp_path: Path) -> None:
