@@ -1,12 +1,21 @@
-"""create_saver(url): every scheme, the environment variable and the embedded default."""
+"""create_saver(url) (and create_store, create_cache): every scheme, the environment
+variable, the embedded default, and options named when one is not taken."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from langgraph_unified_store import MemorySaver, SQLiteSaver, create_saver
+from langgraph_unified_store import (
+    MemorySaver,
+    SQLiteSaver,
+    create_cache,
+    create_saver,
+    create_store,
+)
 from langgraph_unified_store.errors import InvalidConfigError
 from langgraph_unified_store.factory import DEFAULT_SQLITE_FILE, ENV_URL
 
@@ -72,3 +81,41 @@ def test_unknown_options_are_named_together_and_the_default_file_checks_too(tmp_
 def test_accepted_options_still_reach_the_saver() -> None:
     with create_saver("memory://", max_threads=3, ttl=60) as saver:
         assert isinstance(saver, MemorySaver)
+
+
+@pytest.mark.parametrize("make", [create_store, create_cache], ids=["store", "cache"])
+@pytest.mark.parametrize(
+    ("url", "backend", "own"),
+    [("memory://", "memory", "clock"), ("sqlite://", "sqlite", "busy_timeout"),
+     (POSTGRES_DSN, "postgres", "schema"), (REDIS_URL, "redis", "prefix")],
+    ids=["memory", "sqlite", "postgres", "redis"],
+)
+def test_store_and_cache_name_an_unknown_option_with_the_accepted_ones(
+    make: Callable[..., Any], url: str, backend: str, own: str
+) -> None:
+    kind = "store" if make is create_store else "cache"
+    with pytest.raises(InvalidConfigError) as raised:
+        make(url, unknown_option=1)
+    message = str(raised.value)
+    assert message.startswith(f"create_{kind}: 'unknown_option' is not an option of the {backend} {kind}; it takes: ")
+    accepted = message.rpartition("it takes: ")[2].split(", ")
+    assert own in accepted and "clock" in accepted
+    assert ("index" in accepted) == (kind == "store") and ("serde" in accepted) == (kind == "cache")
+    assert "conn" not in accepted and "path" not in accepted  # the URL gives the connection
+
+
+def test_store_options_are_checked_before_the_default_file_is_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(ENV_URL, raising=False)
+    with pytest.raises(InvalidConfigError, match=r"'nope', 'neither' are not options of the sqlite store"):
+        create_store(nope=1, neither=2)
+    with pytest.raises(InvalidConfigError, match=r"'encryption_key' is not an option of the sqlite cache"):
+        create_cache(encryption_key=b"k" * 32)
+    assert not (tmp_path / DEFAULT_SQLITE_FILE).parent.exists()  # refused before anything was made
+
+
+def test_accepted_store_and_cache_options_still_reach_them() -> None:
+    with create_store("memory://", clock=lambda: 5.0) as store:
+        assert store.now() == 5.0
+    with create_cache("sqlite://", busy_timeout=1.5) as cache:
+        assert cache.backend.busy_timeout == 1.5

@@ -68,6 +68,11 @@ YesFlag = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confi
 DryRunFlag = Annotated[bool, typer.Option("--dry-run", help="Show what would go; change nothing.")]
 
 
+class CommandFailure(Exception):
+    """A failure a command has put in its own terms (its flags, not the library's
+    arguments); the CLI prints the message and exits with code 1."""
+
+
 def fail(message: str, code: int) -> typer.Exit:
     """Print ``lus: error: message`` (one line, secrets out) and give the exit to raise."""
     first = redact(message).strip().splitlines()[0] if message.strip() else "failed"
@@ -79,7 +84,7 @@ def describe_failure(exc: BaseException) -> str:
     """One line for an exception: the library's own say what was wrong; a driver's or
     the system's get their type name in front."""
     text = str(exc) or type(exc).__name__
-    if isinstance(exc, (UnifiedStoreError, UsageProblem, FileNotFoundError)):
+    if isinstance(exc, (UnifiedStoreError, UsageProblem, CommandFailure, FileNotFoundError)):
         return text
     return f"{type(exc).__name__}: {text}"
 

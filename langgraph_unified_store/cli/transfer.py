@@ -20,9 +20,19 @@ from typing import IO, Annotated, Any, Final
 import typer
 
 from ..core.saver import UnifiedCheckpointSaver
-from ..transfer import ImportSummary, Trailer, copy, export_to, import_from
+from ..transfer import (
+    ExportDecryptError,
+    ExportKeyError,
+    ImportConflictError,
+    ImportSummary,
+    Trailer,
+    copy,
+    export_to,
+    import_from,
+)
 from .common import (
     EXIT_FAILURE,
+    CommandFailure,
     FilterOption,
     JsonFlag,
     KeyEnvOption,
@@ -110,6 +120,24 @@ def _removed_if_failed(url: str | None) -> Iterator[None]:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(f"{created}{suffix}").unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def _import_failures_in_cli_terms() -> Iterator[None]:
+    """The import's errors that name a Python argument (``on_conflict``, the saver's
+    key), said with the flags of ``lus import``; a missing or wrong key is a failure
+    (exit 1), not a usage error."""
+    try:
+        yield
+    except ImportConflictError as exc:
+        raise CommandFailure(exc.described("--on-conflict ", str)) from exc
+    except ExportKeyError as exc:
+        raise CommandFailure(
+            f"{exc.fact}: pass the source's encryption key with --key-env NAME "
+            "(or export with --decrypt)"
+        ) from exc
+    except ExportDecryptError as exc:
+        raise CommandFailure(f"{exc}: pass the source's encryption key with --key-env NAME") from exc
 
 
 def _export_to_path(path: str, saver: UnifiedCheckpointSaver, store: Any, **options: Any) -> Trailer:
@@ -237,6 +265,7 @@ def import_(
             raise typer.Exit(EXIT_FAILURE)
     key = key_from_env(key_env)
     with (
+        _import_failures_in_cli_terms(),
         _removed_if_failed(url),
         _opened(url, parse_options(option or []), key, with_store=not no_store, create=True) as (saver, store),
         output.progress("importing") as bar,

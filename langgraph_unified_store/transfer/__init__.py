@@ -19,9 +19,13 @@ from ..core.sync import ensure_no_running_loop
 from .copying import acopy
 from .export import Progress, aexport_records, aexport_to
 from .format import (
+    CONFLICT_CHOICES,
     FORMAT_NAME,
     FORMAT_VERSION,
+    ExportDecryptError,
     ExportFormatError,
+    ExportKeyError,
+    ExportSourceError,
     ImportConflictError,
     Trailer,
     parse_line,
@@ -39,10 +43,14 @@ from .import_ import (
 T = TypeVar("T")
 
 __all__ = [
+    "CONFLICT_CHOICES",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "ON_CONFLICT",
+    "ExportDecryptError",
     "ExportFormatError",
+    "ExportKeyError",
+    "ExportSourceError",
     "ImportConflictError",
     "ImportSummary",
     "OnConflict",

@@ -31,10 +31,11 @@ from ..core.store import UnifiedStore
 from ..core.store_backend import ItemSearch
 from ..core.store_rules import compile_filter, decode_value
 from ..core.validate import check_thread_id
-from ..errors import CheckpointNotFoundError, InvalidConfigError
+from ..errors import BackendUnavailableError, CheckpointNotFoundError, InvalidConfigError
 from .format import (
     Blob,
     CheckpointEntry,
+    ExportSourceError,
     Header,
     Record,
     StoreItemEntry,
@@ -231,6 +232,26 @@ async def _store_records(store: UnifiedStore, totals: Trailer) -> AsyncIterator[
         search.offset += len(rows)
 
 
+async def _holds_data(client: UnifiedCheckpointSaver | UnifiedStore, what: str) -> bool:
+    """Whether the source's storage was ever set up, found by its health probe, which
+    only reads: an export never creates, migrates or upgrades anything in its source
+    (``setup()`` would, and so would a read through a schema an older release wrote).
+    Storage never set up (no tables, no schema) holds nothing and exports as empty;
+    one that ``setup()`` has still to migrate is refused, naming what is pending."""
+    report = await client.ahealth()
+    if not report.reachable:
+        raise BackendUnavailableError(f"export: the source {what}: {'; '.join(report.problems)}")
+    if report.schema_version == 0:
+        return False
+    if report.pending_migrations:
+        raise ExportSourceError(
+            f"export: the source {what} at {report.location or report.backend}: "
+            f"{'; '.join(report.problems)}; an export changes nothing in its source, so "
+            "run setup() there first (lus doctor shows what it would apply)"
+        )
+    return True
+
+
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -250,7 +271,9 @@ async def aexport_records(
     ``list_threads`` filters pass) and of every item of ``store``, record by record:
     header, each thread's block (its blobs and checkpoints, oldest first), the store
     items, the trailer with the counts. An encrypting saver's values are exported
-    sealed with its key, unless ``decrypt``."""
+    sealed with its key, unless ``decrypt``. Nothing is set up in the source: storage
+    never set up exports as empty, one with migrations pending raises
+    ``ExportSourceError``."""
     if saver is None and store is None:
         raise InvalidConfigError("export: give a saver, a store, or both")
     writer = None if saver is None else ValueWriter(saver, decrypt=decrypt)
@@ -258,13 +281,12 @@ async def aexport_records(
         dict.fromkeys(check_thread_id(thread_id, "export") for thread_id in threads)
     )
     total = len(named) if named is not None and store is None else None
+    saver_holds = saver is not None and await _holds_data(saver, "saver")
+    store_holds = store is not None and await _holds_data(store, "store")
     if saver is not None:
-        await saver.asetup()
         for thread_id in named or ():
-            if not await saver.backend.checkpoint_heads(thread_id):
+            if not saver_holds or not await saver.backend.checkpoint_heads(thread_id):
                 raise CheckpointNotFoundError(f"export: thread {thread_id!r} has no checkpoint")
-    if store is not None:
-        await store.asetup()
     yield Header(
         _now_iso(),
         saver.backend.name if saver is not None else store.backend.name if store is not None else None,
@@ -272,14 +294,14 @@ async def aexport_records(
     )
     totals = Trailer()
     done = 0
-    if saver is not None and writer is not None:
+    if saver is not None and writer is not None and saver_holds:
         async for thread_id in _thread_ids(saver, named, filter, updated_after, updated_before):
             async for record in _thread_records(saver, writer, thread_id, totals):
                 yield record
             done += 1
             if progress is not None:
                 progress(done, total)
-    if store is not None:
+    if store is not None and store_holds:
         async for item in _store_records(store, totals):
             yield item
             done += 1

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import orjson
 
-from ..errors import CorruptDataError, UnifiedStoreError
+from ..errors import CorruptDataError, InvalidConfigError, UnifiedStoreError
 
 FORMAT_NAME: Final = "langgraph-unified-store-export"
 FORMAT_VERSION: Final = 1
@@ -35,13 +35,56 @@ class ExportFormatError(CorruptDataError):
         self.line = line
 
 
+CONFLICT_CHOICES: Final = {"skip": "keeps it", "resume": "completes it", "replace": "deletes it first"}
+"""The ``on_conflict`` values that let a thread the target holds through, and what each does."""
+
+
 class ImportConflictError(UnifiedStoreError):
     """An import met a thread (or store item) the target already holds, and
-    ``on_conflict`` did not allow it; nothing of that thread was written."""
+    ``on_conflict`` did not allow it; nothing of that thread was written.
 
-    def __init__(self, message: str, *, thread_id: str | None = None) -> None:
-        super().__init__(message)
+    ``fact`` is what was met; with ``choices``, the message goes on with the
+    ``on_conflict`` values that would have let it through (``described`` spells them
+    for another caller, such as a command line's flag)."""
+
+    def __init__(self, message: str, *, thread_id: str | None = None, choices: bool = False) -> None:
+        self.fact = message
         self.thread_id = thread_id
+        self.choices = choices
+        super().__init__(self.described())
+
+    def described(self, option: str = "on_conflict=", spell: Callable[[str], str] = repr) -> str:
+        """The message, the choices written as ``option`` followed by each value as
+        ``spell`` writes it: ``on_conflict='skip'`` here, ``--on-conflict skip`` in the CLI."""
+        if not self.choices:
+            return self.fact
+        first, *rest = (f"{spell(value)} {effect}" for value, effect in CONFLICT_CHOICES.items())
+        return f"{self.fact} ({option}{first}, {', '.join(rest)})"
+
+
+class ExportKeyError(InvalidConfigError):
+    """The export's values are encrypted and the target saver has no key to open them;
+    nothing was written. ``fact`` says what is encrypted, without the remedy, which the
+    message adds as Python spells it."""
+
+    def __init__(self, fact: str, line: int = 0) -> None:
+        self.fact = fact
+        self.line = line
+        super().__init__(
+            f"{fact}; import into a saver opened with the source's encryption key "
+            "(or export with decrypt=True)"
+        )
+
+
+class ExportSourceError(UnifiedStoreError):
+    """The export's source cannot be read as it is: its schema has migrations (or an
+    upgrade) pending, which reading it would apply, and an export changes nothing in
+    its source."""
+
+
+class ExportDecryptError(ExportFormatError):
+    """A sealed value of the export does not open with the target saver's key: it was
+    sealed with another key, or the file was changed."""
 
 
 @dataclass(slots=True, frozen=True)

@@ -43,6 +43,7 @@ from .format import (
     Blob,
     CheckpointEntry,
     ExportFormatError,
+    ExportKeyError,
     Header,
     ImportConflictError,
     Record,
@@ -452,10 +453,7 @@ class Importer:
                 record.encrypted and self.saver is not None and self.reader is not None
                 and self.reader.sealer is None
             ):
-                raise InvalidConfigError(
-                    "import: the export is encrypted; open the target saver with the "
-                    "source's encryption key (or export with decrypt=True)"
-                )
+                raise ExportKeyError("import: the export is encrypted")
         elif isinstance(record, ThreadStart):
             await self._flush()
             await self._begin(line, record)
@@ -495,9 +493,8 @@ class Importer:
             if self.on_conflict == "error":
                 raise ImportConflictError(
                     f"line {line}: thread {thread_id!r} exists in the target; nothing of it "
-                    "was written (on_conflict='skip' keeps it, 'resume' completes it, "
-                    "'replace' deletes it first)",
-                    thread_id=thread_id,
+                    "was written",
+                    thread_id=thread_id, choices=True,
                 )
             if self.on_conflict == "skip":
                 self.summary.threads_skipped.append(thread_id)

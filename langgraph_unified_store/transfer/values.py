@@ -21,11 +21,10 @@ from ..core.saver import UnifiedCheckpointSaver
 from ..core.serde import resolve_serde
 from ..errors import (
     CorruptDataError,
-    InvalidConfigError,
     SerializationError,
     UnsafeDeserializationError,
 )
-from .format import ExportFormatError, TypedValue
+from .format import ExportDecryptError, ExportFormatError, ExportKeyError, TypedValue
 
 Place = tuple[Any, ...]
 MSGPACK = "msgpack"
@@ -99,14 +98,11 @@ class ValueReader:
         type_, data = value.type, value.data
         if type_.startswith(SEALED_PREFIX):
             if self.sealer is None:
-                raise InvalidConfigError(
-                    f"line {line}: {where} is encrypted; import into a saver opened with the "
-                    "source's encryption key (or export with decrypt=True)"
-                )
+                raise ExportKeyError(f"line {line}: {where} is encrypted", line)
             try:
                 type_, data = self.sealer.open(type_, data, place)
             except SealError as exc:
-                raise ExportFormatError(line, f"{where} cannot be decrypted: {exc}") from None
+                raise ExportDecryptError(line, f"{where} cannot be decrypted: {exc}") from None
         try:
             return self.plain.loads_typed((type_, data))
         except UnsafeDeserializationError as exc:

@@ -1,5 +1,6 @@
 """The CLI as an operator runs it: a separate process (``python -m
-langgraph_unified_store.cli``, what the ``lus`` script runs), and a real terminal (tmux)."""
+langgraph_unified_store.cli``), the ``lus`` console script ``pip install`` made from
+pyproject's ``[project.scripts]``, and a real terminal (tmux)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from .cli_support import THREADS, Stored
+from langgraph_unified_store.factory import ENV_URL
+
+from .cli_support import THREADS, Stored, drop, run_graph, stored_for
 
 ROOT = Path(__file__).resolve().parents[2]
+INSTALLED_LUS = Path(sys.executable).parent / "lus"
+"""The script ``pip install -e .`` puts beside the interpreter (CI installs it so)."""
 
 
 def lus(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -31,9 +36,72 @@ def lus(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_console_script_points_at_a_callable() -> None:
+def entry_point() -> tuple[str, str]:
+    """``[project.scripts] lus``: the module and the function the script runs."""
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     module, _, name = scripts["lus"].partition(":")
+    return module, name
+
+
+@pytest.fixture
+def installed_lus() -> Path:
+    """The installed ``lus``; under CI a missing one fails (the install step is broken)."""
+    if not INSTALLED_LUS.is_file():
+        message = f"no console script at {INSTALLED_LUS}: pip install -e . makes it from [project.scripts]"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    module, name = entry_point()
+    assert f"from {module} import {name}" in INSTALLED_LUS.read_text(), "the script runs another entry point"
+    return INSTALLED_LUS
+
+
+def run_installed(script: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``lus args`` through the installed script, reading this checkout's code
+    (``PYTHONPATH``; an editable install of another checkout is only a fallback)."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    environment.pop(ENV_URL, None)
+    return subprocess.run(
+        [str(script), *args], capture_output=True, text=True, env=environment, timeout=120,
+        check=False, cwd=ROOT,
+    )
+
+
+def test_installed_lus_doctor_on_a_sqlite_file_a_saver_set_up(installed_lus: Path, sqlite_stored: Stored) -> None:
+    checked = run_installed(installed_lus, "doctor", "--url", sqlite_stored.url, "--json")
+    assert checked.returncode == 0, checked.stderr
+    report = orjson.loads(checked.stdout)
+    assert report["ok"] is True and report["saver"]["backend"] == "sqlite"
+    saver = report["saver"]
+    assert saver["reachable"] and saver["schema_version"] == saver["expected_schema_version"]
+    shown = run_installed(installed_lus, "doctor", "--url", sqlite_stored.url)
+    assert shown.returncode == 0 and "ok" in shown.stdout and "Traceback" not in shown.stderr
+
+
+def test_installed_lus_threads_json_on_postgres(installed_lus: Path, tmp_path: Path) -> None:
+    stored = stored_for("postgres", tmp_path)  # a schema of its own
+    try:
+        run_graph(stored)
+        listed = run_installed(installed_lus, "threads", "--json", "--url", stored.url, *stored.options)
+        assert listed.returncode == 0, listed.stderr
+        assert sorted(t["thread_id"] for t in orjson.loads(listed.stdout)["threads"]) == sorted(THREADS)
+    finally:
+        drop(stored)
+
+
+@pytest.mark.parametrize(
+    ("url", "code"), [("ftp://nowhere/x", 2), ("not a url", 2), ("sqlite:///no/such/dir/x.sqlite", 1)]
+)
+def test_installed_lus_bad_url_is_one_line(installed_lus: Path, url: str, code: int) -> None:
+    failed = run_installed(installed_lus, "threads", "--url", url)
+    assert failed.returncode == code, failed.stderr
+    assert "Traceback" not in failed.stderr and failed.stdout == ""
+    lines = failed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lus: error: "), failed.stderr
+
+
+def test_the_console_script_points_at_a_callable() -> None:
+    module, name = entry_point()
     assert callable(getattr(import_module(module), name))
 
 

@@ -22,6 +22,7 @@ from langgraph_unified_store.core.saver import UnifiedCheckpointSaver
 from ..graphs import chat_graph
 from ..store.conftest import Place
 from ..support import open_saver
+from ..test_migrations import _v1_database
 from ..transfer.histories import thread_view
 from .cli_support import THREADS, Stored, as_json, invoke, run_graph, stored_for
 from .test_errors import one_line
@@ -217,6 +218,9 @@ def test_a_conflict_is_refused_naming_the_thread(places: list[Stored], runner: C
     as_json(invoke(runner, ["import", target.url, str(path), "--json"]))
     line = one_line(invoke(runner, ["import", target.url, str(path)]), 1)
     assert "thread 'sales-9' exists in the target" in line  # the file's first thread
+    # The choices are named as this command takes them, not as the Python argument.
+    assert "(--on-conflict skip keeps it, resume completes it, replace deletes it first)" in line
+    assert "on_conflict" not in line
     skipped = as_json(invoke(runner, ["import", target.url, str(path), "--on-conflict", "skip", "--json"]))
     assert sorted(skipped["summary"]["threads_skipped"]) == sorted(THREADS)
     resumed = as_json(invoke(runner, ["import", target.url, str(path), "--on-conflict", "resume", "--verify", "--json"]))
@@ -226,6 +230,19 @@ def test_a_conflict_is_refused_naming_the_thread(places: list[Stored], runner: C
     replaced = as_json(invoke(runner, ["import", target.url, str(path), "--on-conflict", "replace", "--yes", "--json"]))
     assert replaced["summary"]["threads"] == 3 and replaced["summary"]["checkpoints_present"] == 0
     assert views(target) == views(source)
+
+
+def test_export_changes_nothing_in_its_source(places: list[Stored], runner: CliRunner, tmp_path: Path) -> None:
+    empty = fresh(places, "sqlite", tmp_path, "empty")
+    Path(empty.location).touch()  # a file with no table: nothing was ever set up there
+    assert export_file(runner, empty, tmp_path / "empty.jsonl")["counts"]["threads"] == 0
+    assert Path(empty.location).stat().st_size == 0  # no tables were created
+    old = fresh(places, "sqlite", tmp_path, "old")
+    _v1_database(Path(old.location))  # saver tables of an older release, no store tables
+    before = Path(old.location).read_bytes()
+    line = one_line(invoke(runner, ["export", old.url, "-O", str(tmp_path / "old.jsonl")]), 1)
+    assert "an export changes nothing in its source, so run setup() there first" in line
+    assert Path(old.location).read_bytes() == before and not (tmp_path / "old.jsonl").exists()
 
 
 def test_a_truncated_file_is_refused_naming_the_line(places: list[Stored], runner: CliRunner, tmp_path: Path) -> None:
@@ -279,7 +296,14 @@ def test_an_encrypted_saver_exports_sealed_and_imports_with_the_key(
     assert export_file(runner, source, plain, "--key-env", KEY_ENV, "--decrypt")["encrypted"] is False
     assert not any(tag.startswith("lus2:") for tag in value_tags(plain))
     target = fresh(places, "sqlite", tmp_path)
-    assert "encrypted" in one_line(invoke(runner, ["import", target.url, str(sealed)]), 2)
+    # No key, or the wrong one, is a failure (exit 1) saying which flag gives it.
+    missing = one_line(invoke(runner, ["import", target.url, str(sealed)]), 1)
+    assert "the export is encrypted: pass the source's encryption key with --key-env NAME" in missing
+    assert "decrypt=True" not in missing and "--decrypt" in missing
+    monkeypatch.setenv("LUS_TEST_WRONG_KEY", "not the passphrase")
+    wrong = one_line(invoke(runner, ["import", target.url, str(sealed), "--key-env", "LUS_TEST_WRONG_KEY"]), 1)
+    assert "cannot be decrypted" in wrong and "--key-env NAME" in wrong
+    assert not Path(target.location).exists()  # neither left a database behind
     as_json(invoke(runner, ["import", target.url, str(sealed), "--key-env", KEY_ENV, "--json"]))
     assert views(target, encryption_key=key) == views(source, encryption_key=key)
     clear = fresh(places, "sqlite", tmp_path, "clear")

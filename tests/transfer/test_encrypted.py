@@ -12,7 +12,14 @@ import orjson
 import pytest
 
 from langgraph_unified_store.errors import CorruptDataError, InvalidConfigError
-from langgraph_unified_store.transfer import ExportFormatError, acopy, aexport_to, aimport_from
+from langgraph_unified_store.transfer import (
+    ExportDecryptError,
+    ExportFormatError,
+    ExportKeyError,
+    acopy,
+    aexport_to,
+    aimport_from,
+)
 
 from ..support import saver_for
 from .histories import CHAT, build_history, thread_view
@@ -61,13 +68,15 @@ async def test_encrypted_export_holds_ciphertext_and_imports_with_the_key(
                 assert await thread_view(target, thread_id) == await thread_view(source, thread_id)
         async with saver_for(target_backend, tmp_path) as plain_target:
             exported.seek(0)
-            with pytest.raises(InvalidConfigError, match="encrypted"):
+            with pytest.raises(InvalidConfigError, match="encrypted") as no_key:
                 await aimport_from(exported, plain_target)
+            assert isinstance(no_key.value, ExportKeyError) and "decrypt=True" in str(no_key.value)
             assert [t async for t in plain_target.alist(None)] == []
         async with saver_for(target_backend, tmp_path, encryption_key=b"w" * 32) as wrong:
             exported.seek(0)
-            with pytest.raises(ExportFormatError, match=r"line \d+: .*cannot be decrypted"):
+            with pytest.raises(ExportFormatError, match=r"line \d+: .*cannot be decrypted") as not_its_key:
                 await aimport_from(exported, wrong)
+            assert isinstance(not_its_key.value, ExportDecryptError)
             assert [t async for t in wrong.alist(None)] == []
 
 

@@ -55,6 +55,12 @@ async def test_an_existing_thread_is_refused_skipped_resumed_or_replaced(exporte
         with pytest.raises(ImportConflictError, match=f"thread {FORKED!r} exists") as raised:
             await aimport_from(io.BytesIO(exported), target)
         assert raised.value.thread_id == FORKED
+        assert str(raised.value).endswith(
+            "(on_conflict='skip' keeps it, 'resume' completes it, 'replace' deletes it first)"
+        )
+        assert raised.value.described("--on-conflict ", str).endswith(
+            "(--on-conflict skip keeps it, resume completes it, replace deletes it first)"
+        )
         assert await thread_view(target, FORKED) == mine
         summary = await aimport_from(io.BytesIO(exported), target, on_conflict="skip")
         assert FORKED in summary.threads_skipped and CHAT in summary.threads_skipped
