@@ -41,6 +41,9 @@ EVENTS_LOGGER: Final = "langgraph_unified_store.events"
 TRACER_NAME: Final = "langgraph_unified_store"
 
 events_logger = logging.getLogger(EVENTS_LOGGER)
+# A library's records go where the application sends them, and nowhere when it configures
+# no logging (without this, Python's last-resort handler prints WARNINGs to stderr).
+logging.getLogger(ROOT_LOGGER).addHandler(logging.NullHandler())
 
 EVENT_FIELDS: Final = (
     "event",
