@@ -23,14 +23,13 @@ from .common import (
     UrlOption,
     handled,
 )
-from .parsing import parse_filter, parse_options, parse_when
+from .parsing import parse_filter, parse_when
 from .reading import (
     checkpoint,
     describe,
     diff,
     history_row,
-    key_from_env,
-    opened_saver,
+    saver_of_flags,
     stored_view,
     thread_config,
     unified_view,
@@ -99,7 +98,7 @@ def threads(
     }
     found: list[ThreadInfo] = []
     cursor = after
-    with opened_saver(url, parse_options(option or []), key=key_from_env(key_env)) as saver, output.progress("listing threads") as bar:
+    with saver_of_flags(url, option, key_env) as saver, output.progress("listing threads") as bar:
         while True:
             page = saver.list_threads(cursor=cursor, **query)
             found.extend(page.threads)
@@ -138,7 +137,7 @@ def history(
     """A thread's checkpoints, newest first: id, step, source, pending writes, time, parent."""
     output = Output(as_json)
     rows_found: list[dict[str, Any]] = []
-    with opened_saver(url, parse_options(option or []), key=key_from_env(key_env)) as saver, output.progress(f"reading {thread}") as bar:
+    with saver_of_flags(url, option, key_env) as saver, output.progress(f"reading {thread}") as bar:
         for tup in saver.list(thread_config(thread, namespace), limit=limit):
             rows_found.append(history_row(tup))
             advance(bar)
@@ -258,7 +257,7 @@ def show(
 ) -> None:
     """One checkpoint: the chat as it reads, context, framework state and pending writes."""
     output = Output(as_json)
-    with opened_saver(url, parse_options(option or []), key=key_from_env(key_env)) as saver:
+    with saver_of_flags(url, option, key_env) as saver:
         tup = checkpoint(saver, thread, checkpoint_id, namespace)
         document = unified_view(tup) if view is View.unified else stored_view(tup)
     if as_json:
@@ -292,7 +291,7 @@ def diff_command(
 ) -> None:
     """What changed from checkpoint A to B: channel by channel, message by message."""
     output = Output(as_json)
-    with opened_saver(url, parse_options(option or []), key=key_from_env(key_env)) as saver:
+    with saver_of_flags(url, option, key_env) as saver:
         document = diff(checkpoint(saver, thread, older, namespace), checkpoint(saver, thread, newer, namespace))
     if as_json:
         output.json(document)

@@ -15,7 +15,7 @@ from rich.console import Console
 from ..errors import InvalidConfigError, UnifiedStoreError
 from ..factory import ENV_URL
 from .parsing import UsageProblem, redact
-from .render import literal
+from .render import Output, literal
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -71,6 +71,16 @@ DryRunFlag = Annotated[bool, typer.Option("--dry-run", help="Show what would go;
 class CommandFailure(Exception):
     """A failure a command has put in its own terms (its flags, not the library's
     arguments); the CLI prints the message and exits with code 1."""
+
+
+def confirm_or_stop(output: Output, question: str, *, yes: bool, nothing_done: str) -> None:
+    """Ask ``question`` on stderr unless ``--yes``; a no says ``nothing_done`` and exits 1,
+    so that a command that deletes or replaces never does it unasked."""
+    if yes:
+        return
+    if not typer.confirm(question, default=False, err=True):
+        output.note(nothing_done)
+        raise typer.Exit(EXIT_FAILURE)
 
 
 def fail(message: str, code: int) -> typer.Exit:

@@ -25,10 +25,11 @@ from .common import (
     SaverOptions,
     UrlOption,
     YesFlag,
+    confirm_or_stop,
     handled,
 )
-from .parsing import UsageProblem, parse_filter, parse_options, parse_when
-from .reading import describe, key_from_env, opened_saver
+from .parsing import UsageProblem, parse_filter, parse_when
+from .reading import describe, saver_of_flags
 from .render import Output, advance, literal, size, table, when
 
 
@@ -62,11 +63,7 @@ def _show_targets(output: Output, title: str, targets: list[ThreadInfo]) -> None
 
 
 def _confirm(output: Output, question: str, yes: bool) -> None:
-    if yes:
-        return
-    if not typer.confirm(question, default=False, err=True):
-        output.note("nothing deleted")
-        raise typer.Exit(EXIT_FAILURE)
+    confirm_or_stop(output, question, yes=yes, nothing_done="nothing deleted")
 
 
 def prune(
@@ -91,7 +88,7 @@ def prune(
     if not (named or matching or every_thread):
         raise UsageProblem("prune: name thread ids, or give --filter or --all")
     strategy = "keep_latest" if keep_last == 1 else "keep_last"
-    with opened_saver(url, parse_options(option or []), key=key_from_env(key_env)) as saver:
+    with saver_of_flags(url, option, key_env) as saver:
         targets = _matching(saver, output, filter=matching)
         if named:
             wanted = set(named)
@@ -161,7 +158,7 @@ def retain(
     output = Output(as_json)
     cutoff = parse_when(older_than, "--older-than", datetime.now(UTC))
     matching = parse_filter(filter or [])
-    with opened_saver(url, parse_options(option or []), key=key_from_env(key_env)) as saver:
+    with saver_of_flags(url, option, key_env) as saver:
         targets = _matching(saver, output, filter=matching, updated_before=cutoff)
         if limit is not None:
             targets = targets[:limit]
@@ -195,7 +192,7 @@ def forget(
     matching = parse_filter(filter or [])
     if not matching:
         raise UsageProblem("forget: give at least one --filter key=value")
-    with opened_saver(url, parse_options(option or []), key=key_from_env(key_env)) as saver:
+    with saver_of_flags(url, option, key_env) as saver:
         targets = _matching(saver, output, filter=matching)
         if dry_run:
             _show_targets(output, f"would erase {len(targets)} thread(s)", targets)

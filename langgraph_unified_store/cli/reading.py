@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,7 +23,7 @@ from ..errors import CheckpointNotFoundError
 from ..factory import DEFAULT_SQLITE_FILE, ENV_URL, create_saver, create_store
 from ..mapping import MESSAGES_CHANNEL, state_from_checkpoint
 from ..registry import SAVER_OPTIONS, BackendEntry, backend_for_scheme, backend_named
-from .parsing import UsageProblem, redact
+from .parsing import UsageProblem, parse_options, redact
 from .render import plain
 
 KEY_OPTION = "encryption_key"
@@ -135,6 +135,18 @@ def opened_store(url: str | None, options: dict[str, Any], *, create: bool = Fal
         yield store
     finally:
         store.close()
+
+
+def saver_of_flags(
+    url: str | None, option: list[str] | None, key_env: str | None
+) -> AbstractContextManager[UnifiedCheckpointSaver]:
+    """``opened_saver`` as a command's ``--url``, ``--option`` and ``--key-env`` name it."""
+    return opened_saver(url, parse_options(option or []), key=key_from_env(key_env))
+
+
+def store_of_flags(url: str | None, option: list[str] | None) -> AbstractContextManager[Any]:
+    """``opened_store`` as a command's ``--url`` and ``--option`` name it."""
+    return opened_store(url, parse_options(option or []))
 
 
 # -- checkpoints -----------------------------------------------------------------------------

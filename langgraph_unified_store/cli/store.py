@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from .common import FilterOption, JsonFlag, SaverOptions, UrlOption, handled
-from .parsing import parse_filter, parse_namespace, parse_options
-from .reading import describe, opened_store
+from .parsing import parse_filter, parse_namespace
+from .reading import describe, store_of_flags
 from .render import Output, compact, literal, plain, table
 
 store_app = typer.Typer(help="The long-term memory store on the same URL.", no_args_is_help=True)
@@ -26,7 +26,7 @@ def namespaces(
 ) -> None:
     """The store's namespaces."""
     output = Output(as_json)
-    with opened_store(url, parse_options(option or [])) as store, output.progress("listing namespaces"):
+    with store_of_flags(url, option) as store, output.progress("listing namespaces"):
         found = store.list_namespaces(
             prefix=parse_namespace(prefix) or None, max_depth=max_depth, limit=limit, offset=offset
         )
@@ -62,7 +62,7 @@ def search(
 ) -> None:
     """Items under a namespace, by value filter and (with an index) by text."""
     output = Output(as_json)
-    with opened_store(url, parse_options(option or [])) as store, output.progress("searching"):
+    with store_of_flags(url, option) as store, output.progress("searching"):
         items = [
             _item(item)
             for item in store.search(

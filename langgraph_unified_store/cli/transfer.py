@@ -31,7 +31,6 @@ from ..transfer import (
     import_from,
 )
 from .common import (
-    EXIT_FAILURE,
     CommandFailure,
     FilterOption,
     JsonFlag,
@@ -39,6 +38,7 @@ from .common import (
     SaverOptions,
     UrlOption,
     YesFlag,
+    confirm_or_stop,
     handled,
 )
 from .parsing import UsageProblem, parse_filter, parse_options, parse_when
@@ -260,9 +260,7 @@ def import_(
         if from_stdin:
             raise UsageProblem("--on-conflict replace with FILE -: stdin carries the export, so confirm with --yes")
         question = f"Replace every thread of {source} that {describe(url)} already has (each is deleted first)?"
-        if not typer.confirm(question, default=False, err=True):
-            output.note("nothing imported")
-            raise typer.Exit(EXIT_FAILURE)
+        confirm_or_stop(output, question, yes=yes, nothing_done="nothing imported")
     key = key_from_env(key_env)
     with (
         _import_failures_in_cli_terms(),
