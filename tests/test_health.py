@@ -33,6 +33,14 @@ from langgraph_unified_store.registry import backend_named
 
 from .support import ALL_BACKENDS, POSTGRES_DSN, REDIS_URL, drop_saver, make_saver, unique
 
+PG_VERSION = pg_migrations.SCHEMA_VERSION
+LATEST = {"sqlite": SQLITE_VERSION, "postgres": PG_VERSION}
+
+
+def every_migration(backend: str) -> tuple[int, ...]:
+    """The migrations a fresh database of this backend has pending: 1 to the latest."""
+    return tuple(range(1, LATEST[backend] + 1))
+
 # Fields the two APIs may differ in: the time of one round trip.
 TIMED = {"round_trip_ms": None}
 # How long a check of a closed port may take (refused at once; generous for a busy box).
@@ -50,7 +58,7 @@ def assert_healthy(report: HealthReport, backend: str) -> None:
     assert report.reachable and not report.problems and not report.pending_migrations
     assert report.schema_version == report.expected_schema_version
     if backend in VERSIONED:
-        assert report.schema_version == 4
+        assert report.schema_version == LATEST[backend]
     if backend != "memory":
         assert report.server_version
         assert report.round_trip_ms is not None and report.round_trip_ms >= 0
@@ -77,7 +85,7 @@ def test_blocking_health_before_and_after_setup(backend: str, tmp_path: Path) ->
     try:
         before = saver.health()
         if backend in VERSIONED:
-            assert before.pending_migrations == (1, 2, 3, 4) and not before.ok
+            assert before.pending_migrations == every_migration(backend) and not before.ok
         else:
             assert before.ok  # nothing to set up
         saver.setup()
@@ -130,7 +138,7 @@ async def test_postgres_before_setup_creates_nothing(admin: Any) -> None:
     try:
         report = await saver.ahealth()
         assert report.reachable and report.server_version and not report.ok
-        assert report.schema_version == 0 and report.pending_migrations == (1, 2, 3, 4)
+        assert report.schema_version == 0 and report.pending_migrations == every_migration("postgres")
         assert untimed(await asyncio.to_thread(saver.health)) == untimed(report)
         assert not await admin.fetchval("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema)
     finally:
@@ -165,9 +173,9 @@ async def test_postgres_schema_at_migration_1_reports_the_rest_pending(admin: An
     try:
         report = await saver.ahealth()
         assert report.reachable and not report.ok
-        assert (report.schema_version, report.expected_schema_version) == (1, 4)
-        assert report.pending_migrations == (2, 3, 4)
-        assert "version 1" in report.problems[0] and "2 to 4" in report.problems[0]
+        assert (report.schema_version, report.expected_schema_version) == (1, PG_VERSION)
+        assert report.pending_migrations == every_migration("postgres")[1:]
+        assert "version 1" in report.problems[0] and f"2 to {PG_VERSION}" in report.problems[0]
         await saver.asetup()
         assert_healthy(await saver.ahealth(), "postgres")
     finally:
@@ -180,13 +188,14 @@ async def test_postgres_newest_migration_missing_and_a_future_one(admin: Any) ->
     try:
         await saver.asetup()
         table = f'"{schema}".lus_migrations'
-        await admin.execute(f"DELETE FROM {table} WHERE version = 4")
+        await admin.execute(f"DELETE FROM {table} WHERE version = $1", PG_VERSION)
         behind = await saver.ahealth()
-        assert behind.schema_version == 3 and behind.pending_migrations == (4,) and not behind.ok
-        assert "migration(s) 4" in behind.problems[0]
-        await admin.execute(f"INSERT INTO {table} (version) VALUES (4), (5)")
+        assert behind.schema_version == PG_VERSION - 1 and not behind.ok
+        assert behind.pending_migrations == (PG_VERSION,)
+        assert f"migration(s) {PG_VERSION}" in behind.problems[0]
+        await admin.execute(f"INSERT INTO {table} (version) VALUES ($1), ($2)", PG_VERSION, PG_VERSION + 1)
         ahead = await saver.ahealth()
-        assert ahead.reachable and ahead.schema_version == 5 and not ahead.pending_migrations
+        assert ahead.reachable and ahead.schema_version == PG_VERSION + 1 and not ahead.pending_migrations
         assert not ahead.ok and "newer than this code knows" in ahead.problems[0]
         assert untimed(await asyncio.to_thread(saver.health)) == untimed(ahead)
     finally:
@@ -201,11 +210,14 @@ async def test_sqlite_older_and_newer_schema(tmp_path: Path) -> None:
         with sqlite3.connect(path) as db:
             db.execute("DELETE FROM lus_schema_migrations WHERE version >= 3")
         behind = await saver.ahealth()
-        assert behind.schema_version == 2 and behind.pending_migrations == (3, 4)
+        assert behind.schema_version == 2 and behind.pending_migrations == every_migration("sqlite")[2:]
         with sqlite3.connect(path) as db:
-            db.executemany("INSERT INTO lus_schema_migrations (version) VALUES (?)", [(3,), (4,), (9,)])
+            db.executemany(
+                "INSERT INTO lus_schema_migrations (version) VALUES (?)",
+                [(v,) for v in (*every_migration("sqlite")[2:], SQLITE_VERSION + 5)],
+            )
         ahead = await saver.ahealth()
-        assert ahead.schema_version == 9 and not ahead.ok and "newer" in ahead.problems[0]
+        assert ahead.schema_version == SQLITE_VERSION + 5 and not ahead.ok and "newer" in ahead.problems[0]
         assert untimed(await asyncio.to_thread(saver.health)) == untimed(ahead)
     finally:
         await saver.aclose()
@@ -342,7 +354,7 @@ async def test_store_health_before_and_after_setup(backend: str, tmp_path: Path)
         before = await store.ahealth()
         assert before.reachable and before.backend == backend
         if backend in VERSIONED:
-            assert before.pending_migrations == (1, 2, 3, 4) and not before.ok
+            assert before.pending_migrations == every_migration(backend) and not before.ok
         await store.asetup()
         after = await store.ahealth()
         assert_healthy(after, backend)

@@ -408,6 +408,9 @@ async def test_redis_connection_lost_and_recovered(
 def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
     """A tracer provider with an in-memory exporter, for this test only (the global one
     can be set once per process, so OpenTelemetry's global is patched instead)."""
+    # .ci/run and the CrewAI tests set OTEL_SDK_DISABLED (CrewAI's telemetry opt-out),
+    # which makes an SDK provider hand out no-op tracers: this one is the test's own.
+    monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))

@@ -188,12 +188,13 @@ async def test_schema_layout_and_indexes(pg: PostgresSaver, admin: Any) -> None:
     assert "(last_write)" in indexes["lus_threads_by_last_write"]
     assert "gin (value jsonb_path_ops)" in indexes["lus_memory_items_value_idx"]
     assert "WHERE (expires_at IS NOT NULL)" in indexes["lus_memory_items_by_expiry"]
+    assert "(updated_at DESC, namespace, key)" in indexes["lus_memory_items_by_update"]
     assert "WHERE (expires_at IS NOT NULL)" in indexes["lus_node_cache_by_expiry"]
     assert set(indexes) == {
         "lus_store_pkey", "lus_store_metadata_idx", "lus_store_run_id_idx",
         "lus_threads_pkey", "lus_threads_by_expiry", "lus_threads_by_last_write",
         "lus_memory_items_pkey", "lus_memory_items_value_idx", "lus_memory_items_by_expiry",
-        "lus_memory_vectors_pkey", "lus_node_cache_pkey", "lus_node_cache_by_expiry",
+        "lus_memory_items_by_update", "lus_memory_vectors_pkey", "lus_node_cache_pkey", "lus_node_cache_by_expiry",
     }
     versions = await admin.fetch(f'SELECT version FROM "{schema}".lus_migrations')
     assert [r["version"] for r in versions] == list(range(1, SCHEMA_VERSION + 1))

@@ -154,7 +154,7 @@ def test_pool_sizes_are_checked_together() -> None:
 def test_unknown_options_are_named() -> None:
     with pytest.raises(InvalidConfigError, match="no_such"):
         check_backend_options("redis", {"no_such": 1})
-    with pytest.raises(TypeError, match="no_such"):
+    with pytest.raises(InvalidConfigError, match="no_such"):
         create_saver(REDIS_URL, no_such=1)
 
 
