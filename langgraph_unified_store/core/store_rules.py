@@ -7,8 +7,8 @@ each the behaviour of the official persistent stores or safer:
 - a put keeps the item's ``created_at`` (InMemoryStore resets it);
 - a search without a query lists items newest ``updated_at`` first, then by namespace and
   key (InMemoryStore: insertion order);
-- a range operator on a value that is not a number matches nothing (InMemoryStore raises
-  from deep inside ``float()``).
+- a range operator on a value ``float()`` cannot read matches nothing (InMemoryStore raises
+  from deep inside ``float()``); numbers, booleans and numeric strings compare as there.
 """
 
 from __future__ import annotations
