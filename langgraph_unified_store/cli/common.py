@@ -8,7 +8,6 @@ import os
 from collections.abc import Callable
 from typing import Annotated, Any, Final, TypeVar
 
-import click
 import typer
 from rich.console import Console
 
@@ -99,6 +98,16 @@ def describe_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
+TYPER_OUTCOMES: tuple[type[BaseException], ...] = (
+    typer.Exit,
+    typer.Abort,
+    *(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"),
+)
+"""What Typer itself turns into an exit code and message: its Exit and Abort, and Click's
+usage errors (Typer 0.29 carries its own Click as ``typer._click``; older releases use
+``click``), found through the class Typer exports rather than by importing Click."""
+
+
 def handled(command: F) -> F:
     """Run ``command``, turning every failure into one line on stderr and an exit code."""
 
@@ -106,7 +115,7 @@ def handled(command: F) -> F:
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (typer.Exit, click.exceptions.Exit, click.ClickException, click.Abort):
+        except TYPER_OUTCOMES:
             raise
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None

@@ -147,3 +147,18 @@ def test_threads_table_in_a_real_terminal(sqlite_stored: Stored) -> None:
             assert text in screen, screen
     finally:
         subprocess.run([*base, "kill-server"], check=False)
+
+
+def test_the_cli_needs_no_click_of_its_own() -> None:
+    """Typer 0.29 carries its own Click, so a fresh install of our dependencies may have no
+    ``click``: the CLI must not import it (it did, and `lus` failed on a fresh machine)."""
+    code = (
+        "import sys; sys.modules['click'] = None\n"
+        "from typer.testing import CliRunner\n"
+        "from langgraph_unified_store.cli.app import app\n"
+        "result = CliRunner().invoke(app, ['threads', '--url', 'ftp://nowhere'])\n"
+        "print(result.exit_code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "2"
