@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import dataclasses
 import inspect
-import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -48,7 +47,6 @@ try:
 except ImportError:  # pragma: no cover - exercised only without the extra
     asyncpg = None
 
-logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Connection = Any  # asyncpg.Connection (asyncpg ships no type hints)
