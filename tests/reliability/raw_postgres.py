@@ -143,14 +143,19 @@ async def dump(saver: UnifiedCheckpointSaver) -> bytes:
     db = await _connect(saver)
     parts: list[bytes] = []
     try:
+        # Tables by name and rows sorted: neither the catalog nor a heap promises an order,
+        # and a comparison of two dumps must see only what is stored (CI once saw the
+        # tables come back in another order with nothing changed).
         tables = await db.fetch(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = $1",
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name",
             saver.backend.schema,  # type: ignore[attr-defined]
         )
         for (table,) in tables:
-            for row in await db.fetch(f'SELECT * FROM {schema}."{table}"'):
-                for value in row.values():
-                    parts.append(_as_bytes(value))
+            rows = [
+                b"\n".join(_as_bytes(value) for value in row.values())
+                for row in await db.fetch(f'SELECT * FROM {schema}."{table}"')
+            ]
+            parts.extend(sorted(rows))
     finally:
         await db.close()
     return b"\n".join(parts)
